@@ -1,0 +1,39 @@
+# uketsuke — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export UKETSUKE_HOME ?= ./var
+
+.PHONY: run test peers lint bench soak clean
+
+$(BIN)/uketsuke: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+## make run: install, create or upgrade the schema, start the daemon on the embedded defaults
+run: $(BIN)/uketsuke
+	$(BIN)/uketsuke migrate
+	exec $(BIN)/uketsuke run
+
+## peers: the real servers the tests talk to (Dovecot, Tesseract, fonts), where we may install
+peers:
+	bash tests/peers/install-peers.sh
+
+## make test: install what the tests need, then the whole suite
+test: $(BIN)/uketsuke peers
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(BIN)/uketsuke
+	$(BIN)/ruff check .
+
+bench: $(BIN)/uketsuke
+	$(BIN)/python bench/parse.py
+
+soak: $(BIN)/uketsuke peers
+	UKETSUKE_SOAK=1 $(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,340 @@
+"""The database model of the whole product (SQLAlchemy 2.0, typed).
+
+Every piece of work in flight is a row with a named state, so nothing exists only in memory
+(DESIGN principles 2–4): raw messages, held inquiries, outbox mail and timed actions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out — on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; pass an aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class RawState(StrEnum):
+    RECEIVED = "received"  # committed, not yet processed (processed after a restart too)
+    PROCESSED = "processed"  # became incidents or joined one
+    HELD = "held"  # an inquiry waits for fields, or staff must look (R2, R21)
+    IGNORED = "ignored"  # auto-replies, bounces, loops (R27): stored, never answered
+    UNPROCESSABLE = "unprocessable"  # the code failed on it: kept for staff and `reprocess` (R29)
+
+
+class Channel(StrEnum):
+    SMTP = "smtp"
+    IMAP = "imap"
+    FAX = "fax"
+    WEB = "web"
+    PHONE = "phone"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    company: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    domains: Mapped[list[CustomerDomain]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+    contacts: Mapped[list[CustomerContact]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+    contracts: Mapped[list[SupportContract]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+
+
+class CustomerDomain(Base):
+    __tablename__ = "customer_domains"
+    __table_args__ = (UniqueConstraint("customer_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="domains")
+
+
+class CustomerContact(Base):
+    """A registered contact address: the only place answers and license keys go (R10, R15)."""
+
+    __tablename__ = "customer_contacts"
+    __table_args__ = (UniqueConstraint("customer_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+class SupportContract(Base):
+    """One support period of a customer for a product/profile (R24, R25, R4 quota)."""
+
+    __tablename__ = "support_contracts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    profile: Mapped[str] = mapped_column(String(64))
+    product: Mapped[str] = mapped_column(String(255), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    order_accepted: Mapped[date | None] = mapped_column(Date)
+    coverage_from: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    incident_quota: Mapped[int | None] = mapped_column(Integer)
+
+    customer: Mapped[Customer] = relationship(back_populates="contracts")
+
+
+class RawMessage(Base):
+    """Bytes as received, committed before anything can fail (R29, DESIGN principle 2)."""
+
+    __tablename__ = "raw_messages"
+    __table_args__ = (Index("ix_raw_messages_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    envelope_from: Mapped[str | None] = mapped_column(String(320))
+    envelope_to: Mapped[list[str]] = mapped_column(default=list)
+    source_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default=RawState.RECEIVED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+
+
+class Inquiry(Base):
+    """An inquiry as received: accepted into incidents, or held for missing fields (R2)."""
+
+    __tablename__ = "inquiries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    profile: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(24), default="held")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    missing: Mapped[list[str]] = mapped_column(default=list)
+    request_message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+
+class Incident(Base):
+    """One indivisible inquiry (R3); its id is the incident number shown as [#N]."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("support_contracts.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32), default="other")
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    first_line: Mapped[str] = mapped_column(Text, default="")
+    reply_address: Mapped[str | None] = mapped_column(String(320))
+    flags: Mapped[list[str]] = mapped_column(default=list)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    linked_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_staff_answer_at: Mapped[datetime | None]
+    last_customer_message_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    cause: Mapped[str | None] = mapped_column(String(32))
+    minutes_worked: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def number(self) -> int:
+        return self.id
+
+    messages: Mapped[list[IncidentMessage]] = relationship(
+        back_populates="incident", order_by="IncidentMessage.id"
+    )
+    customer: Mapped[Customer | None] = relationship()
+
+
+class IncidentMessage(Base):
+    """The thread, both directions, plus internal notes."""
+
+    __tablename__ = "incident_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # in | out | note
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    author: Mapped[str | None] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="messages")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), index=True)
+    filename: Mapped[str | None] = mapped_column(String(1024))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxMail(Base):
+    """A mail to send: rendered and given its Message-ID when queued (DESIGN principle 4)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    recipients: Mapped[list[str]] = mapped_column(default=list)
+    # R27: automatic mails count against their recipient's hourly limit.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    rate_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TimedAction(Base):
+    """Timed work as a row with a due time: auto-close, expiry, pages, license mail (R16, R18)."""
+
+    __tablename__ = "timed_actions"
+    __table_args__ = (Index("ix_timed_actions_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|done|cancelled|failed
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    reply_secret: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailboxState(Base):
+    """Where an IMAP poller stands in a mailbox, and who holds its lease (DESIGN principle 6)."""
+
+    __tablename__ = "mailbox_state"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Staff views and actions, and notable automatic decisions (R26)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,106 @@
+"""Shared fixtures: an isolated database per test (SQLite file or PostgreSQL schema), the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import db
+from intake.models import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+UKETSUKE = Path(sys.executable).with_name("uketsuke")
+REQUIRE_PEERS = os.environ.get("UKETSUKE_REQUIRE_PEERS") == "1"
+
+
+def missing_peer(reason: str) -> None:
+    """Skip a test whose real peer is missing — or fail it when CI requires every peer."""
+    if REQUIRE_PEERS:
+        pytest.fail(f"required peer missing: {reason}")
+    pytest.skip(reason)
+
+
+def _postgres_base() -> str | None:
+    return os.environ.get("UKETSUKE_TEST_DATABASE_URL") or None
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test: a SQLite file, or its own PostgreSQL schema."""
+    base = _postgres_base()
+    if base is None:
+        yield f"sqlite:///{tmp_path / 'uketsuke.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(database_url)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return db.session_factory(engine)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Cli:
+    """Runs the installed ``uketsuke`` command as a user does, in an isolated home."""
+
+    home: Path
+    database_url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UKETSUKE_")}
+        env.update(UKETSUKE_HOME=str(self.home), UKETSUKE_DATABASE_URL=self.database_url)
+        return env
+
+    def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60) -> CliResult:
+        proc = subprocess.run(
+            [str(UKETSUKE), *args],
+            input=input,
+            capture_output=True,
+            env=self.env,
+            timeout=timeout,
+            cwd=self.home,
+        )
+        return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str) -> Cli:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Cli(home, database_url)

@@ -1,0 +1,82 @@
+"""Storage: migrations match the models, SQLite pragmas, aware timestamps, both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+
+from intake import db
+from intake.models import Base, Customer, OutboxMail, RawMessage
+from scheduler.calendar import TOKYO
+
+
+def test_r29_migrations_create_the_schema_the_models_describe(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    assert db.current_revision(engine) is None
+    head = db.upgrade(engine)
+    assert head is not None
+    assert db.upgrade(engine) == head  # idempotent: migrate on an up-to-date schema does nothing
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x' / 'u.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()
+
+
+def test_r12_timestamps_come_back_aware_in_utc(sessions) -> None:
+    received = datetime(2026, 11, 24, 17, 0, 0, tzinfo=TOKYO)
+    with sessions.begin() as session:
+        session.add(
+            RawMessage(
+                channel="smtp", content_hash="x" * 64, size=3, data=b"abc", received_at=received
+            )
+        )
+    with sessions() as session:
+        row = session.scalars(select(RawMessage)).one()
+        assert row.received_at == received
+        assert row.received_at.utcoffset() == timedelta(0)
+        assert row.data == b"abc"
+
+
+def test_r16_outbox_rows_keep_due_time_and_state(sessions) -> None:
+    due = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+    with sessions.begin() as session:
+        session.add(
+            OutboxMail(
+                kind="ack",
+                profile="helpdesk",
+                message_id="<a@b>",
+                data=b"x",
+                recipients=["c@example.jp"],
+                due_at=due,
+            )
+        )
+    with sessions() as session:
+        mail = session.scalars(select(OutboxMail)).one()
+        assert (mail.state, mail.due_at, mail.attempts, mail.recipients) == (
+            "pending",
+            due,
+            0,
+            ["c@example.jp"],
+        )
+
+
+def test_customer_numbers_are_unique(sessions) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    with sessions.begin() as session:
+        session.add(Customer(number="C-1", company="A"))
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.add(Customer(number="C-1", company="B"))
