@@ -1,0 +1,48 @@
+"""``uketsuke parse``: print, as JSON, what intake reads from a message."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from intake.cli.common import CliError, add_config_option, config_from, print_json
+from intake.config import Config
+from intake.mail.parse import NotAMessage, ParseContext, parse_message
+
+
+def register(commands: Any) -> None:
+    parse = commands.add_parser("parse", help="print, as JSON, what intake reads from a message")
+    add_config_option(parse)
+    parse.add_argument("file", metavar="FILE.eml", help="the message; - reads standard input")
+    parse.add_argument("--profile", help="profile whose tag and staff addresses apply")
+    parse.set_defaults(handler=run_parse)
+
+
+def parse_context(config: Config, profile_name: str | None) -> ParseContext:
+    profile = config.profile(profile_name)
+    staff = {a.lower() for p in config.profiles.values() for a in p.staff_addresses}
+    return ParseContext(
+        tag_prefix=profile.tag_prefix,
+        staff_addresses=frozenset(staff),
+        fax_senders=frozenset(config.fax_sender_addresses()),
+    )
+
+
+def run_parse(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    context = parse_context(config, args.profile)
+    if args.file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise CliError(f"{args.file}: {exc.strerror}") from None
+    try:
+        parsed = parse_message(data, context)
+    except NotAMessage as exc:
+        raise CliError(f"{args.file}: {exc}") from None
+    print_json(parsed.to_json())
+    return 0
