@@ -169,6 +169,36 @@ class IntakeConfig(_Strict):
     keep_raw_mail_days: Annotated[int, Field(ge=0)] = 0
 
 
+class ImapConfig(_Strict):
+    """An IMAP mailbox the daemon polls (R7). Stored and committed before flagged or moved (R29)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 993
+    # "tls" (implicit, port 993), "starttls", or "plain" (loopback tests only; never a fallback).
+    security: Literal["tls", "starttls", "plain"] = "tls"
+    username: str
+    # Empty: taken from UKETSUKE_IMAP_PASSWORD_<NAME> (name upper-cased, '-' and '.' as '_').
+    password: str = ""
+    ca_file: str = ""
+    folder: str = "INBOX"
+    profile: str = ""
+    # After commit: "flag" sets \Seen and the keyword; "move" moves into move_to.
+    after: Literal["flag", "move"] = "flag"
+    keyword: str = "$Uketsuke"
+    move_to: str = "uketsuke-stored"
+    idle: bool = True
+    poll_seconds: Annotated[int, Field(ge=1)] = 60
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
+
+    def secret(self, env: dict[str, str] | None = None) -> str:
+        if self.password:
+            return self.password
+        env = dict(os.environ) if env is None else env
+        key = "UKETSUKE_IMAP_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", self.name.upper())
+        return env.get(key, "")
+
+
 class FaxGatewayConfig(_Strict):
     """A fax-to-mail gateway (R11): mail from these senders is a FAX inquiry."""
 
@@ -205,6 +235,7 @@ class Config(_Strict):
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     profiles: dict[str, ProfileConfig] = Field(default_factory=lambda: builtin_profiles())
     fax_gateways: list[FaxGatewayConfig] = Field(default_factory=list)
+    imap: list[ImapConfig] = Field(default_factory=list)
 
     @field_validator("profiles")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
 from intake.models import Base
+from tests.peers.dovecot import dovecot, fresh_dovecot, fresh_dovecot_tls  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -1,0 +1,260 @@
+"""Staff commands: incidents list/show/new, held list, reprocess (README documents the JSON)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from intake import db
+from intake.cli.common import (
+    CliError,
+    add_config_option,
+    config_from,
+    engine_from,
+    format_instant,
+    print_json,
+)
+from intake.identify import contact_addresses, find_customer
+from intake.incidents import NewIncident, create_incidents
+from intake.mail.classify import categorize, is_urgent
+from intake.mail.fields import normalize_customer_number
+from intake.models import Customer, Incident, Inquiry, RawMessage, RawState
+from intake.pipeline import Pipeline
+
+
+def register(commands: Any) -> None:
+    incidents = commands.add_parser("incidents", help="list, show or enter incidents")
+    actions = incidents.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    listing = actions.add_parser("list", help="incidents, newest last")
+    add_config_option(listing)
+    listing.add_argument("--state", help="open | answered | closed")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_list)
+    show = actions.add_parser("show", help="one incident with its thread")
+    add_config_option(show)
+    show.add_argument("number", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=run_show)
+    new = actions.add_parser("new", help="enter an inquiry taken by phone (R7)")
+    add_config_option(new)
+    new.add_argument("--channel", choices=["phone"], default="phone")
+    new.add_argument("--customer", required=True, metavar="NUMBER", help="customer number")
+    new.add_argument("--text", required=True, help="what the customer asked")
+    new.add_argument("--profile", help="profile (default: the default profile)")
+    new.add_argument("--json", action="store_true")
+    new.set_defaults(handler=run_new)
+
+    held = commands.add_parser("held", help="held inquiries and unprocessable mail")
+    held_actions = held.add_subparsers(dest="action", metavar="ACTION")
+    held_actions.required = True
+    held_list = held_actions.add_parser("list", help="what waits for staff or the customer")
+    add_config_option(held_list)
+    held_list.add_argument("--json", action="store_true")
+    held_list.set_defaults(handler=run_held_list)
+
+    again = commands.add_parser("reprocess", help="run held raw messages through intake again")
+    add_config_option(again)
+    again.add_argument("id", nargs="?", type=int, help="raw message id")
+    again.add_argument("--held", action="store_true", help="every unprocessable or held message")
+    again.set_defaults(handler=run_reprocess)
+
+
+def _sessions(args: argparse.Namespace):  # noqa: ANN202
+    return db.session_factory(engine_from(config_from(args)))
+
+
+def incident_json(incident: Incident, customer_number: str | None) -> dict[str, Any]:
+    return {
+        "number": incident.id,
+        "state": incident.state,
+        "profile": incident.profile,
+        "customer_number": customer_number,
+        "category": incident.category,
+        "channel": incident.channel,
+        "created_at": format_instant(incident.created_at),
+        "subject": incident.subject,
+        "first_line": incident.first_line,
+        "flags": list(incident.flags),
+        "urgent": incident.urgent,
+        "linked_incident": incident.linked_incident_id,
+    }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with _sessions(args)() as session:
+        query = select(Incident, Customer.number).outerjoin(Customer).order_by(Incident.id)
+        if args.state:
+            query = query.where(Incident.state == args.state)
+        rows = [incident_json(i, n) for i, n in session.execute(query)]
+    if args.json:
+        for row in rows:
+            print_json(row)
+        return 0
+    for row in rows:
+        flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
+        print(
+            f"#{row['number']} {row['state']:<8} {row['profile']:<9} "
+            f"{row['customer_number'] or '-':<12} {row['category']:<12} {row['first_line']}{flags}"
+        )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with _sessions(args)() as session:
+        incident = session.scalars(
+            select(Incident)
+            .where(Incident.id == args.number)
+            .options(selectinload(Incident.messages))
+        ).one_or_none()
+        if incident is None:
+            raise CliError(f"no incident #{args.number}")
+        customer = incident.customer
+        data = incident_json(incident, customer.number if customer else None)
+        data["customer"] = (
+            {
+                "number": customer.number,
+                "company": customer.company,
+                "contacts": contact_addresses(customer),
+            }
+            if customer
+            else None
+        )
+        data["reply_address"] = incident.reply_address
+        data["thread"] = [
+            {
+                "direction": m.direction,
+                "at": format_instant(m.created_at),
+                "message_id": m.message_id,
+                "author": m.author,
+                "body": m.body,
+            }
+            for m in incident.messages
+        ]
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"#{data['number']} {data['subject']}")
+    for key in (
+        "state",
+        "profile",
+        "customer_number",
+        "category",
+        "channel",
+        "created_at",
+        "flags",
+        "reply_address",
+    ):
+        print(f"  {key}: {data[key]}")
+    for message in data["thread"]:
+        print(f"--- {message['direction']} {message['at']} {message['author'] or ''}")
+        print(message["body"].rstrip())
+    return 0
+
+
+def run_new(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    profile = args.profile or config.default_profile
+    config.profile(profile)
+    now = datetime.now(UTC)
+    with db.session_factory(engine_from(config)).begin() as session:
+        customer = find_customer(session, normalize_customer_number(args.customer))
+        if customer is None:
+            raise CliError(f"unknown customer number {args.customer!r}")
+        contacts = contact_addresses(customer)
+        created = create_incidents(
+            session,
+            profile=profile,
+            channel="phone",
+            customer=customer,
+            inquiry=None,
+            items=[NewIncident(args.text, categorize(args.text), is_urgent("", args.text))],
+            subject=args.text.splitlines()[0][:80] if args.text.strip() else "(電話)",
+            reply_address=contacts[0] if contacts else None,
+            flags=[],
+            raw_message_id=None,
+            message_id=None,
+            author="staff",
+            now=now,
+        )
+        result = incident_json(created[0], customer.number)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"incident #{result['number']} created")
+    return 0
+
+
+def run_held_list(args: argparse.Namespace) -> int:
+    with _sessions(args)() as session:
+        inquiries = [
+            {
+                "kind": "inquiry",
+                "id": i.id,
+                "raw_message_id": i.raw_message_id,
+                "profile": i.profile,
+                "channel": i.channel,
+                "reason": i.reason,
+                "missing": list(i.missing),
+                "created_at": format_instant(i.created_at),
+                "expires_at": format_instant(i.expires_at) if i.expires_at else None,
+            }
+            for i in session.scalars(select(Inquiry).where(Inquiry.state == "held"))
+        ]
+        raws = [
+            {
+                "kind": "raw",
+                "id": r.id,
+                "channel": r.channel,
+                "profile": r.profile,
+                "state": r.state,
+                "reason": r.last_error,
+                "received_at": format_instant(r.received_at),
+            }
+            for r in session.scalars(
+                select(RawMessage)
+                .where(RawMessage.state.in_([RawState.UNPROCESSABLE, RawState.HELD]))
+                .order_by(RawMessage.id)
+            )
+            if not any(i["raw_message_id"] == r.id for i in inquiries)
+        ]
+    rows = inquiries + raws
+    if args.json:
+        for row in rows:
+            print_json(row)
+        return 0
+    for row in rows:
+        print(f"{row['kind']} {row['id']} {row.get('channel')} {row.get('reason') or ''}")
+    return 0
+
+
+def run_reprocess(args: argparse.Namespace) -> int:
+    if (args.id is None) == (not args.held):
+        raise CliError("give a raw message id or --held")
+    config = config_from(args)
+    sessions = db.session_factory(engine_from(config))
+    pipeline = Pipeline(config, sessions)
+    with sessions() as session:
+        # Held inquiries wait for the customer's answer; only messages staff must look at rerun.
+        rerunnable = select(RawMessage.id).where(
+            RawMessage.state.in_([RawState.UNPROCESSABLE, RawState.HELD, RawState.RECEIVED]),
+            ~RawMessage.id.in_(
+                select(Inquiry.raw_message_id).where(Inquiry.raw_message_id.is_not(None))
+            ),
+        )
+        if args.id is not None:
+            if session.get(RawMessage, args.id) is None:
+                raise CliError(f"no raw message {args.id}")
+            if session.scalar(rerunnable.where(RawMessage.id == args.id)) is None:
+                raise CliError(f"raw message {args.id} was processed; nothing to do")
+            ids = [args.id]
+        else:
+            ids = list(session.scalars(rerunnable.order_by(RawMessage.id)))
+    for raw_id in ids:
+        state = pipeline.process(raw_id, datetime.now(UTC), again=True)
+        print(f"raw {raw_id}: {state}")
+    return 0

@@ -1,0 +1,155 @@
+"""The composition root: ``uketsuke run`` wires storage, doors, pipeline, scheduler and responder.
+
+A daemon systemd understands (STYLE 10): READY=1 only after the sockets are bound and the
+scheduler runs; on SIGTERM/SIGINT, STOPPING=1 and a bounded drain; a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import db
+from intake.channels.smtp import start_smtp_server
+from intake.config import Config
+from intake.pipeline import Pipeline
+from intake.systemd import notify
+from responder.outbox import Dispatcher
+from responder.transports import make_transport
+from scheduler.clock import Clock, SystemClock
+from scheduler.jobs import expire_held
+
+log = logging.getLogger("uketsuke")
+
+DRAIN_SECONDS = 20
+PROCESS_POLL_SECONDS = 1.0
+
+
+class SchemaNotReady(Exception):
+    pass
+
+
+def check_schema(config: Config) -> None:
+    """Refuse to start on a database without the current schema (make run migrates first)."""
+    engine = db.make_engine(config.effective_database_url)
+    try:
+        current = db.current_revision(engine)
+    except OperationalError as exc:
+        raise SchemaNotReady(f"database unavailable: {exc.orig}") from None
+    finally:
+        engine.dispose()
+    if current is None:
+        raise SchemaNotReady("the database has no schema yet: run `uketsuke init-db`")
+
+
+@dataclass
+class Processor:
+    """Runs stored messages through the pipeline: woken by the doors, and polling as a backstop
+    (messages left ``received`` by a crash are picked up at start)."""
+
+    pipeline: Pipeline
+    clock: Clock
+    wake: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            try:
+                self.pipeline.process_pending(self.clock.now)
+            except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
+                log.exception("processing failed; retrying")
+                self.stopping.wait(5)
+            self.wake.wait(PROCESS_POLL_SECONDS)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+
+def build_scheduler(
+    config: Config, sessions: sessionmaker[Session], clock: Clock
+) -> AsyncIOScheduler:
+    """APScheduler is the clock only; the due work lives in database rows (DESIGN principle 3)."""
+    scheduler = AsyncIOScheduler(
+        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+        timezone="Asia/Tokyo",
+    )
+    transport = make_transport(config.outbox, config.outbox_maildir)
+    dispatcher = Dispatcher(
+        sessions,
+        transport,
+        lambda profile: config.profile(profile).support_address,
+        config.outbox.max_attempts,
+    )
+    scheduler.add_job(lambda: dispatcher.run_once(clock.now()), "interval", seconds=2, id="outbox")
+    scheduler.add_job(
+        lambda: expire_held(sessions, config, clock.now()),
+        "interval",
+        seconds=60,
+        id="held-expiry",
+    )
+    return scheduler
+
+
+async def serve(config: Config, clock: Clock | None = None) -> int:
+    clock = clock or SystemClock()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            log.warning("second signal: exiting at once")
+            os._exit(1)
+        log.info("signal %s: draining", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    engine = db.make_engine(config.effective_database_url)
+    sessions = db.session_factory(engine)
+    pipeline = Pipeline(config, sessions, read_fax=_fax_reader(config))
+    processor = Processor(pipeline, clock)
+    worker = threading.Thread(target=processor.run, name="processor", daemon=True)
+    worker.start()
+    smtp = await start_smtp_server(config, sessions, on_stored=lambda _id: processor.wake.set())
+    scheduler = build_scheduler(config, sessions, clock)
+    scheduler.start()
+    notify("READY=1")
+    log.info("uketsuke ready: smtp %s:%s, home %s", smtp.host, smtp.port, config.home)
+    await stop.wait()
+    notify("STOPPING=1")
+    await smtp.close()
+    processor.stop()
+    await asyncio.wait_for(asyncio.to_thread(worker.join), DRAIN_SECONDS)
+    await asyncio.wait_for(asyncio.to_thread(scheduler.shutdown, True), DRAIN_SECONDS)
+    engine.dispose()
+    log.info("uketsuke stopped")
+    return 0
+
+
+def _fax_reader(config: Config):  # noqa: ANN202
+    if not config.fax_gateways:
+        return None
+    from intake.channels.fax import FaxReader
+
+    return FaxReader(config)
+
+
+def run(config: Config) -> int:
+    """Start the daemon; raises SchemaNotReady when the database is not usable."""
+    os.makedirs(config.home, exist_ok=True)
+    check_schema(config)
+    return asyncio.run(serve(config))

@@ -1,0 +1,88 @@
+"""Identify the customer behind an inquiry (R2 acceptance, R25 support status).
+
+An inquiry is accepted when all four fields are present and, when a registry is loaded, the
+customer number exists in it. A domain outside the customer's registered domains is accepted but
+flagged for staff; a lapsed support period is accepted but flagged (R25).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, selectinload
+
+from intake.customers import contracts_of
+from intake.models import Customer
+from scheduler.calendar import to_tokyo
+from scheduler.periods import SupportStatus, support_status
+
+FIELD_LABELS = {
+    "company": "社名",
+    "name": "氏名",
+    "domain": "ドメイン名",
+    "customer_number": "顧客番号",
+}
+FIELD_ORDER = tuple(FIELD_LABELS)
+
+
+@dataclass
+class Identification:
+    accepted: bool
+    customer: Customer | None = None
+    missing: list[str] = field(default_factory=list)  # field names, in FIELD_ORDER
+    unknown: list[str] = field(default_factory=list)  # present but not in the registry
+    flags: list[str] = field(default_factory=list)
+    support: SupportStatus | None = None
+
+
+def registry_loaded(session: Session) -> bool:
+    return bool(session.scalar(select(exists().where(Customer.id.is_not(None)))))
+
+
+def find_customer(session: Session, number: str | None) -> Customer | None:
+    if not number:
+        return None
+    return session.scalars(
+        select(Customer)
+        .where(Customer.number == number)
+        .options(
+            selectinload(Customer.domains),
+            selectinload(Customer.contacts),
+            selectinload(Customer.contracts),
+        )
+    ).one_or_none()
+
+
+def identify(
+    session: Session,
+    fields: dict[str, str | None],
+    profile: str,
+    require_active_support: bool,
+    now: datetime,
+) -> Identification:
+    """R2: accepted, or what is missing or unknown. R25: support status flags."""
+    missing = [name for name in FIELD_ORDER if not fields.get(name)]
+    customer = find_customer(session, fields.get("customer_number"))
+    unknown: list[str] = []
+    if fields.get("customer_number") and customer is None and registry_loaded(session):
+        unknown.append("customer_number")
+    if missing or unknown:
+        return Identification(False, customer, missing, unknown)
+    flags: list[str] = []
+    status: SupportStatus | None = None
+    if customer is not None:
+        domain = (fields.get("domain") or "").lower()
+        registered = {d.domain for d in customer.domains}
+        if registered and not any(domain == d or domain.endswith("." + d) for d in registered):
+            flags.append("domain_mismatch")
+        status = support_status(list(contracts_of(customer, profile)), to_tokyo(now).date())
+        if require_active_support and status != SupportStatus.ACTIVE:
+            flags.append("support_lapsed")
+    return Identification(True, customer, [], [], flags, status)
+
+
+def contact_addresses(customer: Customer | None) -> list[str]:
+    """Registered contact addresses: where FAX and phone inquiries are answered (R10)."""
+    return [c.email for c in customer.contacts] if customer is not None else []

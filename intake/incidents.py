@@ -1,0 +1,200 @@
+"""Incidents: creation from an accepted inquiry (R3, R4), follow-ups joining them (R19).
+
+Each indivisible inquiry is one incident and consumes one incident of the customer's entitlement
+at the moment of acceptance (R4); a contract's quota, when exceeded, flags the incident.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from intake.mail.fields import is_field_line
+from intake.models import Customer, Incident, IncidentMessage, Inquiry, OutboxMail
+from scheduler.calendar import to_tokyo
+
+FIRST_LINE_CHARS = 60
+
+
+@dataclass
+class NewIncident:
+    text: str
+    category: str
+    urgent: bool
+
+
+_GREETING = re.compile(
+    r"^(いつも|大変|たいへん)?(お世話に|おせわに)|^(はじめまして|初めまして|突然の|お疲れ様)|"
+    r"(御中|様|さま|殿|ご担当者様|各位)[。、\s]*$|^(以下|下記)の?(とおり|通り|内容)"
+)
+
+
+def first_line(text: str) -> str:
+    """The first meaningful line of an inquiry, for acknowledgments and lists (R3): greetings,
+    addressee lines and the four fields are skipped."""
+    fallback = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        fallback = fallback or line
+        if _GREETING.search(line) or is_field_line(line):
+            continue
+        return _shorten(line)
+    return _shorten(fallback) if fallback else "(本文なし)"
+
+
+def _shorten(line: str) -> str:
+    return line[:FIRST_LINE_CHARS] + ("…" if len(line) > FIRST_LINE_CHARS else "")
+
+
+def _contract_for(customer: Customer | None, profile: str, now: datetime):  # noqa: ANN202
+    if customer is None:
+        return None
+    today = to_tokyo(now).date()
+    for contract in customer.contracts:
+        if contract.profile == profile and contract.coverage_from <= today <= contract.period_end:
+            return contract
+    return None
+
+
+def consumed(session: Session, customer_id: int, contract_id: int) -> int:
+    """R4: incidents consumed by a customer in a support period."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Incident)
+            .where(Incident.customer_id == customer_id, Incident.contract_id == contract_id)
+        )
+        or 0
+    )
+
+
+def create_incidents(
+    session: Session,
+    *,
+    profile: str,
+    channel: str,
+    customer: Customer | None,
+    inquiry: Inquiry | None,
+    items: list[NewIncident],
+    subject: str,
+    reply_address: str | None,
+    flags: list[str],
+    raw_message_id: int | None,
+    message_id: str | None,
+    author: str | None,
+    now: datetime,
+    linked_incident_id: int | None = None,
+) -> list[Incident]:
+    contract = _contract_for(customer, profile, now)
+    created: list[Incident] = []
+    for item in items or [NewIncident("", "other", False)]:
+        own_flags = list(flags)
+        if item.category == "out_of_scope":
+            own_flags.append("out_of_scope")  # R5: flagged, not rejected
+        if reply_address is None:
+            own_flags.append("no_reply_address")  # R10: never dropped, staff find an address
+        incident = Incident(
+            profile=profile,
+            customer_id=customer.id if customer else None,
+            inquiry_id=inquiry.id if inquiry else None,
+            contract_id=contract.id if contract else None,
+            channel=channel,
+            category=item.category,
+            state="open",
+            subject=subject,
+            first_line=first_line(item.text or subject),
+            reply_address=reply_address,
+            flags=own_flags,
+            urgent=item.urgent,
+            linked_incident_id=linked_incident_id,
+            created_at=now,
+            updated_at=now,
+            last_customer_message_at=now,
+        )
+        session.add(incident)
+        session.flush()
+        quota = contract.incident_quota if contract is not None else None
+        if quota is not None and consumed(session, contract.customer_id, contract.id) > quota:
+            incident.flags = [*incident.flags, "quota_exceeded"]  # R4
+        session.add(
+            IncidentMessage(
+                incident_id=incident.id,
+                direction="in",
+                raw_message_id=raw_message_id,
+                message_id=message_id,
+                author=author,
+                body=item.text,
+                created_at=now,
+            )
+        )
+        created.append(incident)
+    return created
+
+
+def find_by_thread(session: Session, ids: list[str]) -> list[Incident]:
+    """R19: incidents any of whose messages (in or out) carries one of these Message-IDs."""
+    if not ids:
+        return []
+    via_messages = select(IncidentMessage.incident_id).where(IncidentMessage.message_id.in_(ids))
+    via_outbox = select(OutboxMail.incident_id).where(
+        OutboxMail.message_id.in_(ids), OutboxMail.incident_id.is_not(None)
+    )
+    return list(
+        session.scalars(
+            select(Incident)
+            .where(or_(Incident.id.in_(via_messages), Incident.id.in_(via_outbox)))
+            .order_by(Incident.id)
+        )
+    )
+
+
+def participants(session: Session, incident: Incident) -> set[str]:
+    """Who took part in an incident: its reply address, authors, the customer's contacts."""
+    found = {
+        a.lower()
+        for a in session.scalars(
+            select(IncidentMessage.author).where(
+                IncidentMessage.incident_id == incident.id, IncidentMessage.author.is_not(None)
+            )
+        )
+        if a
+    }
+    if incident.reply_address:
+        found.add(incident.reply_address.lower())
+    if incident.customer_id is not None:
+        customer = session.get(Customer, incident.customer_id)
+        if customer is not None:
+            found.update(c.email.lower() for c in customer.contacts)
+    return found
+
+
+def join(
+    session: Session,
+    incident: Incident,
+    *,
+    raw_message_id: int,
+    message_id: str | None,
+    author: str | None,
+    body: str,
+    now: datetime,
+) -> None:
+    """R19: a follow-up joins its incident; any customer message restarts the R18 clock."""
+    session.add(
+        IncidentMessage(
+            incident_id=incident.id,
+            direction="in",
+            raw_message_id=raw_message_id,
+            message_id=message_id,
+            author=author,
+            body=body,
+            created_at=now,
+        )
+    )
+    incident.last_customer_message_at = now
+    incident.updated_at = now

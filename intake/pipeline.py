@@ -1,0 +1,489 @@
+"""Commit #2: one stored raw message → incidents, thread, outbox rows, timers (DESIGN principle 1).
+
+Every door ends here. One transaction per message: parse → route by kind → identify → held
+inquiry or accepted incidents → outbox rows → the raw message marked with its outcome. Outcomes
+other than success are exceptions handled in one place (STYLE 5). A crash before the commit leaves
+the message ``received``; it is processed again after a restart. A bug leaves it
+``unprocessable``, visible to staff, for ``uketsuke reprocess`` after a fix (R29).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import incidents as inc
+from intake.config import Config
+from intake.identify import contact_addresses, identify
+from intake.mail.fields import extract_fields
+from intake.mail.layout import analyse_layout
+from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
+from intake.models import (
+    AuditEntry,
+    Incident,
+    Inquiry,
+    OutboxMail,
+    RawMessage,
+    RawState,
+    TimedAction,
+)
+from responder.acks import Thread, queue_ack, queue_ask_fields
+
+log = logging.getLogger("uketsuke.pipeline")
+
+FaxReader = Callable[[bytes], "FaxReading"]
+
+
+@dataclass
+class FaxReading:
+    """What a fax gateway's mail gave: OCR text (None without an engine), the sender's number."""
+
+    text: str | None
+    fax_number: str | None
+
+
+class Outcome(Exception):
+    """A message that ends somewhere other than 'processed' (STYLE 5)."""
+
+    state: RawState = RawState.PROCESSED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Held(Outcome):
+    state = RawState.HELD
+
+
+class Ignored(Outcome):
+    state = RawState.IGNORED
+
+
+@dataclass
+class Pipeline:
+    config: Config
+    sessions: sessionmaker[Session]
+    read_fax: FaxReader | None = None
+
+    def context(self) -> ParseContext:
+        staff = {a.lower() for p in self.config.profiles.values() for a in p.staff_addresses}
+        return ParseContext(
+            tag_prefix=self.config.profile().tag_prefix,
+            staff_addresses=frozenset(staff),
+            fax_senders=frozenset(self.config.fax_sender_addresses()),
+        )
+
+    def pending_ids(self, limit: int = 200) -> list[int]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(RawMessage.id)
+                    .where(RawMessage.state == RawState.RECEIVED)
+                    .order_by(RawMessage.id)
+                    .limit(limit)
+                )
+            )
+
+    def process_pending(self, now: Callable[[], datetime]) -> int:
+        done = 0
+        while ids := self.pending_ids():
+            for raw_id in ids:
+                self.process(raw_id, now())
+                done += 1
+        return done
+
+    def process(self, raw_id: int, now: datetime, again: bool = False) -> str | None:
+        """Process one stored message; returns its new state (None if someone else had it)."""
+        with self.sessions.begin() as session:
+            query = select(RawMessage).where(RawMessage.id == raw_id)
+            if not again:
+                query = query.where(RawMessage.state == RawState.RECEIVED)
+            raw = session.scalars(query.with_for_update(skip_locked=True)).one_or_none()
+            if raw is None:
+                return None
+            raw.attempts += 1
+            try:
+                with session.begin_nested():
+                    try:
+                        reason = self._route(session, raw, now)
+                        raw.state = RawState.PROCESSED
+                    except Outcome as outcome:  # held or ignored: its rows are kept
+                        raw.state = outcome.state
+                        reason = outcome.reason
+            except Exception as exc:  # noqa: BLE001 - R29: a bug holds the message, never drops it
+                raw.state = RawState.UNPROCESSABLE
+                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+                log.exception("raw %s unprocessable (%s)", raw.id, type(exc).__name__)
+            raw.last_error = reason if raw.state != RawState.PROCESSED else None
+            raw.processed_at = now
+            log.info("raw %s → %s", raw.id, raw.state)
+            return raw.state
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def _route(self, session: Session, raw: RawMessage, now: datetime) -> str | None:
+        try:
+            parsed = parse_message(raw.data, self.context())
+        except NotAMessage as exc:
+            raise Held(str(exc)) from None
+        profile = raw.profile or self.config.default_profile
+        if parsed.kind == "bounce":
+            return self._bounce(session, parsed, now)
+        if parsed.kind == "auto_reply":
+            raise Ignored(f"automatic mail ({parsed.auto_reason})")  # R27: never answered
+        if parsed.kind == "staff_reply":
+            self._audit(session, "staff_reply_held", raw, now, {"profile": profile})
+            raise Held("staff reply: answering from mail clients is not enabled yet")
+        if parsed.kind == "reply" and self._follow_up(session, raw, parsed, profile, now):
+            return None
+        if parsed.kind == "fax":
+            return self._fax(session, raw, parsed, profile, now)
+        return self._inquiry(session, raw, parsed, profile, now, channel=raw.channel)
+
+    def _bounce(self, session: Session, parsed: ParsedMessage, now: datetime) -> str:
+        """R27: tie a bounce to the mail it reports and flag that mail's incident."""
+        reported = (
+            parsed.bounce_of
+            and session.scalars(
+                select(OutboxMail).where(OutboxMail.message_id == parsed.bounce_of)
+            ).one_or_none()
+        )
+        if reported and reported.incident_id:
+            incident = session.get(Incident, reported.incident_id)
+            if incident is not None and "bounce" not in incident.flags:
+                incident.flags = [*incident.flags, "bounce"]
+                incident.updated_at = now
+        which = f"outbox {reported.id}" if reported else "unknown mail"
+        raise Ignored(f"bounce of {which}")
+
+    def _follow_up(
+        self, session: Session, raw: RawMessage, parsed: ParsedMessage, profile: str, now: datetime
+    ) -> bool:
+        """R19 follow-ups and R2 completions; False when the reply matches nothing of ours."""
+        thread_ids = [i for i in [parsed.in_reply_to, *parsed.references] if i]
+        held = self._held_inquiry(session, thread_ids)
+        if held is not None:
+            self._complete(session, raw, parsed, held, now)
+            return True
+        matches: list[Incident] = inc.find_by_thread(session, thread_ids)
+        if not matches and parsed.ticket_ref is not None:
+            tagged = session.get(Incident, parsed.ticket_ref)
+            if tagged is not None:
+                sender = (parsed.from_address or "").lower()
+                if sender not in inc.participants(session, tagged):
+                    raise Held(f"tag [#{tagged.id}] from a sender who is not a participant")
+                matches = [tagged]
+        if not matches:
+            return False
+        for incident in matches:
+            if incident.state == "closed":
+                self._reopen(session, raw, parsed, incident, profile, now)
+            else:
+                inc.join(
+                    session,
+                    incident,
+                    raw_message_id=raw.id,
+                    message_id=parsed.message_id,
+                    author=parsed.from_address,
+                    body=parsed.body,
+                    now=now,
+                )
+                session.execute(
+                    TimedAction.__table__.update()
+                    .where(
+                        TimedAction.incident_id == incident.id,
+                        TimedAction.kind == "auto_close",
+                        TimedAction.state == "pending",
+                    )
+                    .values(state="cancelled", done_at=now)
+                )
+        return True
+
+    def _reopen(
+        self,
+        session: Session,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        closed: Incident,
+        profile: str,
+        now: datetime,
+    ) -> None:
+        """R19: a follow-up to a closed incident reopens it inside the window, else a new one."""
+        window = timedelta(days=self.config.intake.reopen_window_days)
+        if window and closed.closed_at and now - closed.closed_at <= window:
+            closed.state = "open"
+            closed.closed_at = None
+            inc.join(
+                session,
+                closed,
+                raw_message_id=raw.id,
+                message_id=parsed.message_id,
+                author=parsed.from_address,
+                body=parsed.body,
+                now=now,
+            )
+            return
+        items = [inc.NewIncident(i.text, i.category, i.urgent) for i in parsed.inquiries]
+        created = inc.create_incidents(
+            session,
+            profile=closed.profile,
+            channel=raw.channel,
+            customer=closed.customer,
+            inquiry=None,
+            items=items[:1],
+            subject=parsed.subject,
+            reply_address=closed.reply_address or parsed.from_address,
+            flags=[],
+            raw_message_id=raw.id,
+            message_id=parsed.message_id,
+            author=parsed.from_address,
+            now=now,
+            linked_incident_id=closed.id,
+        )
+        self._ack(session, raw, parsed, closed.profile, created, now, [closed.reply_address or ""])
+
+    # -- new inquiries ------------------------------------------------------------------------
+
+    def _inquiry(
+        self,
+        session: Session,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        profile: str,
+        now: datetime,
+        *,
+        channel: str,
+        fields: dict[str, str | None] | None = None,
+        reply_to: list[str] | None = None,
+        inquiry: Inquiry | None = None,
+    ) -> str | None:
+        fields = fields or parsed.fields
+        terms = self.config.profile(profile)
+        found = identify(session, fields, profile, terms.require_active_support, now)
+        if reply_to is None:
+            reply_to = [parsed.from_address] if parsed.from_address else []
+        if not found.accepted:
+            self._hold(
+                session,
+                raw,
+                parsed,
+                profile,
+                now,
+                channel,
+                fields,
+                found.missing,
+                found.unknown,
+                reply_to,
+            )
+        flags = list(found.flags)
+        if parsed.language != "ja":
+            flags.append("non_japanese")  # R6
+        if not reply_to and found.customer is not None:
+            reply_to = contact_addresses(found.customer)[:1]
+        items = [inc.NewIncident(i.text, i.category, i.urgent) for i in parsed.inquiries]
+        created = inc.create_incidents(
+            session,
+            profile=profile,
+            channel=channel,
+            customer=found.customer,
+            inquiry=inquiry,
+            items=items,
+            subject=parsed.subject,
+            reply_address=reply_to[0] if reply_to else None,
+            flags=flags,
+            raw_message_id=raw.id,
+            message_id=parsed.message_id,
+            author=parsed.from_address,
+            now=now,
+        )
+        if inquiry is not None:
+            inquiry.state = "accepted"
+            inquiry.resolved_at = now
+            inquiry.customer_id = found.customer.id if found.customer else None
+        self._ack(session, raw, parsed, profile, created, now, reply_to, fields)
+        return f"{len(created)} incident(s)"
+
+    def _ack(
+        self,
+        session: Session,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        profile: str,
+        created: list[Incident],
+        now: datetime,
+        reply_to: list[str],
+        fields: dict[str, str | None] | None = None,
+    ) -> None:
+        recipients = [a for a in reply_to if a]
+        if not recipients:
+            return
+        thread = Thread(parsed.message_id, [*parsed.references])
+        sent = queue_ack(
+            session,
+            self.config,
+            profile,
+            to=recipients,
+            incidents=created,
+            received_at=raw.received_at,
+            now=now,
+            thread=thread,
+            fields=fields or parsed.fields,
+            non_japanese=parsed.language != "ja",
+        )
+        if sent is None:
+            self._audit(
+                session, "ack_rate_limited", raw, now, {"incidents": [i.id for i in created]}
+            )
+        else:
+            for incident in created:
+                session.add(
+                    inc.IncidentMessage(
+                        incident_id=incident.id,
+                        direction="out",
+                        message_id=sent,
+                        body="(受付のお知らせ)",
+                        created_at=now,
+                    )
+                )
+
+    def _hold(
+        self,
+        session: Session,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        profile: str,
+        now: datetime,
+        channel: str,
+        fields: dict[str, str | None],
+        missing: list[str],
+        unknown: list[str],
+        reply_to: list[str],
+        reason: str = "missing_fields",
+    ) -> None:
+        """R2: hold, ask once for exactly what is missing or unknown, expire later."""
+        expires = now + timedelta(days=self.config.intake.held_expiry_days)
+        inquiry = Inquiry(
+            raw_message_id=raw.id,
+            profile=profile,
+            channel=channel,
+            sender=reply_to[0] if reply_to else None,
+            state="held",
+            reason=reason if not unknown else "unknown_customer",
+            fields=fields,
+            missing=[*missing, *unknown],
+            created_at=now,
+            expires_at=expires,
+        )
+        session.add(inquiry)
+        session.flush()
+        if reply_to and reason == "missing_fields":
+            inquiry.request_message_id = queue_ask_fields(
+                session,
+                self.config,
+                profile,
+                to=reply_to,
+                missing=missing,
+                unknown=unknown,
+                received_at=raw.received_at,
+                expires_at=expires,
+                now=now,
+                thread=Thread(parsed.message_id, [*parsed.references]),
+                fields=fields,
+                non_japanese=parsed.language != "ja",
+            )
+        session.add(
+            TimedAction(kind="held_expiry", due_at=expires, inquiry_id=inquiry.id, created_at=now)
+        )
+        raise Held(f"{reason}: {', '.join([*missing, *unknown])}")
+
+    def _held_inquiry(self, session: Session, thread_ids: list[str]) -> Inquiry | None:
+        if not thread_ids:
+            return None
+        return session.scalars(
+            select(Inquiry)
+            .where(Inquiry.state == "held", Inquiry.request_message_id.in_(thread_ids))
+            .order_by(Inquiry.id)
+            .limit(1)
+        ).one_or_none()
+
+    def _complete(
+        self, session: Session, raw: RawMessage, parsed: ParsedMessage, held: Inquiry, now: datetime
+    ) -> None:
+        """R2: the customer's answer completes a held inquiry; its text becomes the incidents."""
+        merged = dict(held.fields)
+        for key, value in parsed.fields.items():
+            if value:
+                merged[key] = value
+        original = session.get(RawMessage, held.raw_message_id) if held.raw_message_id else None
+        source = parse_message(original.data, self.context()) if original is not None else parsed
+        held.fields = merged
+        self._inquiry(
+            session,
+            raw,
+            source,
+            held.profile,
+            now,
+            channel=held.channel,
+            fields=merged,
+            reply_to=[held.sender] if held.sender else None,
+            inquiry=held,
+        )
+
+    def _fax(
+        self, session: Session, raw: RawMessage, parsed: ParsedMessage, profile: str, now: datetime
+    ) -> str | None:
+        """R11: the fax image's text gives the fields; the answer goes to the registered contact."""
+        reading = self.read_fax(raw.data) if self.read_fax else FaxReading(None, None)
+        if reading.text is None:
+            self._hold(
+                session,
+                raw,
+                parsed,
+                profile,
+                now,
+                "fax",
+                parsed.fields,
+                ["company", "name", "domain", "customer_number"],
+                [],
+                [],
+                reason="needs_transcription",
+            )
+        fields = extract_fields(analyse_layout(reading.text or ""))
+        values = {
+            "company": fields.company,
+            "name": fields.name,
+            "domain": fields.domain,
+            "customer_number": fields.customer_number,
+        }
+        if fields.missing():
+            self._hold(
+                session,
+                raw,
+                parsed,
+                profile,
+                now,
+                "fax",
+                values,
+                fields.missing(),
+                [],
+                [],
+                reason="needs_transcription",
+            )
+        return self._inquiry(
+            session, raw, parsed, profile, now, channel="fax", fields=values, reply_to=[]
+        )
+
+    def _audit(
+        self, session: Session, action: str, raw: RawMessage, now: datetime, detail: dict
+    ) -> None:
+        session.add(
+            AuditEntry(
+                at=now, actor="uketsuke", action=action, target=f"raw:{raw.id}", detail=detail
+            )
+        )

@@ -1,0 +1,137 @@
+"""The outbox: mail is queued as rows in the sender's transaction, sent afterwards with retries.
+
+DESIGN principle 4: a failed relay delays mail, never loses it. R16: a due row survives restarts
+and crashes; one sent late is still sent and recorded as late.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.models import OutboxMail
+from responder.transports import Transport
+
+log = logging.getLogger("uketsuke.outbox")
+
+LATE_AFTER = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def queue_mail(
+    session: Session,
+    *,
+    kind: str,
+    profile: str,
+    recipients: list[str],
+    data: bytes,
+    message_id: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    incident_id: int | None = None,
+    automatic: bool = True,
+) -> OutboxMail:
+    """Add a mail to the outbox in the caller's transaction (sent only after it commits)."""
+    row = OutboxMail(
+        kind=kind,
+        profile=profile,
+        incident_id=incident_id,
+        message_id=message_id,
+        recipients=recipients,
+        automatic=automatic,
+        rate_key=recipients[0].lower() if automatic and recipients else None,
+        data=data,
+        due_at=due_at or now,
+        created_at=now,
+        state="pending",
+    )
+    session.add(row)
+    return row
+
+
+def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
+    """R27: how many automatic mails this recipient got in the hour before ``now``."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMail)
+            .where(
+                OutboxMail.rate_key == recipient.lower(),
+                OutboxMail.automatic.is_(True),
+                OutboxMail.created_at > now - timedelta(hours=1),
+            )
+        )
+        or 0
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+class Dispatcher:
+    """Sends due outbox rows; one row per transaction, claimed so two instances never share one."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        transport: Transport,
+        sender_of: Callable[[str], str],
+        max_attempts: int = 12,
+    ) -> None:
+        self.sessions = sessions
+        self.transport = transport
+        self.sender_of = sender_of
+        self.max_attempts = max_attempts
+
+    def due_ids(self, now: datetime, limit: int = 100) -> list[int]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMail.id)
+                    .where(OutboxMail.state == "pending", OutboxMail.due_at <= now)
+                    .order_by(OutboxMail.due_at, OutboxMail.id)
+                    .limit(limit)
+                )
+            )
+
+    def run_once(self, now: datetime) -> int:
+        sent = 0
+        for row_id in self.due_ids(now):
+            sent += self.send_one(row_id, now)
+        return sent
+
+    def send_one(self, row_id: int, now: datetime) -> int:
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.id == row_id, OutboxMail.state == "pending")
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
+            if row is None:
+                return 0
+            try:
+                self.transport.deliver(
+                    row.message_id, self.sender_of(row.profile), list(row.recipients), row.data
+                )
+            except Exception as exc:  # noqa: BLE001 - any relay failure is retried, never lost
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                if row.attempts >= self.max_attempts:
+                    row.state = "failed"
+                    log.error("outbox %s failed after %s attempts", row.id, row.attempts)
+                else:
+                    row.due_at = now + backoff(row.attempts)
+                    log.warning(
+                        "outbox %s attempt %s failed: %s", row.id, row.attempts, type(exc).__name__
+                    )
+                return 0
+            row.state = "sent"
+            row.sent_at = now
+            row.attempts += 1
+            row.late = now - row.due_at > LATE_AFTER
+            return 1

@@ -1,0 +1,80 @@
+"""Due rows the scheduler ticks: held-inquiry expiry (R2) — each a row with a due time (R16).
+
+A job claims one due row per transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a
+restart, a crash or a second instance neither loses nor repeats work.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.config import Config
+from intake.models import Inquiry, RawMessage, TimedAction
+from responder.acks import Thread, queue_held_expired
+
+log = logging.getLogger("uketsuke.jobs")
+
+
+def due_actions(sessions: sessionmaker[Session], kind: str, now: datetime) -> list[int]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(TimedAction.id)
+                .where(
+                    TimedAction.kind == kind,
+                    TimedAction.state == "pending",
+                    TimedAction.due_at <= now,
+                )
+                .order_by(TimedAction.due_at)
+                .limit(200)
+            )
+        )
+
+
+def expire_held(sessions: sessionmaker[Session], config: Config, now: datetime) -> int:
+    """R2: a held inquiry expires after ``held_expiry_days`` with a notice; it consumed nothing."""
+    done = 0
+    for action_id in due_actions(sessions, "held_expiry", now):
+        with sessions.begin() as session:
+            action = session.scalars(
+                select(TimedAction)
+                .where(TimedAction.id == action_id, TimedAction.state == "pending")
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
+            if action is None:
+                continue
+            inquiry = session.get(Inquiry, action.inquiry_id) if action.inquiry_id else None
+            if inquiry is not None and inquiry.state == "held":
+                inquiry.state = "expired"
+                inquiry.resolved_at = now
+                raw = session.get(RawMessage, inquiry.raw_message_id)
+                if inquiry.sender and inquiry.reason != "needs_transcription":
+                    queue_held_expired(
+                        session,
+                        config,
+                        inquiry.profile,
+                        to=[inquiry.sender],
+                        received_at=raw.received_at if raw else inquiry.created_at,
+                        now=now,
+                        thread=Thread(
+                            inquiry.request_message_id,
+                            [
+                                m
+                                for m in [
+                                    raw.message_id if raw else None,
+                                    inquiry.request_message_id,
+                                ]
+                                if m
+                            ],
+                        ),
+                    )
+            action.state = "done"
+            action.done_at = now
+            done += 1
+    if done:
+        log.info("expired %s held inquiries", done)
+    return done
