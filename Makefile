@@ -9,7 +9,7 @@ export UKETSUKE_HOME ?= ./var
 $(BIN)/uketsuke: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,ocr]'
 	touch $@
 
 ## make run: install, create or upgrade the schema, start the daemon on the embedded defaults

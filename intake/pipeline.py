@@ -18,11 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import incidents as inc
+from intake.channels.fax import FaxReading
 from intake.config import Config
 from intake.identify import contact_addresses, identify
+from intake.mail.classify import categorize, is_urgent
 from intake.mail.fields import extract_fields
 from intake.mail.layout import analyse_layout
+from intake.mail.parse import Inquiry as ParsedInquiry
 from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
+from intake.mail.split import split_inquiries
 from intake.models import (
     AuditEntry,
     Incident,
@@ -36,15 +40,7 @@ from responder.acks import Thread, queue_ack, queue_ask_fields
 
 log = logging.getLogger("uketsuke.pipeline")
 
-FaxReader = Callable[[bytes], "FaxReading"]
-
-
-@dataclass
-class FaxReading:
-    """What a fax gateway's mail gave: OCR text (None without an engine), the sender's number."""
-
-    text: str | None
-    fax_number: str | None
+FaxReader = Callable[[bytes, str | None], FaxReading]
 
 
 class Outcome(Exception):
@@ -438,30 +434,23 @@ class Pipeline:
     def _fax(
         self, session: Session, raw: RawMessage, parsed: ParsedMessage, profile: str, now: datetime
     ) -> str | None:
-        """R11: the fax image's text gives the fields; the answer goes to the registered contact."""
-        reading = self.read_fax(raw.data) if self.read_fax else FaxReading(None, None)
-        if reading.text is None:
-            self._hold(
-                session,
-                raw,
-                parsed,
-                profile,
-                now,
-                "fax",
-                parsed.fields,
-                ["company", "name", "domain", "customer_number"],
-                [],
-                [],
-                reason="needs_transcription",
-            )
-        fields = extract_fields(analyse_layout(reading.text or ""))
-        values = {
+        """R11: the fax image's text gives the fields; the answer goes by email to the customer's
+        registered contact (R10). Without OCR, or with fields missing, staff transcribe it."""
+        reading = (
+            self.read_fax(raw.data, parsed.from_address)
+            if self.read_fax
+            else FaxReading(None, None)
+        )
+        layout = analyse_layout(reading.text or "")
+        fields = extract_fields(layout)
+        values: dict[str, str | None] = {
             "company": fields.company,
             "name": fields.name,
             "domain": fields.domain,
             "customer_number": fields.customer_number,
+            "fax_number": reading.fax_number,
         }
-        if fields.missing():
+        if reading.text is None or fields.missing():
             self._hold(
                 session,
                 raw,
@@ -475,6 +464,11 @@ class Pipeline:
                 [],
                 reason="needs_transcription",
             )
+        if reading.text:  # the fax page is the inquiry, not the gateway's covering mail
+            parsed.inquiries = [
+                ParsedInquiry(text, categorize(text), is_urgent(parsed.subject, text))
+                for text in split_inquiries(layout.new_text) or [reading.text]
+            ]
         return self._inquiry(
             session, raw, parsed, profile, now, channel="fax", fields=values, reply_to=[]
         )

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the real peers the test-suite talks to (issue: real peers, never mocks).
 #
-# Currently: Dovecot's IMAP server (Debian package dovecot-imapd). The tests start their own
+# Dovecot's IMAP server (dovecot-imapd), Tesseract with Japanese data (tesseract-ocr-jpn, the
+# fallback OCR engine) and a Japanese font (fonts-ipafont-gothic) to render test fax pages.
+# The tests start their own
 # private instance on loopback (tests/peers/dovecot.py); the system service must NOT run, so
 # this script keeps it from starting (policy-rc.d) and stops it if it was started anyway.
 #
@@ -17,6 +19,11 @@ if ! command -v dovecot >/dev/null 2>&1 && [[ ! -x /usr/sbin/dovecot ]]; then
     missing+=(dovecot-imapd)
 fi
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
+[[ -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata \
+    || -e /usr/share/tesseract-ocr/4.00/tessdata/jpn.traineddata ]] || missing+=(tesseract-ocr-jpn)
+[[ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf \
+    || -e /usr/share/fonts/truetype/fonts-japanese-gothic.ttf ]] || missing+=(fonts-ipafont-gothic)
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
