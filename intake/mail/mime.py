@@ -27,8 +27,8 @@ _SIMPLE_HEAD = re.compile(r"(?:[!-9;-~]+:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|$))*")
 
 
 class IndexedMessage(Message):
-    """A compat32 Message whose ``get`` is a dict look-up: intake asks for ~30 headers a message,
-    and the stdlib scans the whole header list for each."""
+    """A compat32 Message whose ``get`` is a dict look-up (intake asks for ~30 headers a message,
+    and the stdlib scans the whole header list for each) returning the raw value."""
 
     _index: dict[str, str] | None = None
 
@@ -40,9 +40,10 @@ class IndexedMessage(Message):
                 index.setdefault(key.lower(), value)
             self._index = index
         value = index.get(name.lower())
-        if value is None:
-            return failobj
-        return self.policy.header_fetch_parse(name, value)
+        # The raw value, raw 8-bit bytes kept as surrogate escapes: compat32 would wrap such a
+        # value in a Header whose str() turns every byte into U+FFFD before our decoder (R28)
+        # sees it. Parameters (get_param, get_filename) are read from the same raw value.
+        return failobj if value is None else value
 
     def __setitem__(self, name: str, value: object) -> None:
         self._index = None
