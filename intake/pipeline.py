@@ -40,6 +40,8 @@ from responder.acks import Thread, queue_ack, queue_ask_fields
 
 log = logging.getLogger("uketsuke.pipeline")
 
+BATCH = 50
+
 FaxReader = Callable[[bytes, str | None], FaxReading]
 
 
@@ -86,48 +88,72 @@ class Pipeline:
                 )
             )
 
-    def process_pending(self, now: Callable[[], datetime]) -> int:
+    def process_pending(self, now: Callable[[], datetime], batch: int = BATCH) -> int:
         done = 0
-        while ids := self.pending_ids():
-            for raw_id in ids:
-                self.process(raw_id, now())
-                done += 1
+        while ids := self.pending_ids(batch):
+            done += len(self.process_batch(ids, now()))
         return done
 
     def process(self, raw_id: int, now: datetime, again: bool = False) -> str | None:
         """Process one stored message; returns its new state (None if someone else had it)."""
+        return self.process_batch([raw_id], now, again=again).get(raw_id)
+
+    def process_batch(
+        self,
+        raw_ids: list[int],
+        now: datetime,
+        again: bool = False,
+        parsed: dict[int, ParsedMessage] | None = None,
+    ) -> dict[int, str]:
+        """Process stored messages in one transaction, each inside its own SAVEPOINT.
+
+        One commit (one fsync) for the batch; a failure in one message rolls back only its
+        savepoint and marks it unprocessable. A crash before the commit leaves them all
+        ``received``, to be processed again (R29). ``parsed`` may carry results parsed
+        elsewhere (another process), keyed by raw id.
+        """
+        states: dict[int, str] = {}
         with self.sessions.begin() as session:
-            query = select(RawMessage).where(RawMessage.id == raw_id)
+            query = select(RawMessage).where(RawMessage.id.in_(raw_ids)).order_by(RawMessage.id)
             if not again:
                 query = query.where(RawMessage.state == RawState.RECEIVED)
-            raw = session.scalars(query.with_for_update(skip_locked=True)).one_or_none()
-            if raw is None:
-                return None
-            raw.attempts += 1
-            try:
-                with session.begin_nested():
-                    try:
-                        reason = self._route(session, raw, now)
-                        raw.state = RawState.PROCESSED
-                    except Outcome as outcome:  # held or ignored: its rows are kept
-                        raw.state = outcome.state
-                        reason = outcome.reason
-            except Exception as exc:  # noqa: BLE001 - R29: a bug holds the message, never drops it
-                raw.state = RawState.UNPROCESSABLE
-                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
-                log.exception("raw %s unprocessable (%s)", raw.id, type(exc).__name__)
-            raw.last_error = reason if raw.state != RawState.PROCESSED else None
-            raw.processed_at = now
-            log.info("raw %s → %s", raw.id, raw.state)
-            return raw.state
+            for raw in session.scalars(query.with_for_update(skip_locked=True)).all():
+                states[raw.id] = self._process_one(session, raw, now, (parsed or {}).get(raw.id))
+        return states
+
+    def _process_one(
+        self, session: Session, raw: RawMessage, now: datetime, parsed: ParsedMessage | None
+    ) -> str:
+        raw.attempts += 1
+        try:
+            with session.begin_nested():
+                try:
+                    reason = self._route(session, raw, now, parsed)
+                    raw.state = RawState.PROCESSED
+                except Outcome as outcome:  # held or ignored: its rows are kept
+                    raw.state = outcome.state
+                    reason = outcome.reason
+        except Exception as exc:  # noqa: BLE001 - R29: a bug holds the message, never drops it
+            raw.state = RawState.UNPROCESSABLE
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            # R26: the class only; the traceback (which may quote data) at debug level.
+            log.error("raw %s unprocessable (%s)", raw.id, type(exc).__name__)
+            log.debug("raw %s traceback", raw.id, exc_info=True)
+        raw.last_error = reason if raw.state != RawState.PROCESSED else None
+        raw.processed_at = now
+        log.info("raw %s → %s", raw.id, raw.state)
+        return raw.state
 
     # -- routing ------------------------------------------------------------------------------
 
-    def _route(self, session: Session, raw: RawMessage, now: datetime) -> str | None:
-        try:
-            parsed = parse_message(raw.data, self.context())
-        except NotAMessage as exc:
-            raise Held(str(exc)) from None
+    def _route(
+        self, session: Session, raw: RawMessage, now: datetime, parsed: ParsedMessage | None
+    ) -> str | None:
+        if parsed is None:
+            try:
+                parsed = parse_message(raw.data, self.context())
+            except NotAMessage as exc:
+                raise Held(str(exc)) from None
         profile = raw.profile or self.config.default_profile
         if parsed.kind == "bounce":
             return self._bounce(session, parsed, now)

@@ -1,0 +1,140 @@
+"""``uketsuke run`` as systemd runs it, and killed at random moments (R29, R16; STYLE 10)."""
+
+from __future__ import annotations
+
+import json
+import random
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from intake import db
+from intake.models import Incident, OutboxMail, RawMessage
+from tests.daemon import Daemon
+from tests.mailmaker import FIELDS_BLOCK, make_mail
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, database_url: str) -> Iterator[Daemon]:
+    home = tmp_path / "home"
+    home.mkdir()
+    instance = Daemon(home, database_url)
+    assert instance.cli("init-db").returncode == 0
+    yield instance
+    instance.close()
+
+
+def status(daemon: Daemon) -> dict:
+    result = daemon.cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_r29_ready_only_after_sockets_bound_and_sigterm_drains(daemon: Daemon) -> None:
+    daemon.start()
+    with socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=5) as sock:
+        assert sock.recv(100).startswith(b"220 ")
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=10) as client:
+        client.sendmail(
+            "a@example.co.jp",
+            ["support@example.jp"],
+            make_mail(FIELDS_BLOCK + "\n質問です。\n", sender="a@example.co.jp"),
+        )
+    assert daemon.terminate() == 0
+    assert "STOPPING=1" in daemon.messages(2)
+    counts = status(daemon)
+    assert counts["raw_messages"] == 1
+
+
+def test_r29_refuses_to_start_without_schema(tmp_path: Path, database_url: str) -> None:
+    home = tmp_path / "empty"
+    home.mkdir()
+    instance = Daemon(home, database_url)
+    try:
+        result = instance.cli("run")
+        assert result.returncode == 2
+        assert "init-db" in result.stderr and result.stderr.count("\n") == 1
+    finally:
+        instance.close()
+
+
+class Sender(threading.Thread):
+    """An MTA that retries until it gets 250, as real MTAs do (the daemon is being killed)."""
+
+    def __init__(self, port: int, messages: list[tuple[str, bytes]]) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.pending = list(messages)
+        self.accepted: set[str] = set()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 240
+        while self.pending and time.monotonic() < deadline:
+            message_id, data = self.pending[0]
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
+                    while self.pending:
+                        message_id, data = self.pending[0]
+                        client.sendmail("customer@example.co.jp", ["support@example.jp"], data)
+                        self.accepted.add(message_id)
+                        self.pending.pop(0)
+            except (OSError, smtplib.SMTPException):
+                time.sleep(0.05)
+
+
+def test_r29_r16_kill_9_at_random_moments_loses_and_doubles_nothing(daemon: Daemon) -> None:
+    rng = random.Random(20261122)
+    total = 500
+    messages = []
+    for n in range(total):
+        message_id = f"<crash.{n}@customer.example.co.jp>"
+        body = FIELDS_BLOCK + f"\n管理画面にログインできません（{n}）。\n"
+        messages.append(
+            (message_id, make_mail(body, sender=f"user{n}@example.co.jp", message_id=message_id))
+        )
+    daemon.start()
+    sender = Sender(daemon.smtp_port, messages)
+    sender.start()
+    kills = 0
+    while sender.is_alive() and kills < 6:
+        time.sleep(rng.uniform(0.3, 1.5))
+        daemon.kill()
+        kills += 1
+        daemon.start()
+    sender.join(240)
+    assert not sender.pending, "the sender could not deliver everything"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        counts = status(daemon)
+        done = sum(counts[k] for k in ("held", "ignored", "unprocessable"))
+        if counts["outbox"]["pending"] == 0 and counts["incidents"] + done >= total:
+            break
+        time.sleep(0.5)
+    assert daemon.terminate() == 0
+    assert kills >= 3
+
+    engine = db.make_engine(daemon.database_url)
+    with db.session_factory(engine)() as session:
+        stored = session.execute(
+            select(RawMessage.message_id, func.count()).group_by(RawMessage.message_id)
+        ).all()
+        assert {m for m, _ in stored} == sender.accepted  # every 250 is stored...
+        assert all(n == 1 for _, n in stored)  # ...exactly once
+        states = dict(
+            session.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all()
+        )
+        assert states == {"processed": total}, states
+        assert session.scalar(select(func.count()).select_from(Incident)) == total
+        sent = session.scalars(select(OutboxMail.message_id).where(OutboxMail.state == "sent"))
+        sent_ids = list(sent)
+        assert len(sent_ids) == total == len(set(sent_ids))  # one acknowledgment each
+    engine.dispose()
+    maildir = daemon.home / "mail-out" / "new"
+    files = list(maildir.iterdir())
+    assert len(files) == total  # a re-delivered row replaced its own file, never doubled
