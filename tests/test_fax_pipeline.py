@@ -41,8 +41,9 @@ def config() -> Config:
     )
 
 
-def gateway_mail(sender: str, subject: str, text: str, image: bytes, content_type: str,
-                 filename: str) -> bytes:
+def gateway_mail(
+    sender: str, subject: str, text: str, image: bytes, content_type: str, filename: str
+) -> bytes:
     payload = base64.encodebytes(image).decode()
     return (
         f"From: {sender}\r\nTo: support@example.jp\r\nSubject: {subject}\r\n"
@@ -70,9 +71,12 @@ def hylafax_tiff() -> bytes:
 def register(sessions, contact: str = "yamada@example.co.jp") -> None:
     header = "customer_number,company,domains,contact_emails,profile,order_accepted\n"
     rows = parse_rows(
-        (header + f"C0123-4567,株式会社サンプル商事,example.co.jp,{contact},helpdesk,"
-         "2026-11-01\n").encode(),
-        "helpdesk", ["helpdesk"],
+        (
+            header + f"C0123-4567,株式会社サンプル商事,example.co.jp,{contact},helpdesk,"
+            "2026-11-01\n"
+        ).encode(),
+        "helpdesk",
+        ["helpdesk"],
     )
     with sessions.begin() as session:
         import_rows(session, rows, progress=False)
@@ -113,8 +117,14 @@ def test_r11_r10_hylafax_tiff_becomes_incident_answered_to_registered_contact(
 def test_r11_mfp_pdf_fields_and_fax_number(config, sessions, ocr) -> None:
     cover = cover_fields(0)
     page = render_fax_page(cover.lines(), dpi=(200, 100), noise=0.001, seed=2)
-    data = gateway_mail(MFP, "FAX受信", "送信元: 0312345678 / 1 page", fax_pdf([page]),
-                        "application/pdf", "scan.pdf")
+    data = gateway_mail(
+        MFP,
+        "FAX受信",
+        "送信元: 0312345678 / 1 page",
+        fax_pdf([page]),
+        "application/pdf",
+        "scan.pdf",
+    )
     reading = FaxReader(config, ocr)(data, MFP)
     assert reading.fax_number == "0312345678"
     assert reading.text and "C0123" in reading.text.replace(" ", "")
