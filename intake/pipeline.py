@@ -126,7 +126,9 @@ class Pipeline:
     ) -> str:
         raw.attempts += 1
         try:
-            with session.begin_nested():
+            # Autoflush off: earlier messages were flushed when their savepoint was released,
+            # and the steps flush where they need ids; each look-up no longer flushes first.
+            with session.begin_nested(), session.no_autoflush:
                 try:
                     reason = self._route(session, raw, now, parsed)
                     raw.state = RawState.PROCESSED
