@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
+from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
 from intake.pipeline import Pipeline
@@ -125,13 +126,33 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
     worker = threading.Thread(target=processor.run, name="processor", daemon=True)
     worker.start()
     smtp = await start_smtp_server(config, sessions, on_stored=lambda _id: processor.wake.set())
+    pollers_stop = threading.Event()
+    pollers = [
+        threading.Thread(
+            target=ImapPoller(
+                mailbox, sessions, config.default_profile, lambda _id: processor.wake.set()
+            ).run,
+            args=(pollers_stop,),
+            name=f"imap-{mailbox.name}",
+            daemon=True,
+        )
+        for mailbox in config.imap
+    ]
+    for poller in pollers:
+        poller.start()
     scheduler = build_scheduler(config, sessions, clock)
     scheduler.start()
     notify("READY=1")
-    log.info("uketsuke ready: smtp %s:%s, home %s", smtp.host, smtp.port, config.home)
+    log.info(
+        "uketsuke ready: smtp %s:%s, %d IMAP mailbox(es), home %s",
+        smtp.host, smtp.port, len(pollers), config.home,
+    )
     await stop.wait()
     notify("STOPPING=1")
+    pollers_stop.set()
     await smtp.close()
+    for poller in pollers:
+        await asyncio.wait_for(asyncio.to_thread(poller.join), DRAIN_SECONDS)
     processor.stop()
     await asyncio.wait_for(asyncio.to_thread(worker.join), DRAIN_SECONDS)
     await asyncio.wait_for(asyncio.to_thread(scheduler.shutdown, True), DRAIN_SECONDS)
