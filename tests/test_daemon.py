@@ -138,3 +138,72 @@ def test_r29_r16_kill_9_at_random_moments_loses_and_doubles_nothing(daemon: Daem
     maildir = daemon.home / "mail-out" / "new"
     files = list(maildir.iterdir())
     assert len(files) == total  # a re-delivered row replaced its own file, never doubled
+
+
+def test_r29_imap_backlog_with_kill_9_stored_once_and_marked_after_commit(
+    daemon: Daemon, fresh_dovecot
+) -> None:
+    total = 500
+    config = daemon.home / "uketsuke.toml"
+    config.write_text(
+        f"""
+[[imap]]
+name = "inbox"
+host = "{fresh_dovecot.host}"
+port = {fresh_dovecot.port}
+security = "plain"
+username = "{fresh_dovecot.user}"
+password = "{fresh_dovecot.password}"
+profile = "helpdesk"
+poll_seconds = 1
+batch_size = 50
+""",
+        encoding="utf-8",
+    )
+    daemon.config = config
+    message_ids = [f"<imap.{n}@customer.example.co.jp>" for n in range(total)]
+
+    def deliver(numbers: range) -> None:
+        for n in numbers:
+            body = FIELDS_BLOCK + f"\nメールの送信ができません（{n}）。\n"
+            data = make_mail(body, sender=f"imap{n}@example.co.jp", message_id=message_ids[n])
+            fresh_dovecot.deliver(data)
+
+    deliver(range(0, 300))
+    rng = random.Random(7)
+    daemon.start()
+    late = threading.Thread(target=deliver, args=(range(300, total),), daemon=True)
+    late.start()
+    for _ in range(4):
+        time.sleep(rng.uniform(0.3, 1.2))
+        daemon.kill()
+        daemon.start()
+    late.join(120)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        counts = status(daemon)
+        if (
+            counts["raw_messages"] >= total
+            and counts["outbox"]["pending"] == 0
+            and (counts["incidents"] >= total)
+        ):
+            break
+        time.sleep(0.5)
+    assert daemon.terminate() == 0
+    engine = db.make_engine(daemon.database_url)
+    with db.session_factory(engine)() as session:
+        stored = dict(
+            session.execute(
+                select(RawMessage.message_id, func.count()).group_by(RawMessage.message_id)
+            ).all()
+        )
+        assert set(stored) == set(message_ids)
+        assert set(stored.values()) == {1}
+        assert session.scalar(select(func.count()).select_from(Incident)) == total
+    engine.dispose()
+    client = fresh_dovecot.client()
+    try:
+        client.select_folder("INBOX")
+        assert client.search(["UNKEYWORD", "$Uketsuke"]) == []  # all marked, after commit
+    finally:
+        client.logout()
