@@ -10,8 +10,9 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import threading
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import OperationalError
@@ -22,6 +23,7 @@ from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
 from intake.pipeline import Pipeline
+from intake.processor import Processor
 from intake.systemd import notify
 from responder.outbox import Dispatcher
 from responder.transports import make_transport
@@ -31,7 +33,6 @@ from scheduler.jobs import expire_held
 log = logging.getLogger("uketsuke")
 
 DRAIN_SECONDS = 20
-PROCESS_POLL_SECONDS = 1.0
 
 
 class SchemaNotReady(Exception):
@@ -49,31 +50,6 @@ def check_schema(config: Config) -> None:
         engine.dispose()
     if current is None:
         raise SchemaNotReady("the database has no schema yet: run `uketsuke init-db`")
-
-
-@dataclass
-class Processor:
-    """Runs stored messages through the pipeline: woken by the doors, and polling as a backstop
-    (messages left ``received`` by a crash are picked up at start)."""
-
-    pipeline: Pipeline
-    clock: Clock
-    wake: threading.Event = field(default_factory=threading.Event)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.wake.clear()
-            try:
-                self.pipeline.process_pending(self.clock.now)
-            except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
-                log.exception("processing failed; retrying")
-                self.stopping.wait(5)
-            self.wake.wait(PROCESS_POLL_SECONDS)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
 
 
 def build_scheduler(
@@ -122,15 +98,22 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
     engine = db.make_engine(config.effective_database_url)
     sessions = db.session_factory(engine)
     pipeline = Pipeline(config, sessions, read_fax=_fax_reader(config))
-    processor = Processor(pipeline, clock)
+    processor = Processor(pipeline, clock, workers=1 if (os.cpu_count() or 1) > 1 else 0)
     worker = threading.Thread(target=processor.run, name="processor", daemon=True)
     worker.start()
     smtp = await start_smtp_server(config, sessions, on_stored=lambda _id: processor.wake.set())
     pollers_stop = threading.Event()
+    # The lease owner survives a restart of this instance (same host, same home), so a daemon
+    # killed with -9 retakes its mailboxes at once instead of waiting for its own lease to expire.
+    instance = f"{socket.gethostname()}:{Path(config.home).resolve()}"
     pollers = [
         threading.Thread(
             target=ImapPoller(
-                mailbox, sessions, config.default_profile, lambda _id: processor.wake.set()
+                mailbox,
+                sessions,
+                config.default_profile,
+                lambda _id: processor.wake.set(),
+                owner=instance,
             ).run,
             args=(pollers_stop,),
             name=f"imap-{mailbox.name}",
@@ -145,7 +128,10 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
     notify("READY=1")
     log.info(
         "uketsuke ready: smtp %s:%s, %d IMAP mailbox(es), home %s",
-        smtp.host, smtp.port, len(pollers), config.home,
+        smtp.host,
+        smtp.port,
+        len(pollers),
+        config.home,
     )
     await stop.wait()
     notify("STOPPING=1")

@@ -61,12 +61,14 @@ def identify(
     profile: str,
     require_active_support: bool,
     now: datetime,
+    registry: bool | None = None,
 ) -> Identification:
     """R2: accepted, or what is missing or unknown. R25: support status flags."""
     missing = [name for name in FIELD_ORDER if not fields.get(name)]
     customer = find_customer(session, fields.get("customer_number"))
     unknown: list[str] = []
-    if fields.get("customer_number") and customer is None and registry_loaded(session):
+    loaded = registry if registry is not None else registry_loaded(session)
+    if fields.get("customer_number") and customer is None and loaded:
         unknown.append("customer_number")
     if missing or unknown:
         return Identification(False, customer, missing, unknown)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake import incidents as inc
 from intake.channels.fax import FaxReading
 from intake.config import Config
-from intake.identify import contact_addresses, identify
+from intake.identify import contact_addresses, identify, registry_loaded
 from intake.mail.classify import categorize, is_urgent
 from intake.mail.fields import extract_fields
 from intake.mail.layout import analyse_layout
@@ -68,6 +68,7 @@ class Pipeline:
     config: Config
     sessions: sessionmaker[Session]
     read_fax: FaxReader | None = None
+    _registry: bool | None = None
 
     def context(self) -> ParseContext:
         staff = {a.lower() for p in self.config.profiles.values() for a in p.staff_addresses}
@@ -114,6 +115,7 @@ class Pipeline:
         """
         states: dict[int, str] = {}
         with self.sessions.begin() as session:
+            self._registry = registry_loaded(session)  # one look-up a batch (R2)
             query = select(RawMessage).where(RawMessage.id.in_(raw_ids)).order_by(RawMessage.id)
             if not again:
                 query = query.where(RawMessage.state == RawState.RECEIVED)
@@ -124,27 +126,29 @@ class Pipeline:
     def _process_one(
         self, session: Session, raw: RawMessage, now: datetime, parsed: ParsedMessage | None
     ) -> str:
-        raw.attempts += 1
+        state: str
         try:
             # Autoflush off: earlier messages were flushed when their savepoint was released,
             # and the steps flush where they need ids; each look-up no longer flushes first.
             with session.begin_nested(), session.no_autoflush:
                 try:
                     reason = self._route(session, raw, now, parsed)
-                    raw.state = RawState.PROCESSED
+                    state = RawState.PROCESSED
                 except Outcome as outcome:  # held or ignored: its rows are kept
-                    raw.state = outcome.state
-                    reason = outcome.reason
+                    state, reason = outcome.state, outcome.reason
         except Exception as exc:  # noqa: BLE001 - R29: a bug holds the message, never drops it
-            raw.state = RawState.UNPROCESSABLE
+            state = RawState.UNPROCESSABLE
             reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             # R26: the class only; the traceback (which may quote data) at debug level.
             log.error("raw %s unprocessable (%s)", raw.id, type(exc).__name__)
             log.debug("raw %s traceback", raw.id, exc_info=True)
-        raw.last_error = reason if raw.state != RawState.PROCESSED else None
+        # One UPDATE of the raw row, at the next flush.
+        raw.attempts += 1
+        raw.state = state
+        raw.last_error = reason if state != RawState.PROCESSED else None
         raw.processed_at = now
-        log.info("raw %s → %s", raw.id, raw.state)
-        return raw.state
+        log.info("raw %s → %s", raw.id, state)
+        return state
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -289,7 +293,9 @@ class Pipeline:
     ) -> str | None:
         fields = fields or parsed.fields
         terms = self.config.profile(profile)
-        found = identify(session, fields, profile, terms.require_active_support, now)
+        found = identify(
+            session, fields, profile, terms.require_active_support, now, registry=self._registry
+        )
         if reply_to is None:
             reply_to = [parsed.from_address] if parsed.from_address else []
         if not found.accepted:

@@ -79,6 +79,62 @@ def store_raw(
         return Stored(row.id, False)
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One message of a batch for :func:`store_raw_many`."""
+
+    data: bytes
+    source_key: str | None = None
+
+
+def store_raw_many(
+    sessions: sessionmaker[Session], items: list[Incoming], *, channel: str, profile: str | None
+) -> list[Stored]:
+    """Store a batch (an IMAP fetch of 50) in one transaction: one commit, one fsync.
+
+    All or nothing: the caller marks the batch only after this returns. Should a concurrent
+    writer have stored one of them meanwhile (a unique source key), the batch is stored one by
+    one instead, which finds those copies.
+    """
+    results: list[Stored] = []
+    try:
+        with sessions.begin() as session:
+            seen: dict[tuple[str | None, str], int] = {}
+            for item in items:
+                digest = content_hash(item.data)
+                message_id = header_message_id(item.data)
+                existing = _find_duplicate(session, item.source_key, message_id, digest, profile)
+                if existing is None and message_id is not None:
+                    existing = seen.get((message_id, digest))
+                if existing is not None:
+                    results.append(Stored(existing, True))
+                    continue
+                row = RawMessage(
+                    channel=channel,
+                    profile=profile,
+                    envelope_to=[],
+                    source_key=item.source_key,
+                    message_id=message_id,
+                    content_hash=digest,
+                    size=len(item.data),
+                    data=item.data,
+                    state=RawState.RECEIVED,
+                )
+                session.add(row)
+                session.flush()
+                if message_id is not None:
+                    seen[(message_id, digest)] = row.id
+                results.append(Stored(row.id, False))
+    except IntegrityError:
+        return [
+            store_raw(
+                sessions, item.data, channel=channel, profile=profile, source_key=item.source_key
+            )
+            for item in items
+        ]
+    return results
+
+
 def _find_duplicate(
     session: Session,
     source_key: str | None,

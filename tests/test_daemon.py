@@ -207,3 +207,27 @@ batch_size = 50
         assert client.search(["UNKEYWORD", "$Uketsuke"]) == []  # all marked, after commit
     finally:
         client.logout()
+
+
+def test_r26_logs_carry_numbers_never_bodies_or_full_addresses(daemon: Daemon) -> None:
+    daemon.start()
+    secret_body = "社外秘の設定値ABC123XYZについて"
+    sender = "confidential.person@secret-customer.co.jp"
+    with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=10) as client:
+        client.sendmail(
+            sender,
+            ["support@example.jp"],
+            make_mail(FIELDS_BLOCK + f"\n{secret_body}\n", sender=sender),
+        )
+        client.sendmail(
+            sender, ["support@example.jp"], make_mail("顧客番号なしの問い合わせ\n", sender=sender)
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and status(daemon)["outbox"]["sent"] < 2:
+        time.sleep(0.3)
+    assert daemon.terminate() == 0
+    log = daemon.log.read_text(errors="replace")
+    assert "raw 1" in log  # numbers are logged...
+    assert secret_body not in log and "ABC123XYZ" not in log  # ...bodies never
+    assert sender not in log and "confidential.person" not in log  # ...nor full addresses
+    assert "山田" not in log and "C0123-4567" not in log

@@ -1,7 +1,7 @@
 """The IMAP door (R7 email channel): a polled mailbox, marked only after commit #1 (R29).
 
 :class:`ImapPoller` reads new messages with ``BODY.PEEK[]`` (so nothing is ``\\Seen`` early),
-commits each one through :func:`store_raw`, and only when a whole batch is committed flags it
+commits each batch through :func:`store_raw_many`, and only when a whole batch is committed flags it
 (``\\Seen`` + keyword) or moves it, in one command. A crash anywhere before that leaves the mail
 as it was, and the next poll finds it again; :func:`store_raw` recognises what was committed
 already (source key ``imap:NAME:UIDVALIDITY:UID``, else Message-ID + content hash), so a message
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import ImapConfig
 from intake.models import MailboxState, utcnow
-from intake.store import store_raw
+from intake.store import Incoming, store_raw_many
 
 log = logging.getLogger("uketsuke.imap")
 
@@ -331,24 +331,26 @@ class ImapPoller:
     ) -> tuple[int, list[int]]:
         """Commit each message of the batch (commit #1); returns (stored new, UIDs committed)."""
         fetched = client.fetch(batch, [b"BODY.PEEK[]"])
+        present = [uid for uid in batch if fetched.get(uid, {}).get(b"BODY[]") is not None]
+        # (a UID missing from the answer was expunged by someone else meanwhile)
+        results = store_raw_many(
+            self.sessions,
+            [
+                Incoming(
+                    fetched[uid][b"BODY[]"],
+                    source_key=f"imap:{self.config.name}:{uidvalidity}:{uid}",
+                )
+                for uid in present
+            ],
+            channel="imap",
+            profile=self.profile,
+        )
         new = 0
-        done: list[int] = []
-        for uid in batch:
-            data = fetched.get(uid, {}).get(b"BODY[]")
-            if data is None:  # expunged by someone else meanwhile
-                continue
-            result = store_raw(
-                self.sessions,
-                data,
-                channel="imap",
-                profile=self.profile,
-                source_key=f"imap:{self.config.name}:{uidvalidity}:{uid}",
-            )
-            done.append(uid)
+        for result in results:
             if not result.duplicate:
                 new += 1
                 self._announce(result.id)
-        return new, done
+        return new, present
 
     def _mark(self, client: IMAPClient, uids: list[int]) -> None:
         """Flag or move a committed batch in one command (R29: never before the commit)."""

@@ -1,0 +1,108 @@
+"""The processor: stored messages through the pipeline, parsing on the other core meanwhile.
+
+Batches are read in id order; batch k+1 is parsed in a worker process while batch k is written
+in the main one, so both cores work (DESIGN principle 2: store first, then think — acceptance
+never waits for this). Woken by the doors, and polling as a backstop, so messages left
+``received`` by a crash are picked up at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+from sqlalchemy import select
+
+from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
+from intake.models import RawMessage, RawState
+from intake.pipeline import BATCH, Pipeline
+from scheduler.clock import Clock
+
+log = logging.getLogger("uketsuke.processor")
+
+POLL_SECONDS = 1.0
+
+
+def parse_many(items: list[tuple[int, bytes]], context: ParseContext) -> dict[int, ParsedMessage]:
+    """Parse in a worker process; a message that is not mail is left for the pipeline to hold."""
+    parsed: dict[int, ParsedMessage] = {}
+    for raw_id, data in items:
+        try:
+            parsed[raw_id] = parse_message(data, context)
+        except NotAMessage:
+            continue
+    return parsed
+
+
+@dataclass
+class Processor:
+    pipeline: Pipeline
+    clock: Clock
+    workers: int = 1
+    batch: int = BATCH
+    wake: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def _next_batch(self, after: int) -> list[tuple[int, bytes]]:
+        with self.pipeline.sessions() as session:
+            return [
+                (row.id, row.data)
+                for row in session.execute(
+                    select(RawMessage.id, RawMessage.data)
+                    .where(RawMessage.state == RawState.RECEIVED, RawMessage.id > after)
+                    .order_by(RawMessage.id)
+                    .limit(self.batch)
+                )
+            ]
+
+    def drain(self, pool: ProcessPoolExecutor | None) -> int:
+        """Process everything received so far; returns how many messages were processed."""
+        context = self.pipeline.context()
+        done = 0
+        cursor = 0
+        current = self._next_batch(cursor)
+        pending: Future[dict[int, ParsedMessage]] | None = None
+        if current and pool is not None:
+            pending = pool.submit(parse_many, current, context)
+        while current and not self.stopping.is_set():
+            cursor = current[-1][0]
+            following = self._next_batch(cursor)
+            upcoming = pool.submit(parse_many, following, context) if pool and following else None
+            parsed = pending.result() if pending is not None else None
+            done += len(
+                self.pipeline.process_batch(
+                    [i for i, _ in current], self.clock.now(), parsed=parsed
+                )
+            )
+            current, pending = following, upcoming
+        return done
+
+    def run(self) -> None:
+        # spawn, not fork: this process runs threads (the event loop, the scheduler).
+        pool = (
+            ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            if self.workers > 0
+            else None
+        )
+        try:
+            while not self.stopping.is_set():
+                self.wake.clear()
+                try:
+                    self.drain(pool)
+                except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
+                    log.error(
+                        "processing failed; retrying in 5 s",
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
+                    self.stopping.wait(5)
+                self.wake.wait(POLL_SECONDS)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
