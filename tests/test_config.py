@@ -98,7 +98,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[smtp]\nport = 70000\n", "smtp.port", "less than or equal"),
         ("[smtp]\nprot = 25\n", "smtp.prot", "Extra inputs"),
         (
-            '[[profiles.helpdesk.hours]]\neffective_from = 2020-01-01\n'
+            "[[profiles.helpdesk.hours]]\neffective_from = 2020-01-01\n"
             'periods = [["13:00", "12:00"]]\n',
             "profiles.helpdesk.hours.0.periods",
             "ends before it starts",
@@ -134,3 +134,17 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(path, env={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.toml", env={})
+
+
+def test_check_config_command_names_the_key_and_exits_2(cli, tmp_path: Path) -> None:
+    good = cli("check-config", "--config", str(EXAMPLE))
+    assert good.returncode == 0 and "configuration OK" in good.stdout
+    assert "profile desknet" in good.stdout and "09:00-12:00, 13:00-17:30" in good.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[profiles.helpdesk]\nlicense_cutoff = "25:00"\n', encoding="utf-8")
+    result = cli("check-config", "--config", str(bad))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "uketsuke: profiles.helpdesk.license_cutoff: invalid time '25:00' (expected HH:MM)\n"
+    )

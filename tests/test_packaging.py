@@ -1,0 +1,61 @@
+"""The wheel: templates and migrations ship inside it and are found from an installed copy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_wheel_ships_templates_and_migrations_found_when_installed(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    [wheel] = dist.glob("uketsuke-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "intake/_templates/mail/ack.txt.j2" in names
+    assert "intake/migrations/versions/0001_initial_schema.py" in names
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    probe = (
+        "import intake, responder.templates as t; "
+        "print(intake.__file__); print(t.templates_dir()); "
+        "print(t.render_mail('held_expired', profile_name='p', support_address='s@example.jp', "
+        "tag_prefix='#', received_at='r', days=14)[0])"
+    )
+    env = dict(os.environ, PYTHONPATH=str(target))
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout
+    module, templates, subject = out.splitlines()
+    assert module.startswith(str(target))
+    assert templates == str(target / "intake" / "_templates")
+    assert subject == "お問い合わせ受付期限切れのお知らせ"
