@@ -465,6 +465,51 @@ class Pipeline:
             inquiry=held,
         )
 
+    def transcribe(
+        self, inquiry_id: int, fields: dict[str, str], text: str | None, now: datetime
+    ) -> list[int]:
+        """R11: staff key in what OCR could not read; the held inquiry is accepted (R2 rules
+        apply as for any inquiry) and its incidents created. Returns their numbers."""
+        with self.sessions.begin() as session:
+            held = session.get(Inquiry, inquiry_id, with_for_update=True)
+            if held is None or held.state != "held":
+                raise LookupError(f"no held inquiry {inquiry_id}")
+            raw = session.get(RawMessage, held.raw_message_id)
+            if raw is None:
+                raise LookupError(f"held inquiry {inquiry_id} has no stored message")
+            parsed = parse_message(raw.data, self.context())
+            if text:
+                parsed.inquiries = [
+                    ParsedInquiry(item, categorize(item), is_urgent(parsed.subject, item))
+                    for item in split_inquiries(text) or [text]
+                ]
+            merged = {**held.fields, **{k: v for k, v in fields.items() if v}}
+            held.fields = merged
+            self._registry = registry_loaded(session)
+            try:
+                with session.begin_nested(), session.no_autoflush:
+                    self._inquiry(
+                        session,
+                        raw,
+                        parsed,
+                        held.profile,
+                        now,
+                        channel=held.channel,
+                        fields=merged,
+                        reply_to=[]
+                        if held.channel == "fax"
+                        else ([held.sender] if held.sender else None),
+                        inquiry=held,
+                    )
+            except Held as still:
+                raise LookupError(f"still not accepted: {still.reason}") from None
+            raw.state = RawState.PROCESSED
+            raw.last_error = None
+            session.flush()
+            return sorted(
+                session.scalars(select(Incident.id).where(Incident.inquiry_id == held.id))
+            )
+
     def _fax(
         self, session: Session, raw: RawMessage, parsed: ParsedMessage, profile: str, now: datetime
     ) -> str | None:

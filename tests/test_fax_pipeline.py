@@ -152,3 +152,37 @@ def test_r11_without_ocr_the_fax_waits_for_transcription(config, sessions) -> No
         assert (held.reason, held.channel) == ("needs_transcription", "fax")
         assert held.fields["fax_number"] == "03-1234-5678"
         assert session.scalars(select(OutboxMail)).all() == []  # nothing to the gateway
+
+
+def test_r11_staff_key_in_a_held_fax_and_it_is_answered_by_email(config, sessions, cli) -> None:
+    register(sessions)
+    reader = FaxReader(config)
+    reader.engine = None
+    run(Pipeline(config, sessions, read_fax=reader), hylafax_tiff())
+    with sessions() as session:
+        held_id = session.scalars(select(Inquiry.id)).one()
+    missing = cli("held", "complete", str(held_id), "--company", "株式会社サンプル商事")
+    assert missing.returncode == 2 and "still not accepted" in missing.stderr
+    done = cli(
+        "held",
+        "complete",
+        str(held_id),
+        "--company",
+        "株式会社サンプル商事",
+        "--name",
+        "山田 太郎",
+        "--domain",
+        "example.co.jp",
+        "--customer",
+        "c0123-4567",
+        "--text",
+        "ログインできません。",
+    )
+    assert done.returncode == 0, done.stderr
+    with sessions() as session:
+        incident = session.scalars(select(Incident)).one()
+        assert (incident.channel, incident.reply_address) == ("fax", "yamada@example.co.jp")
+        assert incident.first_line == "ログインできません。"
+        assert session.scalars(select(Inquiry.state)).one() == "accepted"
+        [ack] = session.scalars(select(OutboxMail)).all()
+        assert ack.recipients == ["yamada@example.co.jp"]

@@ -21,7 +21,7 @@ from intake.cli.common import (
 from intake.identify import contact_addresses, find_customer
 from intake.incidents import NewIncident, create_incidents
 from intake.mail.classify import categorize, is_urgent
-from intake.mail.fields import normalize_customer_number
+from intake.mail.fields import normalize_customer_number, normalize_domain, normalize_text
 from intake.models import Customer, Incident, Inquiry, RawMessage, RawState
 from intake.pipeline import Pipeline
 
@@ -56,6 +56,18 @@ def register(commands: Any) -> None:
     add_config_option(held_list)
     held_list.add_argument("--json", action="store_true")
     held_list.set_defaults(handler=run_held_list)
+
+    complete = held_actions.add_parser(
+        "complete", help="key in the fields of a held inquiry (a fax OCR could not read, R11)"
+    )
+    add_config_option(complete)
+    complete.add_argument("id", type=int, help="held inquiry id (from held list)")
+    complete.add_argument("--company")
+    complete.add_argument("--name")
+    complete.add_argument("--domain")
+    complete.add_argument("--customer", metavar="NUMBER")
+    complete.add_argument("--text", help="the inquiry, when OCR could not read it")
+    complete.set_defaults(handler=run_held_complete)
 
     again = commands.add_parser("reprocess", help="run held raw messages through intake again")
     add_config_option(again)
@@ -229,6 +241,25 @@ def run_held_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         print(f"{row['kind']} {row['id']} {row.get('channel')} {row.get('reason') or ''}")
+    return 0
+
+
+def run_held_complete(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    fields = {
+        "company": normalize_text(args.company) if args.company else None,
+        "name": normalize_text(args.name) if args.name else None,
+        "domain": normalize_domain(args.domain) if args.domain else None,
+        "customer_number": normalize_customer_number(args.customer) if args.customer else None,
+    }
+    pipeline = Pipeline(config, db.session_factory(engine_from(config)))
+    try:
+        numbers = pipeline.transcribe(
+            args.id, {k: v for k, v in fields.items() if v}, args.text, datetime.now(UTC)
+        )
+    except LookupError as exc:
+        raise CliError(str(exc)) from None
+    print("incidents " + ", ".join(f"#{n}" for n in numbers) + " created")
     return 0
 
 
