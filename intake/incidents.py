@@ -10,11 +10,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.mail.fields import is_field_line
-from intake.models import Customer, Incident, IncidentMessage, Inquiry, OutboxMail
+from intake.models import (
+    Customer,
+    Incident,
+    IncidentMessage,
+    Inquiry,
+    OutboxMail,
+    TimedAction,
+)
 from scheduler.calendar import to_tokyo
 
 FIRST_LINE_CHARS = 60
@@ -201,3 +208,12 @@ def join(
     )
     incident.last_customer_message_at = now
     incident.updated_at = now
+    session.execute(  # R18: the auto-close clock restarts with any customer message
+        update(TimedAction)
+        .where(
+            TimedAction.incident_id == incident.id,
+            TimedAction.kind == "auto_close",
+            TimedAction.state == "pending",
+        )
+        .values(state="cancelled", done_at=now)
+    )

@@ -213,25 +213,26 @@ class Pipeline:
             if incident.state == "closed":
                 self._reopen(session, raw, parsed, incident, profile, now)
             else:
-                inc.join(
-                    session,
-                    incident,
-                    raw_message_id=raw.id,
-                    message_id=parsed.message_id,
-                    author=parsed.from_address,
-                    body=parsed.body,
-                    now=now,
-                )
-                session.execute(
-                    TimedAction.__table__.update()
-                    .where(
-                        TimedAction.incident_id == incident.id,
-                        TimedAction.kind == "auto_close",
-                        TimedAction.state == "pending",
-                    )
-                    .values(state="cancelled", done_at=now)
-                )
+                self._join(session, incident, raw, parsed, now)
         return True
+
+    def _join(
+        self,
+        session: Session,
+        incident: Incident,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        now: datetime,
+    ) -> None:
+        inc.join(
+            session,
+            incident,
+            raw_message_id=raw.id,
+            message_id=parsed.message_id,
+            author=parsed.from_address,
+            body=parsed.body,
+            now=now,
+        )
 
     def _reopen(
         self,
@@ -247,15 +248,7 @@ class Pipeline:
         if window and closed.closed_at and now - closed.closed_at <= window:
             closed.state = "open"
             closed.closed_at = None
-            inc.join(
-                session,
-                closed,
-                raw_message_id=raw.id,
-                message_id=parsed.message_id,
-                author=parsed.from_address,
-                body=parsed.body,
-                now=now,
-            )
+            self._join(session, closed, raw, parsed, now)
             return
         items = [inc.NewIncident(i.text, i.category, i.urgent) for i in parsed.inquiries]
         created = inc.create_incidents(
