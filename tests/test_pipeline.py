@@ -22,6 +22,7 @@ from intake.models import (
     OutboxMail,
     RawMessage,
     RawState,
+    TimedAction,
 )
 from intake.pipeline import Pipeline
 from intake.store import store_raw
@@ -356,3 +357,25 @@ def test_r16_failed_relay_retries_with_backoff_never_loses(pipeline, sessions) -
     assert (row.state, row.attempts) == ("pending", 1)
     assert row.due_at > now
     assert "ConnectionRefusedError" in row.last_error
+
+
+def test_r18_customer_follow_up_restarts_the_auto_close_clock(pipeline, sessions) -> None:
+    receive(pipeline, make_mail(FIELDS_BLOCK + "\n質問です。\n"))
+    [incident] = incidents(sessions)
+    with sessions.begin() as session:
+        session.add(
+            TimedAction(
+                kind="auto_close",
+                incident_id=incident.id,
+                due_at=OPEN + timedelta(hours=120),
+                created_at=OPEN,
+            )
+        )
+    receive(
+        pipeline,
+        make_mail("まだ解決していません。\n", subject=f"Re: [#{incident.id}] 質問"),
+        at=OPEN + timedelta(hours=1),
+    )
+    with sessions() as session:
+        action = session.scalars(select(TimedAction)).one()
+        assert (action.state, action.done_at) == ("cancelled", OPEN + timedelta(hours=1))
