@@ -9,7 +9,9 @@ never waits for this). Woken by the doors, and polling as a backstop, so message
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -24,6 +26,17 @@ from scheduler.clock import Clock
 log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool workers end when the daemon does, even after ``kill -9`` (no orphaned parsers)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def parse_many(items: list[tuple[int, bytes]], context: ParseContext) -> dict[int, ParsedMessage]:
@@ -83,7 +96,12 @@ class Processor:
     def run(self) -> None:
         # spawn, not fork: this process runs threads (the event loop, the scheduler).
         pool = (
-            ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             if self.workers > 0
             else None
         )

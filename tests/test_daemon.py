@@ -138,6 +138,24 @@ def test_r29_r16_kill_9_at_random_moments_loses_and_doubles_nothing(daemon: Daem
     maildir = daemon.home / "mail-out" / "new"
     files = list(maildir.iterdir())
     assert len(files) == total  # a re-delivered row replaced its own file, never doubled
+    time.sleep(2)  # the killed daemons' parse workers notice within a second and exit
+    assert orphaned_workers() == []
+
+
+def orphaned_workers() -> list[int]:
+    """Parse workers whose daemon is gone (re-parented to init)."""
+    orphans = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"multiprocessing.spawn" in cmdline and ppid == 1:
+            orphans.append(int(entry.name))
+    return orphans
 
 
 def test_r29_imap_backlog_with_kill_9_stored_once_and_marked_after_commit(
