@@ -1,0 +1,93 @@
+"""The outbox through a real SMTP relay (aiosmtpd on loopback): sent once, Message-ID kept (R16)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from intake.config import OutboxConfig
+from intake.models import OutboxMail
+from responder.outbox import Dispatcher, queue_mail
+from responder.transports import SmtpRelayTransport
+from scheduler.calendar import TOKYO
+from tests.daemon import free_port
+
+NOW = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
+
+
+class Capture:
+    def __init__(self) -> None:
+        self.envelopes: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 queued"
+
+
+def test_r16_relay_delivery_is_recorded_and_late_mail_marked_late(sessions) -> None:
+    capture = Capture()
+    relay = Controller(capture, hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        with sessions.begin() as session:
+            for n, due in enumerate((NOW, NOW - timedelta(hours=3))):
+                queue_mail(
+                    session,
+                    kind="ack",
+                    profile="helpdesk",
+                    recipients=[f"c{n}@example.jp"],
+                    data=f"Message-ID: <m{n}@x>\r\nSubject: t\r\n\r\nbody\r\n".encode(),
+                    message_id=f"<m{n}@x>",
+                    now=due,
+                    due_at=due,
+                )
+        transport = SmtpRelayTransport(
+            OutboxConfig(
+                transport="smtp",
+                relay_host="127.0.0.1",
+                relay_port=relay.port,
+                relay_starttls=False,
+            )
+        )
+        dispatcher = Dispatcher(sessions, transport, lambda profile: "support@example.jp")
+        assert dispatcher.run_once(NOW) == 2
+        assert dispatcher.run_once(NOW) == 0  # sent rows are never sent again
+    finally:
+        relay.stop()
+    assert sorted((f, r) for f, r, _ in capture.envelopes) == [
+        ("support@example.jp", ["c0@example.jp"]),
+        ("support@example.jp", ["c1@example.jp"]),
+    ]
+    assert all(b"Message-ID: <m" in data for _, _, data in capture.envelopes)
+    with sessions() as session:
+        rows = {r.message_id: r for r in session.scalars(select(OutboxMail))}
+    assert rows["<m0@x>"].state == rows["<m1@x>"].state == "sent"
+    assert not rows["<m0@x>"].late and rows["<m1@x>"].late  # due 3 h ago: still sent, as late
+
+
+def test_r16_relay_refusing_starttls_is_never_a_plaintext_fallback(sessions) -> None:
+    relay = Controller(Capture(), hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        with sessions.begin() as session:
+            queue_mail(
+                session,
+                kind="ack",
+                profile="helpdesk",
+                recipients=["c@example.jp"],
+                data=b"Subject: t\r\n\r\nbody\r\n",
+                message_id="<tls@x>",
+                now=NOW,
+            )
+        transport = SmtpRelayTransport(
+            OutboxConfig(transport="smtp", relay_host="127.0.0.1", relay_port=relay.port)
+        )
+        assert Dispatcher(sessions, transport, lambda p: "support@example.jp").run_once(NOW) == 0
+    finally:
+        relay.stop()
+    with sessions() as session:
+        row = session.scalars(select(OutboxMail)).one()
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert "STARTTLS" in row.last_error or "SMTPNotSupportedError" in row.last_error
