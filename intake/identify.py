@@ -65,9 +65,9 @@ def identify(
 ) -> Identification:
     """R2: accepted, or what is missing or unknown. R25: support status flags."""
     missing = [name for name in FIELD_ORDER if not fields.get(name)]
-    customer = find_customer(session, fields.get("customer_number"))
-    unknown: list[str] = []
     loaded = registry if registry is not None else registry_loaded(session)
+    customer = find_customer(session, fields.get("customer_number")) if loaded else None
+    unknown: list[str] = []
     if fields.get("customer_number") and customer is None and loaded:
         unknown.append("customer_number")
     if missing or unknown:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.mail.fields import is_field_line
@@ -109,32 +109,42 @@ def create_incidents(
             own_flags.append("out_of_scope")  # R5: flagged, not rejected
         if reply_address is None:
             own_flags.append("no_reply_address")  # R10: never dropped, staff find an address
-        incident = Incident(
-            profile=profile,
-            customer_id=customer.id if customer else None,
-            inquiry_id=inquiry.id if inquiry else None,
-            contract_id=contract.id if contract else None,
-            channel=channel,
-            category=item.category,
-            state="open",
-            subject=subject,
-            first_line=first_line(item.text or subject),
-            reply_address=reply_address,
-            flags=own_flags,
-            urgent=item.urgent,
-            linked_incident_id=linked_incident_id,
-            created_at=now,
-            updated_at=now,
-            last_customer_message_at=now,
-        )
-        session.add(incident)
-        session.flush()
+        values = {
+            "profile": profile,
+            "customer_id": customer.id if customer else None,
+            "inquiry_id": inquiry.id if inquiry else None,
+            "contract_id": contract.id if contract else None,
+            "channel": channel,
+            "category": item.category,
+            "state": "open",
+            "subject": subject,
+            "first_line": first_line(item.text or subject),
+            "reply_address": reply_address,
+            "flags": own_flags,
+            "urgent": item.urgent,
+            "linked_incident_id": linked_incident_id,
+            "created_at": now,
+            "updated_at": now,
+            "last_customer_message_at": now,
+            "minutes_worked": 0,
+        }
+        # Core INSERT … RETURNING: the intake hot path skips the ORM unit of work; callers get
+        # a detached snapshot of the row.
+        connection = session.connection()
+        number = connection.execute(
+            insert(Incident.__table__).values(values).returning(Incident.__table__.c.id)
+        ).scalar_one()
         quota = contract.incident_quota if contract is not None else None
         if quota is not None and consumed(session, contract.customer_id, contract.id) > quota:
-            incident.flags = [*incident.flags, "quota_exceeded"]  # R4
-        session.add(
-            IncidentMessage(
-                incident_id=incident.id,
+            values["flags"] = [*own_flags, "quota_exceeded"]  # R4
+            connection.execute(
+                update(Incident.__table__)
+                .where(Incident.id == number)
+                .values(flags=values["flags"])
+            )
+        connection.execute(
+            insert(IncidentMessage.__table__).values(
+                incident_id=number,
                 direction="in",
                 raw_message_id=raw_message_id,
                 message_id=message_id,
@@ -143,6 +153,7 @@ def create_incidents(
                 created_at=now,
             )
         )
+        incident = Incident(id=number, **values)
         created.append(incident)
     return created
 

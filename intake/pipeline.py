@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import incidents as inc
@@ -30,6 +30,7 @@ from intake.mail.split import split_inquiries
 from intake.models import (
     AuditEntry,
     Incident,
+    IncidentMessage,
     Inquiry,
     OutboxMail,
     RawMessage,
@@ -142,11 +143,17 @@ class Pipeline:
             # R26: the class only; the traceback (which may quote data) at debug level.
             log.error("raw %s unprocessable (%s)", raw.id, type(exc).__name__)
             log.debug("raw %s traceback", raw.id, exc_info=True)
-        # One UPDATE of the raw row, at the next flush.
-        raw.attempts += 1
-        raw.state = state
-        raw.last_error = reason if state != RawState.PROCESSED else None
-        raw.processed_at = now
+        # One UPDATE of the raw row, in Core: no unit-of-work flush for it.
+        session.connection().execute(
+            update(RawMessage.__table__)
+            .where(RawMessage.id == raw.id)
+            .values(
+                attempts=RawMessage.attempts + 1,
+                state=state,
+                last_error=reason if state != RawState.PROCESSED else None,
+                processed_at=now,
+            )
+        )
         log.info("raw %s → %s", raw.id, state)
         return state
 
@@ -364,16 +371,19 @@ class Pipeline:
                 session, "ack_rate_limited", raw, now, {"incidents": [i.id for i in created]}
             )
         else:
-            for incident in created:
-                session.add(
-                    inc.IncidentMessage(
-                        incident_id=incident.id,
-                        direction="out",
-                        message_id=sent,
-                        body="(受付のお知らせ)",
-                        created_at=now,
-                    )
-                )
+            session.connection().execute(
+                insert(IncidentMessage.__table__),
+                [
+                    {
+                        "incident_id": incident.id,
+                        "direction": "out",
+                        "message_id": sent,
+                        "body": "(受付のお知らせ)",
+                        "created_at": now,
+                    }
+                    for incident in created
+                ],
+            )
 
     def _hold(
         self,

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.models import OutboxMail
@@ -34,29 +34,31 @@ def queue_mail(
     due_at: datetime | None = None,
     incident_id: int | None = None,
     automatic: bool = True,
-) -> OutboxMail:
+) -> None:
     """Add a mail to the outbox in the caller's transaction (sent only after it commits)."""
-    row = OutboxMail(
-        kind=kind,
-        profile=profile,
-        incident_id=incident_id,
-        message_id=message_id,
-        recipients=recipients,
-        automatic=automatic,
-        rate_key=recipients[0].lower() if automatic and recipients else None,
-        data=data,
-        due_at=due_at or now,
-        created_at=now,
-        state="pending",
+    session.connection().execute(  # Core: on the intake hot path, no ORM unit of work
+        insert(OutboxMail.__table__).values(
+            kind=kind,
+            profile=profile,
+            incident_id=incident_id,
+            message_id=message_id,
+            recipients=recipients,
+            automatic=automatic,
+            rate_key=recipients[0].lower() if automatic and recipients else None,
+            data=data,
+            due_at=due_at or now,
+            created_at=now,
+            state="pending",
+            attempts=0,
+            late=False,
+        )
     )
-    session.add(row)
-    return row
 
 
 def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
     """R27: how many automatic mails this recipient got in the hour before ``now``."""
     return (
-        session.scalar(
+        session.connection().scalar(  # Core: a plain count needs no ORM machinery
             select(func.count())
             .select_from(OutboxMail)
             .where(

@@ -37,9 +37,24 @@ _FFFD = "\ufffd"
 
 _ALIASES: dict[str, str] = {
     **dict.fromkeys(
-        ("iso-2022-jp", "iso2022jp", "csiso2022jp", "iso-2022-jp-ms", "iso2022jp-ms", "cp50220",
-         "cp50221", "cp50222", "x-cp50220", "x-cp50221", "x-cp50222", "jis", "x-jis",
-         "iso-2022-jp-ext", "iso2022_jp_ext", "iso2022_jp"),
+        (
+            "iso-2022-jp",
+            "iso2022jp",
+            "csiso2022jp",
+            "iso-2022-jp-ms",
+            "iso2022jp-ms",
+            "cp50220",
+            "cp50221",
+            "cp50222",
+            "x-cp50220",
+            "x-cp50221",
+            "x-cp50222",
+            "jis",
+            "x-jis",
+            "iso-2022-jp-ext",
+            "iso2022_jp_ext",
+            "iso2022_jp",
+        ),
         ISO2022JP,
     ),
     "iso-2022-jp-1": "iso2022_jp_1",
@@ -48,26 +63,69 @@ _ALIASES: dict[str, str] = {
     "iso-2022-jp-3": "iso2022_jp_3",
     "iso-2022-jp-2004": "iso2022_jp_2004",
     **dict.fromkeys(
-        ("shift_jis", "shift-jis", "shiftjis", "sjis", "x-sjis", "s-jis", "ms_kanji", "ms-kanji",
-         "csshiftjis", "windows-31j", "cswindows31j", "cp932", "ms932", "x-ms-cp932", "sjis-win",
-         "sjis-open", "sjis-ms", "ibm-943"),
+        (
+            "shift_jis",
+            "shift-jis",
+            "shiftjis",
+            "sjis",
+            "x-sjis",
+            "s-jis",
+            "ms_kanji",
+            "ms-kanji",
+            "csshiftjis",
+            "windows-31j",
+            "cswindows31j",
+            "cp932",
+            "ms932",
+            "x-ms-cp932",
+            "sjis-win",
+            "sjis-open",
+            "sjis-ms",
+            "ibm-943",
+        ),
         CP932,
     ),
     **dict.fromkeys(
-        ("euc-jp", "x-euc-jp", "eucjp", "euc_jp", "cp51932", "x-cp51932", "eucjp-ms", "eucjp-win",
-         "eucjp-open", "cseucpkdfmtjapanese", "ujis", "x-euc"),
+        (
+            "euc-jp",
+            "x-euc-jp",
+            "eucjp",
+            "euc_jp",
+            "cp51932",
+            "x-cp51932",
+            "eucjp-ms",
+            "eucjp-win",
+            "eucjp-open",
+            "cseucpkdfmtjapanese",
+            "ujis",
+            "x-euc",
+        ),
         EUCJP,
     ),
-    **dict.fromkeys(("utf-8", "utf8", "uft-8", "utf-8-sig", "unicode-1-1-utf-8", "x-unicode20utf8"),
-                    UTF8),
     **dict.fromkeys(
-        ("us-ascii", "ascii", "ansi_x3.4-1968", "ansi_x3.4-1986", "iso646-us", "us", "csascii",
-         "iso-ir-6", "cp367", "ibm367", "646"),
+        ("utf-8", "utf8", "uft-8", "utf-8-sig", "unicode-1-1-utf-8", "x-unicode20utf8"), UTF8
+    ),
+    **dict.fromkeys(
+        (
+            "us-ascii",
+            "ascii",
+            "ansi_x3.4-1968",
+            "ansi_x3.4-1986",
+            "iso646-us",
+            "us",
+            "csascii",
+            "iso-ir-6",
+            "cp367",
+            "ibm367",
+            "646",
+        ),
         ASCII,
     ),
     # Western mail labelled Latin-1 is written in windows-1252 (as browsers assume, WHATWG).
-    **dict.fromkeys(("iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "cp819", "windows-1252",
-                     "x-cp1252"), "cp1252"),
+    **dict.fromkeys(
+        ("iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "cp819", "windows-1252", "x-cp1252"),
+        "cp1252",
+    ),
     **dict.fromkeys(("ks_c_5601-1987", "ks_c_5601", "euc_kr", "euc-kr", "korean"), "cp949"),
     **dict.fromkeys(("gb2312", "gb_2312-80", "x-gbk", "chinese", "csgb2312"), "gbk"),
     **dict.fromkeys(("big5", "x-x-big5", "csbig5", "big5-hkscs"), "big5hkscs"),
@@ -79,10 +137,12 @@ _ALIASES: dict[str, str] = {
     "unicode-1-1-utf-7": "utf-7",
 }
 _UNUSABLE = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode"})
-_ISO2022JP_FAMILY = frozenset({ISO2022JP, "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_3",
-                               "iso2022_jp_2004"})
-_JAPANESE_LEGACY = frozenset({CP932, EUCJP, "euc_jis_2004", "euc_jisx0213", "shift_jis_2004",
-                              "shift_jisx0213"})
+_ISO2022JP_FAMILY = frozenset(
+    {ISO2022JP, "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"}
+)
+_JAPANESE_LEGACY = frozenset(
+    {CP932, EUCJP, "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213"}
+)
 _SJIS_CODECS = frozenset({CP932, "shift_jis", "shift_jis_2004", "shift_jisx0213"})
 _EUC_CODECS = frozenset({EUCJP, "euc_jis_2004", "euc_jisx0213", "gb2312", "euc_kr"})
 _DBCS_CODECS = frozenset({"gbk", "cp949", "big5", "big5hkscs", "cp950", "johab"})
@@ -105,10 +165,20 @@ _HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]")
 _SYMBOLS = re.compile("[\u2460-\u24ff\u3000-\u303f\u3200-\u33ff\uf900-\ufaff\uff01-\uff60]")
 # JIS X 0208 level-1 kanji (EUC rows 0xB0-0xCF), the common ones; Latin-1 bytes read as cp932 or
 # EUC-JP land mostly on level-2 kanji.
-_LEVEL1_KANJI = re.compile("[" + "".join(sorted(
-    {bytes((row, cell)).decode(EUCJP, "ignore") for row in range(0xB0, 0xD0)
-     for cell in range(0xA1, 0xFF)} - {""}
-)) + "]")
+_LEVEL1_KANJI = re.compile(
+    "["
+    + "".join(
+        sorted(
+            {
+                bytes((row, cell)).decode(EUCJP, "ignore")
+                for row in range(0xB0, 0xD0)
+                for cell in range(0xA1, 0xFF)
+            }
+            - {""}
+        )
+    )
+    + "]"
+)
 _BAD = re.compile(
     "[\x80-\x9f\u0250-\u036f\u0530-\u07ff\u1100-\u11ff\u3130-\u318f\u3400-\u4dbf"
     "\uac00-\ud7af\ue000-\uf8ff\ufff0-\ufffc\ufffe\uffff]"
@@ -182,7 +252,7 @@ def _ms_handler(exc: UnicodeError) -> tuple[str, int]:
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
     span = _euc_span(exc.object, exc.start)
-    return _ms_char(bytes(exc.object[exc.start:exc.start + span])), exc.start + span
+    return _ms_char(bytes(exc.object[exc.start : exc.start + span])), exc.start + span
 
 
 def _euc_handler(exc: UnicodeError) -> tuple[str, int]:
@@ -284,10 +354,21 @@ _ISO2022_SETS = {
     "ksc5601": ("euc_kr", False),
 }
 _DESIGNATIONS = {
-    b"\x1b(B": "ascii", b"\x1b(J": "roman", b"\x1b(H": "roman", b"\x1b(I": "kana",
-    b"\x1b$@": "jis0208", b"\x1b$B": "jis0208", b"\x1b$(B": "jis0208", b"\x1b$(@": "jis0208",
-    b"\x1b$(D": "jis0212", b"\x1b$(O": "jis0213", b"\x1b$(Q": "jis0213",
-    b"\x1b$(P": "jis0213-2", b"\x1b$A": "gb2312", b"\x1b$(A": "gb2312", b"\x1b$(C": "ksc5601",
+    b"\x1b(B": "ascii",
+    b"\x1b(J": "roman",
+    b"\x1b(H": "roman",
+    b"\x1b(I": "kana",
+    b"\x1b$@": "jis0208",
+    b"\x1b$B": "jis0208",
+    b"\x1b$(B": "jis0208",
+    b"\x1b$(@": "jis0208",
+    b"\x1b$(D": "jis0212",
+    b"\x1b$(O": "jis0213",
+    b"\x1b$(Q": "jis0213",
+    b"\x1b$(P": "jis0213-2",
+    b"\x1b$A": "gb2312",
+    b"\x1b$(A": "gb2312",
+    b"\x1b$(C": "ksc5601",
 }
 _ANNOUNCERS = frozenset({b"\x1b&@"})
 _PLAIN_ESCAPES = frozenset({b"\x1b(B", b"\x1b$B", b"\x1b$@"})
@@ -366,8 +447,12 @@ def _nonascii(text: str) -> int:
 def _counts(text: str) -> tuple[int, int, int, int]:
     """Kana, common kanji and CJK symbols, half-width kana, junk: in ``text``."""
     common = len(_LEVEL1_KANJI.findall(text)) + len(_SYMBOLS.findall(text))
-    return (len(_KANA.findall(text)), common, len(_HALFWIDTH_KANA.findall(text)),
-            len(_BAD.findall(text)))
+    return (
+        len(_KANA.findall(text)),
+        common,
+        len(_HALFWIDTH_KANA.findall(text)),
+        len(_BAD.findall(text)),
+    )
 
 
 def _score(text: str) -> float:
@@ -403,8 +488,13 @@ def _attempt(data: bytes, codec: str, memo: dict[str, tuple[str, int]]) -> tuple
     return memo[codec]
 
 
-def _contest(data: bytes, order: tuple[str, ...], memo: dict[str, tuple[str, int]],
-             declared: str | None = None, need_kana: bool = False) -> tuple[str, str, int] | None:
+def _contest(
+    data: bytes,
+    order: tuple[str, ...],
+    memo: dict[str, tuple[str, int]],
+    declared: str | None = None,
+    need_kana: bool = False,
+) -> tuple[str, str, int] | None:
     """Pick the most plausible clean decoding among ``order``; None if none decodes cleanly.
 
     Undeclared legacy codecs must earn it: cp932 without its non-characters (0x80, 0xA0, 0xFD-FF,
@@ -419,7 +509,8 @@ def _contest(data: bytes, order: tuple[str, ...], memo: dict[str, tuple[str, int
         if codec == UTF8 and not _BAD.search(text):
             return text, codec, 0
         if codec not in (UTF8, declared) and (
-            codec in _SJIS_CODECS and _CP932_JUNK.search(text)
+            codec in _SJIS_CODECS
+            and _CP932_JUNK.search(text)
             or not _plausible(text, western, need_kana)
         ):
             continue
@@ -429,8 +520,9 @@ def _contest(data: bytes, order: tuple[str, ...], memo: dict[str, tuple[str, int
     return (best[1], best[2], 0) if best else None
 
 
-def _sniff(data: bytes, declared: str | None = None,
-           memo: dict[str, tuple[str, int]] | None = None) -> tuple[str, str, int]:
+def _sniff(
+    data: bytes, declared: str | None = None, memo: dict[str, tuple[str, int]] | None = None
+) -> tuple[str, str, int]:
     """Decode unlabelled or untrusted bytes: ISO-2022-JP escapes, UTF-8, cp932, euc_jp (R28).
 
     When nothing decodes cleanly and plausibly: the declared codec, else the one with fewest
@@ -487,8 +579,12 @@ def decode_text(data: bytes, declared: str | None) -> tuple[str, list[str]]:
         used = codec
     elif codec in _ISO2022JP_FAMILY:  # 8-bit bytes: mislabelled, or escapes mixed with 8-bit
         text, used, bad = _sniff(data, codec if _ISO2022_DESIGNATION.search(data) else None)
-    elif (codec is None or not codec.startswith(_NOT_ASCII_BASED)) and b"\x1b" in data \
-            and data.isascii() and _ISO2022_DESIGNATION.search(data):
+    elif (
+        (codec is None or not codec.startswith(_NOT_ASCII_BASED))
+        and b"\x1b" in data
+        and data.isascii()
+        and _ISO2022_DESIGNATION.search(data)
+    ):
         text, bad, defects = _decode_iso2022jp(data)
         used = ISO2022JP
     elif codec is None or codec == ASCII:
@@ -523,8 +619,10 @@ def _decode_declared(data: bytes, codec: str) -> tuple[str, str, int]:
         if data.isascii():
             return text, codec, bad
         utf8 = _strict(data, "utf-8-sig")  # fails within a few bytes on real Shift_JIS/EUC-JP
-        if utf8 is not None and (bad or _score(utf8) + _PRIOR[UTF8]
-                                 > _score(text) + _DECLARED_PRIOR + _PRIOR.get(codec, 0.0)):
+        if utf8 is not None and (
+            bad
+            or _score(utf8) + _PRIOR[UTF8] > _score(text) + _DECLARED_PRIOR + _PRIOR.get(codec, 0.0)
+        ):
             return utf8, UTF8, 0
         return (text, codec, 0) if not bad else _sniff(data, codec, {codec: (text, bad)})
     text = _strict(data, codec)

@@ -15,9 +15,7 @@ from intake.mail.charsets import decode_text, normalize_charset
 __all__ = ["decode_header_value", "decode_param"]
 
 # charset ? B|Q ? text ?=  -- a missing "?=" ends the word at whitespace or the end of the value.
-_ENCODED_WORD = re.compile(
-    rb"=\?([^?\s]*)\?([bBqQ])\?(?:([^?]*?)\?=|([^?\s]*)\??(?=\s|$))"
-)
+_ENCODED_WORD = re.compile(rb"=\?([^?\s]*)\?([bBqQ])\?(?:([^?]*?)\?=|([^?\s]*)\??(?=\s|$))")
 _FOLD_BYTES = re.compile(rb"[\r\n]+[ \t]*")
 _FOLD_STR = re.compile(r"[\r\n]+[ \t]*")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
@@ -102,7 +100,8 @@ def decode_header_value(value: str | bytes | Header) -> str:
         except (UnicodeError, LookupError):
             return decode_header_value(str(value))
         return "".join(
-            _decode_raw(raw) if charset in (None, "unknown-8bit", "us-ascii")
+            _decode_raw(raw)
+            if charset in (None, "unknown-8bit", "us-ascii")
             else decode_text(raw, charset)[0]
             for raw, charset in chunks
         )

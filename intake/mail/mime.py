@@ -96,7 +96,7 @@ def split_head(data: bytes) -> tuple[bytes, bytes]:
     end = _HEADER_END.search(data)
     if end is None:
         return data, b""
-    return data[: end.start()], data[end.end():]
+    return data[: end.start()], data[end.end() :]
 
 
 def parse_headers(head: bytes) -> Message:
@@ -169,7 +169,7 @@ def _split_multipart(body: bytes, boundary: str, defects: list[str]) -> list[byt
             end = found - 1  # the line break before the delimiter belongs to it
             if end > start and body[end - 1] == 0x0D:
                 end -= 1
-            chunks.append(body[start:max(end, start)])
+            chunks.append(body[start : max(end, start)])
         if is_close:
             closed = True
             break

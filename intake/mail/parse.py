@@ -358,8 +358,7 @@ def parse_message(data: bytes, context: ParseContext | None = None) -> ParsedMes
         inquiries=inquiries,
         language="ja" if has_japanese(subject) or has_japanese(body[:MAX_BODY_CHARS]) else "other",
         attachments=[
-            AttachmentInfo(_filename(p), p.content_type, _payload_size(p))
-            for p in attachment_parts
+            AttachmentInfo(_filename(p), p.content_type, _payload_size(p)) for p in attachment_parts
         ],
         body=body,
         quoted_from_line=layout.quoted_from_line,
