@@ -25,6 +25,9 @@ from intake.models import (
 from scheduler.calendar import to_tokyo
 
 FIRST_LINE_CHARS = 60
+# Prebuilt statements executed with parameters: compiled once, cached (intake hot path).
+_INSERT_INCIDENT = insert(Incident.__table__).returning(Incident.__table__.c.id)
+_INSERT_MESSAGE = insert(IncidentMessage.__table__)
 
 
 @dataclass
@@ -131,9 +134,7 @@ def create_incidents(
         # Core INSERT … RETURNING: the intake hot path skips the ORM unit of work; callers get
         # a detached snapshot of the row.
         connection = session.connection()
-        number = connection.execute(
-            insert(Incident.__table__).values(values).returning(Incident.__table__.c.id)
-        ).scalar_one()
+        number = connection.execute(_INSERT_INCIDENT, values).scalar_one()
         quota = contract.incident_quota if contract is not None else None
         if quota is not None and consumed(session, contract.customer_id, contract.id) > quota:
             values["flags"] = [*own_flags, "quota_exceeded"]  # R4
@@ -143,15 +144,16 @@ def create_incidents(
                 .values(flags=values["flags"])
             )
         connection.execute(
-            insert(IncidentMessage.__table__).values(
-                incident_id=number,
-                direction="in",
-                raw_message_id=raw_message_id,
-                message_id=message_id,
-                author=author,
-                body=item.text,
-                created_at=now,
-            )
+            _INSERT_MESSAGE,
+            {
+                "incident_id": number,
+                "direction": "in",
+                "raw_message_id": raw_message_id,
+                "message_id": message_id,
+                "author": author,
+                "body": item.text,
+                "created_at": now,
+            },
         )
         incident = Incident(id=number, **values)
         created.append(incident)

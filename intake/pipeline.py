@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import incidents as inc
@@ -42,6 +42,16 @@ from responder.acks import Thread, queue_ack, queue_ask_fields
 log = logging.getLogger("uketsuke.pipeline")
 
 BATCH = 50
+_FINISH_RAW = (
+    update(RawMessage.__table__)
+    .where(RawMessage.__table__.c.id == bindparam("raw_id"))
+    .values(
+        attempts=RawMessage.__table__.c.attempts + 1,
+        state=bindparam("new_state"),
+        last_error=bindparam("error"),
+        processed_at=bindparam("at"),
+    )
+)
 
 FaxReader = Callable[[bytes, str | None], FaxReading]
 
@@ -145,14 +155,13 @@ class Pipeline:
             log.debug("raw %s traceback", raw.id, exc_info=True)
         # One UPDATE of the raw row, in Core: no unit-of-work flush for it.
         session.connection().execute(
-            update(RawMessage.__table__)
-            .where(RawMessage.id == raw.id)
-            .values(
-                attempts=RawMessage.attempts + 1,
-                state=state,
-                last_error=reason if state != RawState.PROCESSED else None,
-                processed_at=now,
-            )
+            _FINISH_RAW,
+            {
+                "raw_id": raw.id,
+                "new_state": state,
+                "error": reason if state != RawState.PROCESSED else None,
+                "at": now,
+            },
         )
         log.info("raw %s → %s", raw.id, state)
         return state

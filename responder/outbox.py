@@ -19,6 +19,7 @@ from responder.transports import Transport
 log = logging.getLogger("uketsuke.outbox")
 
 LATE_AFTER = timedelta(minutes=5)
+_INSERT_OUTBOX = insert(OutboxMail.__table__)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -37,7 +38,8 @@ def queue_mail(
 ) -> None:
     """Add a mail to the outbox in the caller's transaction (sent only after it commits)."""
     session.connection().execute(  # Core: on the intake hot path, no ORM unit of work
-        insert(OutboxMail.__table__).values(
+        _INSERT_OUTBOX,
+        dict(
             kind=kind,
             profile=profile,
             incident_id=incident_id,
@@ -51,7 +53,7 @@ def queue_mail(
             state="pending",
             attempts=0,
             late=False,
-        )
+        ),
     )
 
 
