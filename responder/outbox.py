@@ -10,16 +10,26 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.models import OutboxMail
+from intake.models import OutboxMail, UtcDateTime
 from responder.transports import Transport
 
 log = logging.getLogger("uketsuke.outbox")
 
 LATE_AFTER = timedelta(minutes=5)
 _INSERT_OUTBOX = insert(OutboxMail.__table__)
+_OUTBOX = OutboxMail.__table__.c
+_COUNT_AUTOMATIC = (
+    select(func.count())
+    .select_from(OutboxMail.__table__)
+    .where(
+        _OUTBOX.rate_key == bindparam("recipient"),
+        _OUTBOX.automatic.is_(True),
+        _OUTBOX.created_at > bindparam("since", type_=UtcDateTime()),
+    )
+)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -60,14 +70,8 @@ def queue_mail(
 def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
     """R27: how many automatic mails this recipient got in the hour before ``now``."""
     return (
-        session.connection().scalar(  # Core: a plain count needs no ORM machinery
-            select(func.count())
-            .select_from(OutboxMail)
-            .where(
-                OutboxMail.rate_key == recipient.lower(),
-                OutboxMail.automatic.is_(True),
-                OutboxMail.created_at > now - timedelta(hours=1),
-            )
+        session.connection().scalar(  # Core, prebuilt: a plain count needs no ORM machinery
+            _COUNT_AUTOMATIC, {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
         )
         or 0
     )
