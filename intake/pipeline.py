@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from intake import incidents as inc
 from intake.channels.fax import FaxReading
@@ -130,6 +130,8 @@ class Pipeline:
             query = select(RawMessage).where(RawMessage.id.in_(raw_ids)).order_by(RawMessage.id)
             if not again:
                 query = query.where(RawMessage.state == RawState.RECEIVED)
+            if parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
+                query = query.options(defer(RawMessage.data))
             for raw in session.scalars(query.with_for_update(skip_locked=True)).all():
                 states[raw.id] = self._process_one(session, raw, now, (parsed or {}).get(raw.id))
         return states
