@@ -8,7 +8,10 @@ content hash (an SMTP client that retries after a lost 250, the same mail fetche
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -85,34 +88,40 @@ class Incoming:
 
     data: bytes
     source_key: str | None = None
+    channel: str = "smtp"
+    profile: str | None = None
+    envelope_from: str | None = None
+    envelope_to: tuple[str, ...] = ()
 
 
-def store_raw_many(
-    sessions: sessionmaker[Session], items: list[Incoming], *, channel: str, profile: str | None
-) -> list[Stored]:
-    """Store a batch (an IMAP fetch of 50) in one transaction: one commit, one fsync.
+def store_raw_many(sessions: sessionmaker[Session], items: list[Incoming]) -> list[Stored]:
+    """Store a batch in one transaction: one commit, one fsync (an IMAP fetch of 50, or the SMTP
+    sessions that finished DATA at the same moment).
 
-    All or nothing: the caller marks the batch only after this returns. Should a concurrent
-    writer have stored one of them meanwhile (a unique source key), the batch is stored one by
-    one instead, which finds those copies.
+    All or nothing: callers answer or mark only after this returns. Should a concurrent writer
+    have stored one of them meanwhile (a unique source key), the batch is stored one by one
+    instead, which finds those copies.
     """
     results: list[Stored] = []
     try:
         with sessions.begin() as session:
-            seen: dict[tuple[str | None, str], int] = {}
+            seen: dict[tuple[str, str, str | None], int] = {}
             for item in items:
                 digest = content_hash(item.data)
                 message_id = header_message_id(item.data)
-                existing = _find_duplicate(session, item.source_key, message_id, digest, profile)
+                existing = _find_duplicate(
+                    session, item.source_key, message_id, digest, item.profile
+                )
                 if existing is None and message_id is not None:
-                    existing = seen.get((message_id, digest))
+                    existing = seen.get((message_id, digest, item.profile))
                 if existing is not None:
                     results.append(Stored(existing, True))
                     continue
                 row = RawMessage(
-                    channel=channel,
-                    profile=profile,
-                    envelope_to=[],
+                    channel=item.channel,
+                    profile=item.profile,
+                    envelope_from=item.envelope_from,
+                    envelope_to=list(item.envelope_to),
                     source_key=item.source_key,
                     message_id=message_id,
                     content_hash=digest,
@@ -123,16 +132,80 @@ def store_raw_many(
                 session.add(row)
                 session.flush()
                 if message_id is not None:
-                    seen[(message_id, digest)] = row.id
+                    seen[(message_id, digest, item.profile)] = row.id
                 results.append(Stored(row.id, False))
     except IntegrityError:
-        return [
-            store_raw(
-                sessions, item.data, channel=channel, profile=profile, source_key=item.source_key
-            )
-            for item in items
-        ]
+        return [store_one(sessions, item) for item in items]
     return results
+
+
+def store_one(sessions: sessionmaker[Session], item: Incoming) -> Stored:
+    return store_raw(
+        sessions,
+        item.data,
+        channel=item.channel,
+        profile=item.profile,
+        envelope_from=item.envelope_from,
+        envelope_to=list(item.envelope_to),
+        source_key=item.source_key,
+    )
+
+
+class GroupCommit:
+    """Group commit for the SMTP door: one writer thread stores whatever DATA commands finished
+    meanwhile in one transaction, so concurrent senders share an fsync. Each waits for its own
+    result (R29: 250 only after commit); a failing batch is retried one by one, so one bad
+    message never costs the others their 250.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], max_batch: int = 64) -> None:
+        self.sessions = sessions
+        self.max_batch = max_batch
+        self._queue: queue.Queue[tuple[list[Incoming], Future[list[Stored]]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, items: list[Incoming]) -> Future[list[Stored]]:
+        future: Future[list[Stored]] = Future()
+        self._queue.put((items, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[list[Incoming], Future[list[Stored]]]]) -> None:
+        items = [item for request, _ in batch for item in request]
+        try:
+            stored = store_raw_many(self.sessions, items)
+        except Exception:  # noqa: BLE001 - each request is tried alone: its own answer
+            for request, future in batch:
+                try:
+                    future.set_result([store_one(self.sessions, item) for item in request])
+                except Exception as exc:  # noqa: BLE001 - that sender gets 451
+                    future.set_exception(exc)
+            return
+        position = 0
+        for request, future in batch:
+            future.set_result(stored[position : position + len(request)])
+            position += len(request)
 
 
 def _find_duplicate(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from intake import db
 from intake.models import Base, Customer, OutboxMail, RawMessage
@@ -80,3 +80,29 @@ def test_customer_numbers_are_unique(sessions) -> None:
         session.add(Customer(number="C-1", company="A"))
     with pytest.raises(IntegrityError), sessions.begin() as session:
         session.add(Customer(number="C-1", company="B"))
+
+
+def test_r29_group_commit_answers_each_request_and_isolates_a_bad_one(sessions) -> None:
+    from intake.store import GroupCommit, Incoming
+
+    group = GroupCommit(sessions)
+    try:
+        good = [
+            group.submit(
+                [Incoming(f"Message-ID: <g{n}@x>\r\n\r\nbody".encode(), profile="helpdesk")]
+            )
+            for n in range(20)
+        ]
+        bad = group.submit([Incoming(None, profile="helpdesk")])  # type: ignore[arg-type]
+        again = group.submit([Incoming(b"Message-ID: <g1@x>\r\n\r\nbody", profile="helpdesk")])
+        ids = [f.result(10)[0].id for f in good]
+        assert len(set(ids)) == 20
+        import pytest
+
+        with pytest.raises(TypeError):
+            bad.result(10)
+        assert again.result(10)[0].id == ids[1] and again.result(10)[0].duplicate
+    finally:
+        group.close()
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RawMessage)) == 20

@@ -339,11 +339,11 @@ class ImapPoller:
                 Incoming(
                     fetched[uid][b"BODY[]"],
                     source_key=f"imap:{self.config.name}:{uidvalidity}:{uid}",
+                    channel="imap",
+                    profile=self.profile,
                 )
                 for uid in present
             ],
-            channel="imap",
-            profile=self.profile,
         )
         new = 0
         for result in results:

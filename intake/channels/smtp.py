@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from intake.config import Config, ConfigError, SmtpConfig
-from intake.store import Stored, store_raw
+from intake.store import GroupCommit, Incoming
 
 log = logging.getLogger("uketsuke.smtp")
 
@@ -82,6 +82,14 @@ class IntakeHandler:
         self.config = config
         self.sessions = sessions
         self.on_stored = on_stored
+        self._group: GroupCommit | None = None
+
+    @property
+    def group(self) -> GroupCommit:
+        """The group-commit writer, started on first use (one per handler)."""
+        if self._group is None:
+            self._group = GroupCommit(self.sessions)
+        return self._group
 
     async def handle_EHLO(
         self,
@@ -127,8 +135,22 @@ class IntakeHandler:
             if profile is not None:  # always so: handle_RCPT accepted only owned addresses
                 deliveries.setdefault(profile, []).append(address)
         try:
-            # A worker thread, so the loop keeps serving other sessions during the commit.
-            stored = await asyncio.to_thread(self._store, data, sender, deliveries)
+            # The group-commit thread: the loop keeps serving other sessions meanwhile, and
+            # sessions finishing DATA together share one commit (each still waits for it).
+            stored = await asyncio.wrap_future(
+                self.group.submit(
+                    [
+                        Incoming(
+                            data,
+                            channel="smtp",
+                            profile=profile,
+                            envelope_from=sender,
+                            envelope_to=tuple(recipients),
+                        )
+                        for profile, recipients in deliveries.items()
+                    ]
+                )
+            )
         except Exception as exc:
             domains = ",".join(sorted({_domain(a) for a in envelope.rcpt_tos}))
             log.warning("storage failed (%s), mail to %r: 451", type(exc).__name__, domains)
@@ -149,19 +171,11 @@ class IntakeHandler:
         )
         return REPLY_INTERNAL
 
-    def _store(self, data: bytes, sender: str, deliveries: dict[str, list[str]]) -> list[Stored]:
-        """One raw message per profile; store_raw dedups per profile, so a retry stores nothing."""
-        return [
-            store_raw(
-                self.sessions,
-                data,
-                channel="smtp",
-                profile=profile,
-                envelope_from=sender,
-                envelope_to=recipients,
-            )
-            for profile, recipients in deliveries.items()
-        ]
+    def close(self) -> None:
+        """Stop the group-commit writer after the commits already asked for."""
+        if self._group is not None:
+            self._group.close()
+            self._group = None
 
     def _announce(self, raw_id: int) -> None:
         if self.on_stored is None:
@@ -242,6 +256,7 @@ class SmtpServer:
             if session.transport is not None:
                 session.transport.close()
         await self._server.wait_closed()
+        await asyncio.to_thread(self.handler.close)
 
 
 async def serve_smtp(handler: IntakeHandler, host: str, port: int) -> SmtpServer:
