@@ -22,8 +22,7 @@ from intake import db
 from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
-from intake.pipeline import Pipeline
-from intake.processor import Processor
+from intake.processor import ProcessorProcess
 from intake.systemd import notify
 from responder.outbox import Dispatcher
 from responder.transports import make_transport
@@ -97,11 +96,9 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
 
     engine = db.make_engine(config.effective_database_url)
     sessions = db.session_factory(engine)
-    pipeline = Pipeline(config, sessions, read_fax=_fax_reader(config))
-    processor = Processor(pipeline, clock, workers=1 if (os.cpu_count() or 1) > 1 else 0)
-    worker = threading.Thread(target=processor.run, name="processor", daemon=True)
-    worker.start()
-    smtp = await start_smtp_server(config, sessions, on_stored=lambda _id: processor.wake.set())
+    processor = ProcessorProcess(config)
+    processor.start()
+    smtp = await start_smtp_server(config, sessions, on_stored=processor.notify)
     pollers_stop = threading.Event()
     # The lease owner survives a restart of this instance (same host, same home), so a daemon
     # killed with -9 retakes its mailboxes at once instead of waiting for its own lease to expire.
@@ -112,7 +109,7 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
                 mailbox,
                 sessions,
                 config.default_profile,
-                lambda _id: processor.wake.set(),
+                processor.notify,
                 owner=instance,
             ).run,
             args=(pollers_stop,),
@@ -139,20 +136,11 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
     await smtp.close()
     for poller in pollers:
         await asyncio.wait_for(asyncio.to_thread(poller.join), DRAIN_SECONDS)
-    processor.stop()
-    await asyncio.wait_for(asyncio.to_thread(worker.join), DRAIN_SECONDS)
+    await asyncio.to_thread(processor.close, DRAIN_SECONDS)
     await asyncio.wait_for(asyncio.to_thread(scheduler.shutdown, True), DRAIN_SECONDS)
     engine.dispose()
     log.info("uketsuke stopped")
     return 0
-
-
-def _fax_reader(config: Config):  # noqa: ANN202
-    if not config.fax_gateways:
-        return None
-    from intake.channels.fax import FaxReader
-
-    return FaxReader(config)
 
 
 def run(config: Config) -> int:

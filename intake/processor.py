@@ -1,9 +1,10 @@
-"""The processor: stored messages through the pipeline, parsing on the other core meanwhile.
+"""The processor: stored messages through the pipeline, in a process of its own.
 
-Batches are read in id order; batch k+1 is parsed in a worker process while batch k is written
-in the main one, so both cores work (DESIGN principle 2: store first, then think — acceptance
-never waits for this). Woken by the doors, and polling as a backstop, so messages left
-``received`` by a crash are picked up at start.
+The daemon's main process keeps the doors (SMTP, IMAP) and the scheduler; the processor runs in
+a second process, so acceptance and processing use both cores and never wait for each other
+(DESIGN principle 2: store first, then think). Batches are read in id order; on machines with
+more cores, batch k+1 is parsed in a worker process while batch k is written. Woken by the doors,
+and polling as a backstop, so messages left ``received`` by a crash are picked up at start.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import Any
 
 from sqlalchemy import select
 
+from intake import db
+from intake.channels.fax import FaxReader
+from intake.config import Config
 from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
 from intake.models import RawMessage, RawState
 from intake.pipeline import BATCH, Pipeline
-from scheduler.clock import Clock
+from scheduler.clock import Clock, SystemClock
 
 log = logging.getLogger("uketsuke.processor")
 
@@ -124,3 +129,59 @@ class Processor:
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
+
+
+def fax_reader(config: Config) -> FaxReader | None:
+    return FaxReader(config) if config.fax_gateways else None
+
+
+def run_processor_process(
+    config: Config, wake: Any, stopping: Any, parent: int, workers: int, level: int
+) -> None:
+    """The processor process's main: ends when told to, or when the daemon is gone."""
+    _exit_with_parent(parent)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = db.make_engine(config.effective_database_url)
+    pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))
+    processor = Processor(pipeline, SystemClock(), workers=workers, wake=wake, stopping=stopping)
+    try:
+        processor.run()
+    finally:
+        engine.dispose()
+
+
+class ProcessorProcess:
+    """The daemon's handle on the processor process (spawned: the daemon runs threads)."""
+
+    def __init__(self, config: Config) -> None:
+        context = get_context("spawn")
+        self.wake = context.Event()
+        self.stopping = context.Event()
+        workers = 1 if (os.cpu_count() or 1) > 2 else 0  # a parse worker only with cores to spare
+        self.process = context.Process(
+            target=run_processor_process,
+            args=(
+                config,
+                self.wake,
+                self.stopping,
+                os.getpid(),
+                workers,
+                logging.getLogger().getEffectiveLevel(),
+            ),
+            name="uketsuke-processor",
+        )
+
+    def start(self) -> None:
+        self.process.start()
+
+    def notify(self, _raw_id: int | None = None) -> None:
+        self.wake.set()
+
+    def close(self, timeout: float) -> None:
+        """Finish the batch under way (bounded), then stop; its transaction rolls back if cut."""
+        self.stopping.set()
+        self.wake.set()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
