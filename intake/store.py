@@ -13,8 +13,9 @@ import re
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,34 +53,8 @@ def store_raw(
     source_key: str | None = None,
 ) -> Stored:
     """Store and commit the raw message; return its id (or the id of the copy already stored)."""
-    digest = content_hash(data)
-    message_id = header_message_id(data)
-    with sessions() as session:
-        existing = _find_duplicate(session, source_key, message_id, digest, profile)
-        if existing is not None:
-            return Stored(existing, True)
-        row = RawMessage(
-            channel=channel,
-            profile=profile,
-            envelope_from=envelope_from,
-            envelope_to=envelope_to or [],
-            source_key=source_key,
-            message_id=message_id,
-            content_hash=digest,
-            size=len(data),
-            data=data,
-            state=RawState.RECEIVED,
-        )
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:  # a concurrent door stored the same source key first
-            session.rollback()
-            existing = _find_duplicate(session, source_key, message_id, digest, profile)
-            if existing is None:
-                raise
-            return Stored(existing, True)
-        return Stored(row.id, False)
+    item = Incoming(data, source_key, channel, profile, envelope_from, tuple(envelope_to or ()))
+    return store_raw_many(sessions, [item])[0]
 
 
 @dataclass(frozen=True)
@@ -100,43 +75,65 @@ def store_raw_many(sessions: sessionmaker[Session], items: list[Incoming]) -> li
 
     All or nothing: callers answer or mark only after this returns. Should a concurrent writer
     have stored one of them meanwhile (a unique source key), the batch is stored one by one
-    instead, which finds those copies.
+    instead, which finds those copies. Core statements, prebuilt: this is the acceptance path.
     """
     results: list[Stored] = []
     try:
         with sessions.begin() as session:
+            connection = session.connection()
             seen: dict[tuple[str, str, str | None], int] = {}
             for item in items:
                 digest = content_hash(item.data)
                 message_id = header_message_id(item.data)
                 existing = _find_duplicate(
-                    session, item.source_key, message_id, digest, item.profile
+                    connection, item.source_key, message_id, digest, item.profile
                 )
                 if existing is None and message_id is not None:
                     existing = seen.get((message_id, digest, item.profile))
                 if existing is not None:
                     results.append(Stored(existing, True))
                     continue
-                row = RawMessage(
-                    channel=item.channel,
-                    profile=item.profile,
-                    envelope_from=item.envelope_from,
-                    envelope_to=list(item.envelope_to),
-                    source_key=item.source_key,
-                    message_id=message_id,
-                    content_hash=digest,
-                    size=len(item.data),
-                    data=item.data,
-                    state=RawState.RECEIVED,
-                )
-                session.add(row)
-                session.flush()
+                row_id = connection.execute(
+                    _INSERT_RAW,
+                    {
+                        "channel": item.channel,
+                        "profile": item.profile,
+                        "envelope_from": item.envelope_from,
+                        "envelope_to": list(item.envelope_to),
+                        "source_key": item.source_key,
+                        "message_id": message_id,
+                        "content_hash": digest,
+                        "size": len(item.data),
+                        "data": item.data,
+                        "state": RawState.RECEIVED.value,
+                        "attempts": 0,
+                        "received_at": datetime.now(UTC),
+                    },
+                ).scalar_one()
                 if message_id is not None:
-                    seen[(message_id, digest, item.profile)] = row.id
-                results.append(Stored(row.id, False))
+                    seen[(message_id, digest, item.profile)] = row_id
+                results.append(Stored(row_id, False))
     except IntegrityError:
+        if len(items) == 1:
+            retry = _find_after_race(sessions, items[0])
+            if retry is None:
+                raise
+            return [retry]
         return [store_one(sessions, item) for item in items]
     return results
+
+
+def _find_after_race(sessions: sessionmaker[Session], item: Incoming) -> Stored | None:
+    """A concurrent door stored the same source key first: that copy is ours."""
+    with sessions() as session:
+        found = _find_duplicate(
+            session.connection(),
+            item.source_key,
+            header_message_id(item.data),
+            content_hash(item.data),
+            item.profile,
+        )
+    return Stored(found, True) if found is not None else None
 
 
 def store_one(sessions: sessionmaker[Session], item: Incoming) -> Stored:
@@ -208,25 +205,46 @@ class GroupCommit:
             position += len(request)
 
 
+_RAW = RawMessage.__table__
+_INSERT_RAW = insert(_RAW).returning(_RAW.c.id)
+_BY_SOURCE = select(_RAW.c.id).where(_RAW.c.source_key == bindparam("source_key"))
+_BY_CONTENT = (
+    select(_RAW.c.id)
+    .where(
+        _RAW.c.message_id == bindparam("message_id"),
+        _RAW.c.content_hash == bindparam("digest"),
+        _RAW.c.profile == bindparam("profile"),
+    )
+    .limit(1)
+)
+_BY_CONTENT_NO_PROFILE = (
+    select(_RAW.c.id)
+    .where(
+        _RAW.c.message_id == bindparam("message_id"),
+        _RAW.c.content_hash == bindparam("digest"),
+        _RAW.c.profile.is_(None),
+    )
+    .limit(1)
+)
+
+
 def _find_duplicate(
-    session: Session,
+    connection: Connection,
     source_key: str | None,
     message_id: str | None,
     digest: str,
     profile: str | None,
 ) -> int | None:
     if source_key is not None:
-        found = session.scalar(select(RawMessage.id).where(RawMessage.source_key == source_key))
+        found = connection.scalar(_BY_SOURCE, {"source_key": source_key})
         if found is not None:
             return found
-    if message_id is not None:
-        return session.scalar(
-            select(RawMessage.id)
-            .where(
-                RawMessage.message_id == message_id,
-                RawMessage.content_hash == digest,
-                RawMessage.profile == profile if profile else RawMessage.profile.is_(None),
-            )
-            .limit(1)
+    if message_id is None:
+        return None
+    if profile is None:
+        return connection.scalar(
+            _BY_CONTENT_NO_PROFILE, {"message_id": message_id, "digest": digest}
         )
-    return None
+    return connection.scalar(
+        _BY_CONTENT, {"message_id": message_id, "digest": digest, "profile": profile}
+    )
