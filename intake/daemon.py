@@ -1,7 +1,9 @@
-"""The composition root: ``uketsuke run`` wires storage, doors, pipeline, scheduler and responder.
+"""The composition root: ``uketsuke run`` wires storage, the doors and the processor process
+(which runs the pipeline, the scheduler and the responder's outbox).
 
 A daemon systemd understands (STYLE 10): READY=1 only after the sockets are bound and the
-scheduler runs; on SIGTERM/SIGINT, STOPPING=1 and a bounded drain; a second signal exits at once.
+processor process started; on SIGTERM/SIGINT, STOPPING=1 and a bounded drain; a second signal
+exits at once.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ import socket
 import threading
 from pathlib import Path
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
 from intake.channels.imap import ImapPoller
@@ -24,10 +24,6 @@ from intake.channels.smtp import start_smtp_server
 from intake.config import Config
 from intake.processor import ProcessorProcess
 from intake.systemd import notify
-from responder.outbox import Dispatcher
-from responder.transports import make_transport
-from scheduler.clock import Clock, SystemClock
-from scheduler.jobs import expire_held
 
 log = logging.getLogger("uketsuke")
 
@@ -51,33 +47,7 @@ def check_schema(config: Config) -> None:
         raise SchemaNotReady("the database has no schema yet: run `uketsuke init-db`")
 
 
-def build_scheduler(
-    config: Config, sessions: sessionmaker[Session], clock: Clock
-) -> AsyncIOScheduler:
-    """APScheduler is the clock only; the due work lives in database rows (DESIGN principle 3)."""
-    scheduler = AsyncIOScheduler(
-        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
-        timezone="Asia/Tokyo",
-    )
-    transport = make_transport(config.outbox, config.outbox_maildir)
-    dispatcher = Dispatcher(
-        sessions,
-        transport,
-        lambda profile: config.profile(profile).support_address,
-        config.outbox.max_attempts,
-    )
-    scheduler.add_job(lambda: dispatcher.run_once(clock.now()), "interval", seconds=2, id="outbox")
-    scheduler.add_job(
-        lambda: expire_held(sessions, config, clock.now()),
-        "interval",
-        seconds=60,
-        id="held-expiry",
-    )
-    return scheduler
-
-
-async def serve(config: Config, clock: Clock | None = None) -> int:
-    clock = clock or SystemClock()
+async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -120,8 +90,6 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
     ]
     for poller in pollers:
         poller.start()
-    scheduler = build_scheduler(config, sessions, clock)
-    scheduler.start()
     notify("READY=1")
     log.info(
         "uketsuke ready: smtp %s:%s, %d IMAP mailbox(es), home %s",
@@ -137,7 +105,6 @@ async def serve(config: Config, clock: Clock | None = None) -> int:
     for poller in pollers:
         await asyncio.wait_for(asyncio.to_thread(poller.join), DRAIN_SECONDS)
     await asyncio.to_thread(processor.close, DRAIN_SECONDS)
-    await asyncio.wait_for(asyncio.to_thread(scheduler.shutdown, True), DRAIN_SECONDS)
     engine.dispose()
     log.info("uketsuke stopped")
     return 0

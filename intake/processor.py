@@ -27,10 +27,12 @@ from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_me
 from intake.models import RawMessage, RawState
 from intake.pipeline import BATCH, Pipeline
 from scheduler.clock import Clock, SystemClock
+from scheduler.service import build_scheduler
 
 log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
+SQLITE_BATCH = 10
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -138,15 +140,25 @@ def fax_reader(config: Config) -> FaxReader | None:
 def run_processor_process(
     config: Config, wake: Any, stopping: Any, parent: int, workers: int, level: int
 ) -> None:
-    """The processor process's main: ends when told to, or when the daemon is gone."""
+    """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
+    held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
     _exit_with_parent(parent)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = db.make_engine(config.effective_database_url)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))
-    processor = Processor(pipeline, SystemClock(), workers=workers, wake=wake, stopping=stopping)
+    # SQLite has one writer at a time: short batches keep the doors' commits from waiting long
+    # behind the processor's transaction. PostgreSQL writers do not block each other.
+    batch = SQLITE_BATCH if engine.dialect.name == "sqlite" else BATCH
+    processor = Processor(
+        pipeline, SystemClock(), workers=workers, batch=batch, wake=wake, stopping=stopping
+    )
+    clock = SystemClock()
+    scheduler = build_scheduler(config, pipeline.sessions, clock)
+    scheduler.start()
     try:
         processor.run()
     finally:
+        scheduler.shutdown(wait=True)
         engine.dispose()
 
 
