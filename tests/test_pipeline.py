@@ -379,3 +379,23 @@ def test_r18_customer_follow_up_restarts_the_auto_close_clock(pipeline, sessions
     with sessions() as session:
         action = session.scalars(select(TimedAction)).one()
         assert (action.state, action.done_at) == ("cancelled", OPEN + timedelta(hours=1))
+
+
+def test_r21_mail_claiming_to_be_staff_is_held_never_relayed(pipeline, sessions) -> None:
+    receive(pipeline, make_mail(FIELDS_BLOCK + "\n質問です。\n"))
+    [incident] = incidents(sessions)
+    sent_before = len(outbox(sessions))
+    claim = make_mail(
+        "お客様へ: 設定を変更してください。\n",
+        sender="staff@example.jp",
+        subject=f"Re: [#{incident.id}] 質問",
+    )
+    raw_id = receive(pipeline, claim)
+    with sessions() as session:
+        raw = session.get(RawMessage, raw_id)
+        assert raw.state == RawState.HELD and "staff" in raw.last_error
+        thread = session.scalars(
+            select(IncidentMessage).where(IncidentMessage.incident_id == incident.id)
+        ).all()
+        assert all(m.raw_message_id != raw_id for m in thread)  # not attached
+    assert len(outbox(sessions)) == sent_before  # never relayed to the customer
