@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from intake import db
+from intake import db, logs
 from intake.channels.fax import FaxReader
 from intake.config import Config
 from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
@@ -143,7 +143,7 @@ def run_processor_process(
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
     _exit_with_parent(parent)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level)
     engine = db.make_engine(config.effective_database_url)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))
     # SQLite has one writer at a time: short batches keep the doors' commits from waiting long

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from intake import logs
 from intake.cli import admin, incidentcmds, mailcmds, timecmds
 from intake.cli.common import CliError, UketsukeParser
 from intake.config import ConfigError
@@ -32,14 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # aiosmtpd's own logger writes full addresses at INFO (R26: never in our logs).
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logs.configure(logging.DEBUG if args.debug else logging.INFO)
     try:
         return int(args.handler(args) or 0)
     except (CliError, ConfigError) as exc:
