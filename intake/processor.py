@@ -91,7 +91,9 @@ class Processor:
             cursor = current[-1][0]
             following = self._next_batch(cursor)
             upcoming = pool.submit(parse_many, following, context) if pool and following else None
-            parsed = pending.result() if pending is not None else None
+            # Without a worker, parse here all the same: before the batch's write transaction,
+            # so SQLite's single write lock is held for the writes only.
+            parsed = pending.result() if pending is not None else parse_many(current, context)
             done += len(
                 self.pipeline.process_batch(
                     [i for i, _ in current], self.clock.now(), parsed=parsed
