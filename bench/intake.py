@@ -174,24 +174,6 @@ def free_port() -> int:
 # -- corpus ---------------------------------------------------------------------------------
 
 
-def make_corpus(n: int, out: Path) -> list[Path]:
-    subprocess.run(
-        [
-            sys.executable,
-            str(SHARED / "tools" / "make_corpus.py"),
-            "--n",
-            str(n),
-            "--out",
-            str(out),
-            "--only",
-            "eml",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return sorted((out / "eml").glob("*.eml"))
-
-
 def envelope_sender(data: bytes) -> str:
     end = _HEADER_END.search(data)
     match = _FROM.search(data, 0, end.start() if end else len(data))
@@ -897,6 +879,9 @@ def main() -> None:
     fingerprint = source_fingerprint()
     load_before = os.getloadavg()[0]
     try:
+        # bench/ itself is off sys.path (this file would shadow the intake package).
+        from bench.corpus import make_corpus
+
         paths = [str(p) for p in make_corpus(args.n, work / "corpus")]
         results.say(f"corpus: {len(paths)} messages in {work / 'corpus'}")
         big = big_message(MAX_MESSAGE_SIZE)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import email
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
+
+from corpus import make_corpus  # noqa: E402 - bench/corpus.py
 
 from intake.mail.parse import NotAMessage, parse_message  # noqa: E402
 
@@ -37,21 +38,7 @@ def shared_corpus() -> list[bytes]:
 
 def generated_corpus(n: int) -> list[bytes]:
     out = Path(tempfile.mkdtemp(prefix="uketsuke-bench-"))
-    subprocess.run(
-        [
-            sys.executable,
-            str(SHARED / "tools" / "make_corpus.py"),
-            "--n",
-            str(n),
-            "--out",
-            str(out),
-            "--only",
-            "eml",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return [p.read_bytes() for p in sorted((out / "eml").glob("*.eml"))]
+    return [p.read_bytes() for p in make_corpus(n, out)]
 
 
 def floor(messages: list[bytes]) -> None:

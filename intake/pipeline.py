@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, defer, sessionmaker
@@ -74,6 +75,16 @@ class Ignored(Outcome):
     state = RawState.IGNORED
 
 
+def parse_context(config: Config, profile: str | None = None) -> ParseContext:
+    """What the parser needs of the configuration: the profile's tag, staff and fax senders."""
+    staff = {a.lower() for p in config.profiles.values() for a in p.staff_addresses}
+    return ParseContext(
+        tag_prefix=config.profile(profile).tag_prefix,
+        staff_addresses=frozenset(staff),
+        fax_senders=frozenset(config.fax_sender_addresses()),
+    )
+
+
 @dataclass
 class Pipeline:
     config: Config
@@ -81,30 +92,10 @@ class Pipeline:
     read_fax: FaxReader | None = None
     _registry: bool | None = None
 
+    @cached_property
     def context(self) -> ParseContext:
-        staff = {a.lower() for p in self.config.profiles.values() for a in p.staff_addresses}
-        return ParseContext(
-            tag_prefix=self.config.profile().tag_prefix,
-            staff_addresses=frozenset(staff),
-            fax_senders=frozenset(self.config.fax_sender_addresses()),
-        )
-
-    def pending_ids(self, limit: int = 200) -> list[int]:
-        with self.sessions() as session:
-            return list(
-                session.scalars(
-                    select(RawMessage.id)
-                    .where(RawMessage.state == RawState.RECEIVED)
-                    .order_by(RawMessage.id)
-                    .limit(limit)
-                )
-            )
-
-    def process_pending(self, now: Callable[[], datetime], batch: int = BATCH) -> int:
-        done = 0
-        while ids := self.pending_ids(batch):
-            done += len(self.process_batch(ids, now()))
-        return done
+        """Built once: it is read for every message."""
+        return parse_context(self.config)
 
     def process(self, raw_id: int, now: datetime, again: bool = False) -> str | None:
         """Process one stored message; returns its new state (None if someone else had it)."""
@@ -175,7 +166,7 @@ class Pipeline:
     ) -> str | None:
         if parsed is None:
             try:
-                parsed = parse_message(raw.data, self.context())
+                parsed = parse_message(raw.data, self.context)
             except NotAMessage as exc:
                 raise Held(str(exc)) from None
         profile = raw.profile or self.config.default_profile
@@ -465,7 +456,7 @@ class Pipeline:
             if value:
                 merged[key] = value
         original = session.get(RawMessage, held.raw_message_id) if held.raw_message_id else None
-        source = parse_message(original.data, self.context()) if original is not None else parsed
+        source = parse_message(original.data, self.context) if original is not None else parsed
         held.fields = merged
         self._inquiry(
             session,
@@ -491,7 +482,7 @@ class Pipeline:
             raw = session.get(RawMessage, held.raw_message_id)
             if raw is None:
                 raise LookupError(f"held inquiry {inquiry_id} has no stored message")
-            parsed = parse_message(raw.data, self.context())
+            parsed = parse_message(raw.data, self.context)
             if text:
                 parsed.inquiries = [
                     ParsedInquiry(item, categorize(item), is_urgent(parsed.subject, item))

@@ -80,7 +80,7 @@ class Processor:
 
     def drain(self, pool: ProcessPoolExecutor | None) -> int:
         """Process everything received so far; returns how many messages were processed."""
-        context = self.pipeline.context()
+        context = self.pipeline.context
         done = 0
         cursor = 0
         current = self._next_batch(cursor)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from intake.cli.common import CliError, add_config_option, config_from, print_json
-from intake.config import Config
-from intake.mail.parse import NotAMessage, ParseContext, parse_message
+from intake.mail.parse import NotAMessage, parse_message
+from intake.pipeline import parse_context
 
 
 def register(commands: Any) -> None:
@@ -18,16 +18,6 @@ def register(commands: Any) -> None:
     parse.add_argument("file", metavar="FILE.eml", help="the message; - reads standard input")
     parse.add_argument("--profile", help="profile whose tag and staff addresses apply")
     parse.set_defaults(handler=run_parse)
-
-
-def parse_context(config: Config, profile_name: str | None) -> ParseContext:
-    profile = config.profile(profile_name)
-    staff = {a.lower() for p in config.profiles.values() for a in p.staff_addresses}
-    return ParseContext(
-        tag_prefix=profile.tag_prefix,
-        staff_addresses=frozenset(staff),
-        fax_senders=frozenset(config.fax_sender_addresses()),
-    )
 
 
 def run_parse(args: argparse.Namespace) -> int:
