@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from intake.mail.access import header
-from intake.mail.mime import Part, parse_headers, split_head
+from intake.mail.mime import Part, locate_head, parse_headers
 
 _BOUNCE_SUBJECT = re.compile(
     r"(undeliver|delivery (status|failure|has failed|notification)|returned mail|"
@@ -23,6 +23,7 @@ _MESSAGE_ID_LINE = re.compile(r"(?im)^message-id:\s*(<[^<>\s]+>)")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _RETURNED = ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers")
 _DSN_PARTS = ("message/delivery-status", "message/global-delivery-status")
+MAX_RETURNED_HEAD = 256 * 1024  # headers of a returned message beyond this are not read
 
 
 def is_bounce(root: Part, sender: str | None, subject: str) -> bool:
@@ -43,12 +44,19 @@ def is_bounce(root: Part, sender: str | None, subject: str) -> bool:
     return bool(header(message, "X-Failed-Recipients") and subject_says)
 
 
+def _returned_head(part: Part) -> bytes:
+    """The header block of a returned message, read no further than MAX_RETURNED_HEAD bytes:
+    a bounce may carry the whole original mail, attachments and all (R29)."""
+    end = min(part.end, part.start + MAX_RETURNED_HEAD)
+    head_end, _ = locate_head(part.buffer, part.start, end)
+    return part.buffer[part.start : head_end]
+
+
 def bounce_of(root: Part, body: str) -> str | None:
     """The Message-ID of the mail a bounce reports: from the returned headers of the DSN."""
     for part in root.walk():
         if part.content_type in _RETURNED:
-            head, _ = split_head(part.body)
-            value = header(parse_headers(head), "Message-ID")
+            value = header(parse_headers(_returned_head(part)), "Message-ID")
             match = _MSGID.search(value)
             if match:
                 return match.group(0)

@@ -5,22 +5,31 @@ headers, the text part it reads and the name, type and size of the rest (issue 3
 each part's header block is parsed with ``email`` (``compat32``) and multipart bodies are split at
 their boundaries with one regular-expression scan; a 200 KB attachment costs one search, not
 three thousand ``readline`` calls. Bounded: nesting depth and part count are capped (R29).
+
+Nothing is copied to locate a part: every body is a window (offsets) on the one buffer the
+message came in, ``bytes`` or a read-only ``mmap`` of the spool file, so a 25 MB mail with an
+18 MB attachment costs its headers and the text that is read, not three copies of itself (R29).
 """
 
 from __future__ import annotations
 
+import mmap
 import re
-from dataclasses import dataclass, field
 from email import errors
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+# What a message is parsed from: bytes, or a read-only mapping of the spool file holding it.
+Buffer = bytes | mmap.mmap
+
 MAX_DEPTH = 20
 MAX_PARTS = 500
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_LEADING_BLANK = re.compile(rb"^\r?\n")
+_BLANK_LINE = re.compile(rb"\r?\n")  # matched at a part's start: no header block
+# What may follow ``--boundary`` on a delimiter line: ``--`` (the close), then blanks.
+_DELIMITER_REST = re.compile(rb"(--)?[ \t\r]*")
 # One header field: a name, a colon, the value and its folded continuation lines (RFC 5322 2.2).
 _FIELD = re.compile(r"([!-9;-~]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
 _SIMPLE_HEAD = re.compile(r"(?:[!-9;-~]+:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|$))*")
@@ -61,14 +70,45 @@ class IndexedMessage(Message):
 _HEADER_PARSER = BytesHeaderParser(_class=IndexedMessage, policy=compat32)
 
 
-@dataclass
 class Part:
-    """One MIME entity: its headers (a compat32 Message without payload) and its raw body."""
+    """One MIME entity: its headers (a compat32 Message without payload) and its raw body.
 
-    headers: Message
-    body: bytes
-    children: list[Part] = field(default_factory=list)
-    defects: list[str] = field(default_factory=list)
+    The body is a window ``buffer[start:end]`` on the one buffer the whole message was parsed
+    from (``bytes`` or a read-only ``mmap``): locating a part copies nothing. :attr:`size` needs
+    no copy; :attr:`body` slices, so only parts that are really read (text parts, small
+    reports) are ever copied, never an attachment that is only measured (R29).
+    """
+
+    __slots__ = ("buffer", "children", "defects", "end", "headers", "start")
+
+    def __init__(
+        self,
+        headers: Message,
+        buffer: Buffer = b"",
+        start: int = 0,
+        end: int | None = None,
+        children: list[Part] | None = None,
+        defects: list[str] | None = None,
+    ) -> None:
+        self.headers = headers
+        self.buffer = buffer
+        self.start = start
+        self.end = len(buffer) if end is None else end
+        self.children: list[Part] = [] if children is None else children
+        self.defects: list[str] = [] if defects is None else defects
+
+    def __repr__(self) -> str:
+        return f"Part({self.content_type!r}, size={self.size}, children={len(self.children)})"
+
+    @property
+    def body(self) -> bytes:
+        """The raw body (transfer-encoded): a copy of the window, made on each access."""
+        return self.buffer[self.start : self.end]
+
+    @property
+    def size(self) -> int:
+        """Length of the raw body in bytes, without copying it."""
+        return self.end - self.start
 
     @property
     def content_type(self) -> str:
@@ -89,14 +129,23 @@ class Part:
         return out
 
 
+def locate_head(buffer: Buffer, start: int, end: int) -> tuple[int, int]:
+    """Where the header block of ``buffer[start:end]`` ends and its body starts, as offsets:
+    the head is ``buffer[start:head_end]``, the body ``buffer[body_start:end]``. A part that
+    starts with a blank line has no headers; one without a blank line is all headers."""
+    blank = _BLANK_LINE.match(buffer, start, end)
+    if blank is not None:
+        return start, blank.end()
+    found = _HEADER_END.search(buffer, start, end)
+    if found is None:
+        return end, end
+    return found.start(), found.end()
+
+
 def split_head(data: bytes) -> tuple[bytes, bytes]:
     """Header block and body; a message that starts with a blank line has no headers."""
-    if _LEADING_BLANK.match(data):
-        return b"", _LEADING_BLANK.sub(b"", data, count=1)
-    end = _HEADER_END.search(data)
-    if end is None:
-        return data, b""
-    return data[: end.start()], data[end.end() :]
+    head_end, body_start = locate_head(data, 0, len(data))
+    return data[:head_end], data[body_start:]
 
 
 def parse_headers(head: bytes) -> Message:
@@ -111,12 +160,25 @@ def parse_headers(head: bytes) -> Message:
     return _HEADER_PARSER.parsebytes(head + b"\n\n")
 
 
-def parse_tree(data: bytes) -> Part:
-    """The MIME tree of a message. Never raises for malformed MIME; defects are recorded."""
-    if b"\n" not in data[:8192] and b"\r" in data[:8192]:
-        data = data.replace(b"\r", b"\n")  # old Mac line ends: CR alone
-    head, body = split_head(data)
-    root = Part(parse_headers(head), body)
+def is_cr_only(data: Buffer, start: int = 0) -> bool:
+    """Old Mac line ends (CR alone), judged on the first 8 KB."""
+    probe = data[start : start + 8192]
+    return b"\n" not in probe and b"\r" in probe
+
+
+def parse_tree(data: Buffer, start: int = 0) -> Part:
+    """The MIME tree of the message ``data[start:]`` (``bytes`` or an ``mmap``), every body a
+    window on ``data``. Never raises for malformed MIME; defects are recorded."""
+    if is_cr_only(data, start):
+        data, start = data[start:].replace(b"\r", b"\n"), 0  # the one copy, for a rare format
+    head_end, body_start = locate_head(data, start, len(data))
+    return build_tree(data, data[start:head_end], body_start)
+
+
+def build_tree(data: Buffer, head: bytes, body_start: int) -> Part:
+    """The tree of a message whose header block is ``head`` and whose body is
+    ``data[body_start:]``."""
+    root = Part(parse_headers(head), data, body_start, len(data))
     root.defects.extend(type(d).__name__ for d in root.headers.defects)
     count = 1
     stack: list[tuple[Part, int]] = [(root, 0)]
@@ -131,9 +193,11 @@ def parse_tree(data: bytes) -> Part:
         if not boundary:
             root.defects.append(errors.NoBoundaryInMultipartDefect.__name__)
             continue
-        for chunk in _split_multipart(part.body, boundary, root.defects):
-            child_head, child_body = split_head(chunk)
-            child = Part(parse_headers(child_head), child_body)
+        for chunk_start, chunk_end in _split_multipart(
+            data, part.start, part.end, boundary, root.defects
+        ):
+            head_end, child_start = locate_head(data, chunk_start, chunk_end)
+            child = Part(parse_headers(data[chunk_start:head_end]), data, child_start, chunk_end)
             part.children.append(child)
             count += 1
             stack.append((child, depth + 1))
@@ -142,44 +206,46 @@ def parse_tree(data: bytes) -> Part:
     return root
 
 
-def _split_multipart(body: bytes, boundary: str, defects: list[str]) -> list[bytes]:
-    """The parts between ``--boundary`` lines; the preamble and epilogue are dropped.
+def _split_multipart(
+    data: Buffer, start: int, end: int, boundary: str, defects: list[str]
+) -> list[tuple[int, int]]:
+    """The parts between ``--boundary`` lines of ``data[start:end]``, as ``(start, end)``
+    offsets; the preamble and epilogue are dropped.
 
-    ``bytes.find`` jumps from candidate to candidate at C speed; a candidate counts only at the
-    start of a line and followed by ``--``, blanks or the line end (RFC 2046 5.1.1).
+    ``find`` jumps from candidate to candidate at C speed; a candidate counts only at the start
+    of a line and followed by ``--``, blanks or the line end (RFC 2046 5.1.1).
     """
     try:
         marker = b"--" + boundary.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
         marker = b"--" + boundary.encode("utf-8", "replace")
-    chunks: list[bytes] = []
-    start: int | None = None
+    chunks: list[tuple[int, int]] = []
+    chunk_start: int | None = None
     closed = False
-    position = 0
-    while (found := body.find(marker, position)) >= 0:
+    position = start
+    while (found := data.find(marker, position, end)) >= 0:
         position = found + len(marker)
-        if found and body[found - 1] != 0x0A:  # not at the start of a line
+        if found != start and data[found - 1] != 0x0A:  # not at the start of a line
             continue
-        line_end = body.find(b"\n", position)
-        rest = body[position : len(body) if line_end < 0 else line_end]
-        is_close = rest.startswith(b"--")
-        if rest.removeprefix(b"--").strip(b" \t\r"):
+        line_end = data.find(b"\n", position, end)
+        rest = _DELIMITER_REST.fullmatch(data, position, end if line_end < 0 else line_end)
+        if rest is None:
             continue  # "--boundaryX": a longer boundary, not ours
-        if start is not None:
-            end = found - 1  # the line break before the delimiter belongs to it
-            if end > start and body[end - 1] == 0x0D:
-                end -= 1
-            chunks.append(body[start : max(end, start)])
-        if is_close:
+        if chunk_start is not None:
+            chunk_end = found - 1  # the line break before the delimiter belongs to it
+            if chunk_end > chunk_start and data[chunk_end - 1] == 0x0D:
+                chunk_end -= 1
+            chunks.append((chunk_start, max(chunk_end, chunk_start)))
+        if rest.group(1):
             closed = True
             break
-        start = len(body) if line_end < 0 else line_end + 1
-        position = start
+        chunk_start = end if line_end < 0 else line_end + 1
+        position = chunk_start
     else:
-        if start is not None:
-            chunks.append(body[start:])
+        if chunk_start is not None:
+            chunks.append((chunk_start, end))
     if not closed:
         defects.append(errors.CloseBoundaryNotFoundDefect.__name__)
-    if start is None and not closed:
+    if chunk_start is None and not closed:
         defects.append(errors.StartBoundaryNotFoundDefect.__name__)
     return chunks

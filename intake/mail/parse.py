@@ -24,7 +24,7 @@ from intake.mail.fields import extract_fields
 from intake.mail.htmltext import html_to_text
 from intake.mail.layout import analyse_layout
 from intake.mail.loops import auto_reply_reason
-from intake.mail.mime import Part, parse_tree
+from intake.mail.mime import Buffer, Part, build_tree, is_cr_only, parse_tree
 from intake.mail.split import split_inquiries
 
 MAX_BODY_CHARS = 200_000  # longer bodies are kept whole but analysed only this far (bounded time)
@@ -183,11 +183,19 @@ def _encoding(part: Part) -> str:
     return header(part.headers, "Content-Transfer-Encoding").strip().lower()
 
 
+_SIZE_SLICE = 1 << 16  # base64 is measured a slice at a time: no copy of an attachment (R29)
+
+
 def _payload_size(part: Part) -> int:
     """Decoded size without decoding: base64 is 3/4 of its characters (name, type, size)."""
-    if _encoding(part) == "base64":
-        return len(part.body.translate(None, b"\r\n\t =")) * 3 // 4
-    return len(part.body)
+    if _encoding(part) != "base64":
+        return part.size
+    buffer, end = part.buffer, part.end
+    characters = 0
+    for start in range(part.start, end, _SIZE_SLICE):
+        piece = buffer[start : min(start + _SIZE_SLICE, end)]
+        characters += len(piece.translate(None, b"\r\n\t ="))
+    return characters * 3 // 4
 
 
 def _filename(part: Part) -> str | None:
@@ -296,24 +304,34 @@ _OBS_HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
 _HEADER_BLOCK_END = re.compile(rb"\r?\n\r?\n")
 
 
-def _parse_bytes(data: bytes) -> Part:
+def _parse_bytes(data: Buffer) -> Part:
     """The MIME tree, tolerant of what real mail holds: a UTF-8 BOM, obsolete ``Name  :``
-    header syntax (RFC 5322 4.5.1)."""
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    root = parse_tree(data)
+    header syntax (RFC 5322 4.5.1). The body is never copied (R29): a BOM moves the start."""
+    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    root = parse_tree(data, start)
     if root.headers.keys():
         return root
-    end = _HEADER_BLOCK_END.search(data)
+    end = _HEADER_BLOCK_END.search(data, start)
     cut = end.start() if end else len(data)
-    root = parse_tree(_OBS_HEADER_NAME.sub(rb"\1:", data[:cut]) + data[cut:])
+    head = _OBS_HEADER_NAME.sub(rb"\1:", data[start:cut])
+    probe = head[:8192] + data[cut : cut + max(0, 8192 - len(head))]
+    if end is None or is_cr_only(probe):
+        root = parse_tree(head + data[cut:])  # all headers, or old Mac line ends: a copy
+    elif head.startswith((b"\n", b"\r\n")):
+        root = build_tree(data, b"", len(data))  # a blank first line: no header fields
+    else:
+        # The fixed header block, then the body where it lies: the same tree as parsing
+        # head + data[cut:] (the fix only drops blanks before colons, inside the head).
+        root = build_tree(data, head, end.end())
     if not root.headers.keys():
         raise NotAMessage("not a mail message (no header fields)")
     root.defects.append(errors.ObsoleteHeaderDefect.__name__)
     return root
 
 
-def parse_message(data: bytes, context: ParseContext | None = None) -> ParsedMessage:
-    """Everything intake reads from a message. Raises only NotAMessage (R29: never crash)."""
+def parse_message(data: Buffer, context: ParseContext | None = None) -> ParsedMessage:
+    """Everything intake reads from a message, given as ``bytes`` or as a read-only ``mmap`` of
+    the file holding it (never copied whole). Raises only NotAMessage (R29: never crash)."""
     context = context or ParseContext()
     root = _parse_bytes(data)
     message = root.headers
