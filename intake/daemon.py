@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -23,7 +24,10 @@ from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
 from intake.processor import ProcessorProcess
+from intake.spool import spool_dir
 from intake.systemd import notify
+
+GIL_SWITCH_SECONDS = 0.0005
 
 log = logging.getLogger("uketsuke")
 
@@ -48,6 +52,10 @@ def check_schema(config: Config) -> None:
 
 
 async def serve(config: Config) -> int:
+    # The group-commit thread holds the database's write turn while it waits for the GIL
+    # between statements; the event loop thread gives the GIL up after this interval (default
+    # 5 ms), so a short one keeps every writer's wait for the turn short.
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -81,6 +89,7 @@ async def serve(config: Config) -> int:
                 config.default_profile,
                 processor.notify,
                 owner=instance,
+                spool=spool_dir(config.home_path),
             ).run,
             args=(pollers_stop,),
             name=f"imap-{mailbox.name}",

@@ -163,7 +163,8 @@ class RawMessage(Base):
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: kept in the spool file
+    spool: Mapped[str | None] = mapped_column(String(128))  # file name under $UKETSUKE_HOME/spool
     state: Mapped[str] = mapped_column(String(16), default=RawState.RECEIVED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

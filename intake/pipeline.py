@@ -9,11 +9,13 @@ the message ``received``; it is processed again after a restart. A bug leaves it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, defer, sessionmaker
@@ -38,6 +40,7 @@ from intake.models import (
     RawState,
     TimedAction,
 )
+from intake.spool import open_raw, read_raw, spool_dir
 from responder.acks import Thread, queue_ack, queue_ask_fields
 
 log = logging.getLogger("uketsuke.pipeline")
@@ -75,6 +78,10 @@ class Ignored(Outcome):
     state = RawState.IGNORED
 
 
+class _Isolate(Exception):
+    """A message of a batch run without SAVEPOINTs failed: run the batch again with them."""
+
+
 def parse_context(config: Config, profile: str | None = None) -> ParseContext:
     """What the parser needs of the configuration: the profile's tag, staff and fax senders."""
     staff = {a.lower() for p in config.profiles.values() for a in p.staff_addresses}
@@ -97,6 +104,15 @@ class Pipeline:
         """Built once: it is read for every message."""
         return parse_context(self.config)
 
+    @cached_property
+    def spool(self) -> Path:
+        return spool_dir(self.config.home_path)
+
+    def parse_raw(self, raw: RawMessage) -> ParsedMessage:
+        """Parse a stored message from its row or its spool file (mapped, not read whole)."""
+        with open_raw(self.spool, raw.data, raw.spool) as content:
+            return parse_message(content, self.context)
+
     def process(self, raw_id: int, now: datetime, again: bool = False) -> str | None:
         """Process one stored message; returns its new state (None if someone else had it)."""
         return self.process_batch([raw_id], now, again=again).get(raw_id)
@@ -108,13 +124,30 @@ class Pipeline:
         again: bool = False,
         parsed: dict[int, ParsedMessage] | None = None,
     ) -> dict[int, str]:
-        """Process stored messages in one transaction, each inside its own SAVEPOINT.
+        """Process stored messages in one transaction.
 
-        One commit (one fsync) for the batch; a failure in one message rolls back only its
-        savepoint and marks it unprocessable. A crash before the commit leaves them all
-        ``received``, to be processed again (R29). ``parsed`` may carry results parsed
-        elsewhere (another process), keyed by raw id.
+        One commit (one fsync) for the batch; a failure in one message costs the others
+        nothing: the batch runs again with each message in its own SAVEPOINT, and the failing
+        one's savepoint is rolled back and the message marked unprocessable. A crash before
+        the commit leaves them all ``received``, to be processed again (R29). ``parsed`` may
+        carry results parsed elsewhere (another process), keyed by raw id.
         """
+        try:
+            return self._run_batch(raw_ids, now, again, parsed or {}, isolate=len(raw_ids) == 1)
+        except _Isolate:  # a message failed: its batch again, each message in a SAVEPOINT
+            return self._run_batch(raw_ids, now, again, parsed or {}, isolate=True)
+
+    def _run_batch(
+        self,
+        raw_ids: list[int],
+        now: datetime,
+        again: bool,
+        parsed: dict[int, ParsedMessage],
+        isolate: bool,
+    ) -> dict[int, str]:
+        """The batch in one transaction. Without ``isolate`` no SAVEPOINTs are taken (two
+        statements and the session's bookkeeping per message): the first failure rolls the
+        whole batch back and raises :class:`_Isolate`, and the batch runs again isolated."""
         states: dict[int, str] = {}
         with self.sessions.begin() as session:
             self._registry = registry_loaded(session)  # one look-up a batch (R2)
@@ -124,23 +157,37 @@ class Pipeline:
             if parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
                 query = query.options(defer(RawMessage.data))
             for raw in session.scalars(query.with_for_update(skip_locked=True)).all():
-                states[raw.id] = self._process_one(session, raw, now, (parsed or {}).get(raw.id))
+                states[raw.id] = self._process_one(session, raw, now, parsed.get(raw.id), isolate)
+        for raw_id, state in states.items():
+            log.info("raw %s → %s", raw_id, state)
         return states
 
     def _process_one(
-        self, session: Session, raw: RawMessage, now: datetime, parsed: ParsedMessage | None
+        self,
+        session: Session,
+        raw: RawMessage,
+        now: datetime,
+        parsed: ParsedMessage | None,
+        isolate: bool,
     ) -> str:
         state: str
         try:
-            # Autoflush off: earlier messages were flushed when their savepoint was released,
-            # and the steps flush where they need ids; each look-up no longer flushes first.
-            with session.begin_nested(), session.no_autoflush:
+            # Autoflush off: the steps flush where they need ids; each look-up no longer
+            # flushes first.
+            with (
+                session.begin_nested() if isolate else contextlib.nullcontext(),
+                session.no_autoflush,
+            ):
                 try:
                     reason = self._route(session, raw, now, parsed)
                     state = RawState.PROCESSED
                 except Outcome as outcome:  # held or ignored: its rows are kept
                     state, reason = outcome.state, outcome.reason
+            if not isolate:
+                session.flush()  # what would fail at the commit fails here, for this message
         except Exception as exc:  # noqa: BLE001 - R29: a bug holds the message, never drops it
+            if not isolate:
+                raise _Isolate from exc
             state = RawState.UNPROCESSABLE
             reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             # R26: the class only; the traceback (which may quote data) at debug level.
@@ -156,7 +203,6 @@ class Pipeline:
                 "at": now,
             },
         )
-        log.info("raw %s → %s", raw.id, state)
         return state
 
     # -- routing ------------------------------------------------------------------------------
@@ -166,7 +212,7 @@ class Pipeline:
     ) -> str | None:
         if parsed is None:
             try:
-                parsed = parse_message(raw.data, self.context)
+                parsed = self.parse_raw(raw)
             except NotAMessage as exc:
                 raise Held(str(exc)) from None
         profile = raw.profile or self.config.default_profile
@@ -456,7 +502,7 @@ class Pipeline:
             if value:
                 merged[key] = value
         original = session.get(RawMessage, held.raw_message_id) if held.raw_message_id else None
-        source = parse_message(original.data, self.context) if original is not None else parsed
+        source = self.parse_raw(original) if original is not None else parsed
         held.fields = merged
         self._inquiry(
             session,
@@ -482,7 +528,7 @@ class Pipeline:
             raw = session.get(RawMessage, held.raw_message_id)
             if raw is None:
                 raise LookupError(f"held inquiry {inquiry_id} has no stored message")
-            parsed = parse_message(raw.data, self.context)
+            parsed = self.parse_raw(raw)
             if text:
                 parsed.inquiries = [
                     ParsedInquiry(item, categorize(item), is_urgent(parsed.subject, item))
@@ -521,7 +567,7 @@ class Pipeline:
         """R11: the fax image's text gives the fields; the answer goes by email to the customer's
         registered contact (R10). Without OCR, or with fields missing, staff transcribe it."""
         reading = (
-            self.read_fax(raw.data, parsed.from_address)
+            self.read_fax(read_raw(self.spool, raw.data, raw.spool), parsed.from_address)
             if self.read_fax
             else FaxReading(None, None)
         )

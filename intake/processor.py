@@ -16,6 +16,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +27,7 @@ from intake.config import Config
 from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
 from intake.models import RawMessage, RawState
 from intake.pipeline import BATCH, Pipeline
+from intake.spool import open_raw
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
 
@@ -33,6 +35,9 @@ log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
 SQLITE_BATCH = 10
+# The doors come first (DESIGN principle 2, store first, then think): under load the processor
+# yields the CPU to the process that answers SMTP clients, and catches up when they are served.
+PROCESSOR_NICE = 0
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -46,12 +51,17 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def parse_many(items: list[tuple[int, bytes]], context: ParseContext) -> dict[int, ParsedMessage]:
-    """Parse in a worker process; a message that is not mail is left for the pipeline to hold."""
+Stored = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
+
+
+def parse_many(items: list[Stored], context: ParseContext, spool: Path) -> dict[int, ParsedMessage]:
+    """Parse (maybe in a worker process); a message that is not mail is left for the pipeline
+    to hold. Spooled messages are mapped, not read whole."""
     parsed: dict[int, ParsedMessage] = {}
-    for raw_id, data in items:
+    for raw_id, data, name in items:
         try:
-            parsed[raw_id] = parse_message(data, context)
+            with open_raw(spool, data, name) as content:
+                parsed[raw_id] = parse_message(content, context)
         except NotAMessage:
             continue
     return parsed
@@ -66,12 +76,15 @@ class Processor:
     wake: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def _next_batch(self, after: int) -> list[tuple[int, bytes]]:
-        with self.pipeline.sessions() as session:
+    def __post_init__(self) -> None:
+        self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
+
+    def _next_batch(self, after: int) -> list[Stored]:
+        with self.reads() as session:
             return [
-                (row.id, row.data)
+                (row.id, row.data, row.spool)
                 for row in session.execute(
-                    select(RawMessage.id, RawMessage.data)
+                    select(RawMessage.id, RawMessage.data, RawMessage.spool)
                     .where(RawMessage.state == RawState.RECEIVED, RawMessage.id > after)
                     .order_by(RawMessage.id)
                     .limit(self.batch)
@@ -81,22 +94,27 @@ class Processor:
     def drain(self, pool: ProcessPoolExecutor | None) -> int:
         """Process everything received so far; returns how many messages were processed."""
         context = self.pipeline.context
+        spool = self.pipeline.spool
         done = 0
         cursor = 0
         current = self._next_batch(cursor)
         pending: Future[dict[int, ParsedMessage]] | None = None
         if current and pool is not None:
-            pending = pool.submit(parse_many, current, context)
+            pending = pool.submit(parse_many, current, context, spool)
         while current and not self.stopping.is_set():
             cursor = current[-1][0]
             following = self._next_batch(cursor)
-            upcoming = pool.submit(parse_many, following, context) if pool and following else None
+            upcoming = (
+                pool.submit(parse_many, following, context, spool) if pool and following else None
+            )
             # Without a worker, parse here all the same: before the batch's write transaction,
             # so SQLite's single write lock is held for the writes only.
-            parsed = pending.result() if pending is not None else parse_many(current, context)
+            parsed = (
+                pending.result() if pending is not None else parse_many(current, context, spool)
+            )
             done += len(
                 self.pipeline.process_batch(
-                    [i for i, _ in current], self.clock.now(), parsed=parsed
+                    [item[0] for item in current], self.clock.now(), parsed=parsed
                 )
             )
             current, pending = following, upcoming
@@ -145,6 +163,7 @@ def run_processor_process(
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
     _exit_with_parent(parent)
+    os.nice(PROCESSOR_NICE)
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))

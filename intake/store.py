@@ -14,12 +14,14 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.models import RawMessage, RawState
+from intake.spool import SPOOL_THRESHOLD, SpooledData, spool_bytes
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^<>\s]{1,900}>)", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -51,17 +53,19 @@ def store_raw(
     envelope_from: str | None = None,
     envelope_to: list[str] | None = None,
     source_key: str | None = None,
+    spool: Path | None = None,
 ) -> Stored:
     """Store and commit the raw message; return its id (or the id of the copy already stored)."""
     item = Incoming(data, source_key, channel, profile, envelope_from, tuple(envelope_to or ()))
-    return store_raw_many(sessions, [item])[0]
+    return store_raw_many(sessions, [item], spool)[0]
 
 
 @dataclass(frozen=True)
 class Incoming:
-    """One message of a batch for :func:`store_raw_many`."""
+    """One message of a batch for :func:`store_raw_many`: its bytes, or the spool file the
+    SMTP door wrote while it arrived."""
 
-    data: bytes
+    data: bytes | SpooledData
     source_key: str | None = None
     channel: str = "smtp"
     profile: str | None = None
@@ -69,32 +73,57 @@ class Incoming:
     envelope_to: tuple[str, ...] = ()
 
 
-def store_raw_many(sessions: sessionmaker[Session], items: list[Incoming]) -> list[Stored]:
+def _prepare(item: Incoming, spool: Path | None) -> tuple[bytes | None, str | None, str, int]:
+    """(bytes for the row, spool file name, digest, size): large messages go to the spool, and
+    their file is durable before the row naming it is committed."""
+    data = item.data
+    if isinstance(data, bytes) and spool is not None and len(data) > SPOOL_THRESHOLD:
+        data = spool_bytes(spool, data)
+    if isinstance(data, SpooledData):
+        return None, data.finish(), data.digest, data.size
+    return data, None, content_hash(data), len(data)
+
+
+def _head(item: Incoming) -> bytes:
+    return item.data.head if isinstance(item.data, SpooledData) else item.data
+
+
+def store_raw_many(
+    sessions: sessionmaker[Session], items: list[Incoming], spool: Path | None = None
+) -> list[Stored]:
     """Store a batch in one transaction: one commit, one fsync (an IMAP fetch of 50, or the SMTP
     sessions that finished DATA at the same moment).
 
     All or nothing: callers answer or mark only after this returns. Should a concurrent writer
     have stored one of them meanwhile (a unique source key), the batch is stored one by one
     instead, which finds those copies. Core statements, prebuilt: this is the acceptance path.
+    Messages over the spool threshold are kept in files under ``spool`` (when given).
     """
-    results: list[Stored] = []
+    prepared = [_prepare(item, spool) for item in items]  # file I/O before the write lock
+    message_ids = [header_message_id(_head(item)) for item in items]
+    now = datetime.now(UTC)
     try:
         with sessions.begin() as session:
+            # Three statements for the whole batch (look-ups, one multi-row INSERT): the write
+            # lock is held for as short a time as the batch allows.
             connection = session.connection()
-            seen: dict[tuple[str, str, str | None], int] = {}
-            for item in items:
-                digest = content_hash(item.data)
-                message_id = header_message_id(item.data)
-                existing = _find_duplicate(
-                    connection, item.source_key, message_id, digest, item.profile
-                )
+            known = _known(connection, items, prepared)
+            results: list[Stored | None] = []
+            rows: list[dict] = []
+            for item, message_id, (row_data, spool_name, digest, size) in zip(
+                items, message_ids, prepared, strict=True
+            ):
+                key = (message_id, digest, item.profile)
+                existing = known.get(("source", item.source_key)) if item.source_key else None
                 if existing is None and message_id is not None:
-                    existing = seen.get((message_id, digest, item.profile))
+                    existing = known.get(key)
                 if existing is not None:
                     results.append(Stored(existing, True))
                     continue
-                row_id = connection.execute(
-                    _INSERT_RAW,
+                if message_id is not None:
+                    known[key] = -1 - len(rows)  # a later copy in this batch: the same row
+                results.append(None)
+                rows.append(
                     {
                         "channel": item.channel,
                         "profile": item.profile,
@@ -103,49 +132,50 @@ def store_raw_many(sessions: sessionmaker[Session], items: list[Incoming]) -> li
                         "source_key": item.source_key,
                         "message_id": message_id,
                         "content_hash": digest,
-                        "size": len(item.data),
-                        "data": item.data,
+                        "size": size,
+                        "data": row_data,
+                        "spool": spool_name,
                         "state": RawState.RECEIVED.value,
                         "attempts": 0,
-                        "received_at": datetime.now(UTC),
-                    },
-                ).scalar_one()
-                if message_id is not None:
-                    seen[(message_id, digest, item.profile)] = row_id
-                results.append(Stored(row_id, False))
+                        "received_at": now,
+                    }
+                )
+            ids = [row_id for (row_id,) in connection.execute(_INSERT_RAW, rows)] if rows else []
+        stored: list[Stored] = []
+        fresh = iter(ids)
+        for result in results:
+            if result is None:
+                stored.append(Stored(next(fresh), False))
+            elif result.id < 0:  # the copy stored earlier in this batch
+                stored.append(Stored(ids[-1 - result.id], True))
+            else:
+                stored.append(result)
+        return stored
     except IntegrityError:
         if len(items) == 1:
             retry = _find_after_race(sessions, items[0])
             if retry is None:
                 raise
             return [retry]
-        return [store_one(sessions, item) for item in items]
-    return results
+        return [store_one(sessions, item, spool) for item in items]
 
 
 def _find_after_race(sessions: sessionmaker[Session], item: Incoming) -> Stored | None:
     """A concurrent door stored the same source key first: that copy is ours."""
+    data = item.data
     with sessions() as session:
         found = _find_duplicate(
             session.connection(),
             item.source_key,
-            header_message_id(item.data),
-            content_hash(item.data),
+            header_message_id(_head(item)),
+            data.digest if isinstance(data, SpooledData) else content_hash(data),
             item.profile,
         )
     return Stored(found, True) if found is not None else None
 
 
-def store_one(sessions: sessionmaker[Session], item: Incoming) -> Stored:
-    return store_raw(
-        sessions,
-        item.data,
-        channel=item.channel,
-        profile=item.profile,
-        envelope_from=item.envelope_from,
-        envelope_to=list(item.envelope_to),
-        source_key=item.source_key,
-    )
+def store_one(sessions: sessionmaker[Session], item: Incoming, spool: Path | None = None) -> Stored:
+    return store_raw_many(sessions, [item], spool)[0]
 
 
 class GroupCommit:
@@ -155,8 +185,11 @@ class GroupCommit:
     message never costs the others their 250.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], max_batch: int = 64) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], spool: Path | None = None, max_batch: int = 64
+    ) -> None:
         self.sessions = sessions
+        self.spool = spool
         self.max_batch = max_batch
         self._queue: queue.Queue[tuple[list[Incoming], Future[list[Stored]]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
@@ -191,11 +224,11 @@ class GroupCommit:
     def _commit(self, batch: list[tuple[list[Incoming], Future[list[Stored]]]]) -> None:
         items = [item for request, _ in batch for item in request]
         try:
-            stored = store_raw_many(self.sessions, items)
+            stored = store_raw_many(self.sessions, items, self.spool)
         except Exception:  # noqa: BLE001 - each request is tried alone: its own answer
             for request, future in batch:
                 try:
-                    future.set_result([store_one(self.sessions, item) for item in request])
+                    future.set_result([store_one(self.sessions, i, self.spool) for i in request])
                 except Exception as exc:  # noqa: BLE001 - that sender gets 451
                     future.set_exception(exc)
             return
@@ -206,8 +239,16 @@ class GroupCommit:
 
 
 _RAW = RawMessage.__table__
-_INSERT_RAW = insert(_RAW).returning(_RAW.c.id)
+_INSERT_RAW = insert(_RAW).returning(_RAW.c.id, sort_by_parameter_order=True)
 _BY_SOURCE = select(_RAW.c.id).where(_RAW.c.source_key == bindparam("source_key"))
+_BY_SOURCES = select(_RAW.c.id, _RAW.c.source_key).where(
+    _RAW.c.source_key.in_(bindparam("keys", expanding=True))
+)
+_BY_DIGESTS = (
+    select(_RAW.c.id, _RAW.c.message_id, _RAW.c.content_hash, _RAW.c.profile)
+    .where(_RAW.c.content_hash.in_(bindparam("digests", expanding=True)))
+    .order_by(_RAW.c.id)
+)
 _BY_CONTENT = (
     select(_RAW.c.id)
     .where(
@@ -226,6 +267,27 @@ _BY_CONTENT_NO_PROFILE = (
     )
     .limit(1)
 )
+
+
+def _known(
+    connection: Connection,
+    items: list[Incoming],
+    prepared: list[tuple[bytes | None, str | None, str, int]],
+) -> dict[tuple, int]:
+    """What of the batch is stored already: ("source", key) -> id and (Message-ID, digest,
+    profile) -> id, from two look-ups for the whole batch."""
+    known: dict[tuple, int] = {}
+    source_keys = [item.source_key for item in items if item.source_key]
+    if source_keys:
+        for row_id, source_key in connection.execute(_BY_SOURCES, {"keys": source_keys}):
+            known[("source", source_key)] = row_id
+    digests = sorted({digest for _, _, digest, _ in prepared})
+    for row_id, message_id, digest, profile in connection.execute(
+        _BY_DIGESTS, {"digests": digests}
+    ):
+        if message_id is not None:
+            known.setdefault((message_id, digest, profile), row_id)
+    return known
 
 
 def _find_duplicate(

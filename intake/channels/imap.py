@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -118,9 +119,11 @@ class ImapPoller:
         default_profile: str,
         on_stored: Callable[[int], None] | None = None,
         owner: str | None = None,
+        spool: Path | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
+        self.spool = spool  # where messages over the spool threshold are kept
         self.profile = config.profile or default_profile
         self.on_stored = on_stored
         self.owner = owner or default_owner()
@@ -344,6 +347,7 @@ class ImapPoller:
                 )
                 for uid in present
             ],
+            self.spool,
         )
         new = 0
         for result in results:

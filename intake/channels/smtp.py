@@ -27,7 +27,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from intake.channels.smtpdata import Collected, DataCollector, read_data
 from intake.config import Config, ConfigError, SmtpConfig
+from intake.spool import SpooledData, spool_dir
 from intake.store import GroupCommit, Incoming
 
 log = logging.getLogger("uketsuke.smtp")
@@ -88,7 +90,7 @@ class IntakeHandler:
     def group(self) -> GroupCommit:
         """The group-commit writer, started on first use (one per handler)."""
         if self._group is None:
-            self._group = GroupCommit(self.sessions)
+            self._group = GroupCommit(self.sessions, spool_dir(self.config.home_path))
         return self._group
 
     async def handle_EHLO(
@@ -127,7 +129,13 @@ class IntakeHandler:
         return REPLY_RCPT_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        data = envelope.original_content or b""
+        collected: Collected | None = getattr(envelope, "collected", None)
+        data: bytes | SpooledData
+        if collected is not None and collected.spooled is not None:
+            data, size = collected.spooled, collected.size
+        else:
+            data = envelope.original_content or b""
+            size = len(data)
         sender = "" if envelope.mail_from == "<>" else envelope.mail_from  # "" = null sender
         deliveries: dict[str, list[str]] = {}
         for address in dict.fromkeys(envelope.rcpt_tos):
@@ -157,7 +165,7 @@ class IntakeHandler:
             return REPLY_STORAGE_FAILED
         for item in stored:
             seen = "already stored as" if item.duplicate else "stored as"
-            log.info("%d bytes %s raw message %d", len(data), seen, item.id)
+            log.info("%d bytes %s raw message %d", size, seen, item.id)
             self._announce(item.id)
         return REPLY_OK.format(ids=",".join(str(item.id) for item in stored))
 
@@ -189,11 +197,13 @@ class IntakeHandler:
 class IntakeSMTP(SMTP):
     """aiosmtpd's SMTP protocol, changed in two places only.
 
-    - ``push``: aiosmtpd hard-codes its oversize replies (after DATA and for MAIL FROM SIZE=) with
-      no enhanced status code; they go out as :data:`REPLY_TOO_BIG` (R30).
-    - ``smtp_DATA``: when the handler raises, aiosmtpd keeps the envelope, so the client's next
-      MAIL gets "503 nested MAIL"; the transaction is over after the reply to DATA, so reset it.
-      It also marks the session busy, so a closing server lets the transfer finish.
+    - ``push``: aiosmtpd hard-codes its oversize reply for MAIL FROM SIZE= with no enhanced
+      status code; it goes out as :data:`REPLY_TOO_BIG` (R30).
+    - ``smtp_DATA``: the message is read in chunks by :mod:`intake.channels.smtpdata` (bounded
+      memory: large messages go straight to a spool file), the transaction is over after the
+      reply to DATA whatever happened (aiosmtpd would keep the envelope after a handler error,
+      and the client's next MAIL would get "503 nested MAIL"), and the session is marked busy
+      while receiving, so a closing server lets the transfer finish.
     """
 
     receiving = False
@@ -205,12 +215,40 @@ class IntakeSMTP(SMTP):
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        handler: IntakeHandler = self.event_handler
+        collector = DataCollector(self.data_size_limit, spool_dir(handler.config.home_path))
         self.receiving = True
         try:
-            await super().smtp_DATA(arg)
-        except Exception:
-            self._set_post_data_state()
-            raise
+            try:
+                await read_data(self._reader, collector)
+            except BaseException:
+                collector.discard()  # the connection is gone: no reply, the client retries
+                raise
+            if collector.too_big:
+                self._set_post_data_state()
+                await self.push(REPLY_TOO_BIG)
+                return
+            collected = collector.result()
+            self.envelope.original_content = collected.data
+            self.envelope.content = collected.data
+            self.envelope.collected = collected  # type: ignore[attr-defined]
+            try:
+                status = await self._call_handler_hook("DATA")
+            finally:
+                self._set_post_data_state()
+                if collected.spooled is not None and collected.spooled.name is None:
+                    collected.spooled.discard()  # not stored (a 451): the client sends again
+            await self.push(status)
         finally:
             self.receiving = False
 
