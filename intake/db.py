@@ -9,6 +9,9 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _READ_ONLY = "uketsuke_read_only"
+YIELD_WAIT_SECONDS = 0.05  # at most, so a stream of door commits never starves the processor
+_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurns] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -44,6 +49,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         turns = WriterTurns(parsed.database) if parsed.database != ":memory:" else None
+        if turns is not None:
+            _TURNS[engine] = turns
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
@@ -83,7 +90,8 @@ class WriterTurns:
 
     def __init__(self, database: str) -> None:
         self.path = f"{database}.writer"
-        self._fds: dict[int, int] = {}  # id(DBAPI connection) -> its lock file descriptor
+        self.want_path = f"{database}.want"  # shared-locked by every writer waiting its turn
+        self._fds: dict[int, tuple[int, int]] = {}  # id(DBAPI connection) -> (turn, want) fds
         self._mutex = threading.Lock()
         self._held = threading.local()  # the connection whose turn this thread holds
 
@@ -99,29 +107,70 @@ class WriterTurns:
             return
         key = self._key(dbapi_connection)
         with self._mutex:
-            fd = self._fds.get(key)
-            if fd is None:  # one open file per connection: flock excludes them from each other
-                fd = self._fds[key] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+            fds = self._fds.get(key)
+            if fds is None:  # one open file per connection: flock excludes them from each other
+                fds = self._fds[key] = (
+                    os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600),
+                    os.open(self.want_path, os.O_RDWR | os.O_CREAT, 0o600),
+                )
+        turn, want = fds
+        if getattr(self._held, "yielded", False):
+            self._held.yielded = False
+            self._let_waiters_go(want)
+        fcntl.flock(want, fcntl.LOCK_SH)  # "a writer is waiting", seen by the holder
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+        finally:
+            fcntl.flock(want, fcntl.LOCK_UN)
         self._held.key = key
+
+    def others_waiting(self) -> bool:
+        """True when this thread holds the turn and another writer waits for it: the processor
+        asks between messages and commits early, so a door's commit waits for one message,
+        not a batch."""
+        key = getattr(self._held, "key", None)
+        fds = self._fds.get(key) if key is not None else None
+        if fds is None:
+            return False
+        if self._free(fds[1]):
+            return False
+        self._held.yielded = True  # its next turn lets the waiting writers go first
+        return True
+
+    @staticmethod
+    def _free(want: int) -> bool:
+        try:
+            fcntl.flock(want, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(want, fcntl.LOCK_UN)
+        return True
+
+    def _let_waiters_go(self, want: int) -> None:
+        """After yielding, wait (briefly, bounded) until the writers that were waiting have
+        their turn: the kernel wakes them, but this thread would otherwise be first again."""
+        deadline = time.monotonic() + YIELD_WAIT_SECONDS
+        while not self._free(want) and time.monotonic() < deadline:
+            time.sleep(0.0002)
 
     def give_back(self, dbapi_connection: Any) -> None:
         key = self._key(dbapi_connection)
         if getattr(self._held, "key", None) != key:
             return
         self._held.key = None
-        fd = self._fds.get(key)
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        fds = self._fds.get(key)
+        if fds is not None:
+            fcntl.flock(fds[0], fcntl.LOCK_UN)
 
     def forget(self, dbapi_connection: Any) -> None:
         key = self._key(dbapi_connection)
         if getattr(self._held, "key", None) == key:
             self._held.key = None
         with self._mutex:
-            fd = self._fds.pop(key, None)
-        if fd is not None:
-            os.close(fd)  # closing the file also ends a turn still held
+            fds = self._fds.pop(key, None)
+        if fds is not None:
+            for fd in fds:
+                os.close(fd)  # closing the file also ends a turn still held
 
     def wrap(self, engine: Engine) -> None:
         dialect = engine.dialect
@@ -143,6 +192,12 @@ class WriterTurns:
         dialect.do_rollback = do_rollback  # type: ignore[method-assign]
         event.listen(engine, "close", lambda dbapi, _record: self.forget(dbapi))
         event.listen(engine, "invalidate", lambda dbapi, _record, _exc: self.forget(dbapi))
+
+
+def writer_waiting(engine: Engine) -> Callable[[], bool] | None:
+    """For a long writer: a check that another writer waits for the turn it holds (SQLite)."""
+    turns = _TURNS.get(engine)
+    return turns.others_waiting if turns is not None else None
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

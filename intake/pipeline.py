@@ -78,6 +78,15 @@ class Ignored(Outcome):
     state = RawState.IGNORED
 
 
+@dataclass
+class _Batch:
+    raw_ids: list[int]
+    now: datetime
+    again: bool
+    parsed: dict[int, ParsedMessage]
+    should_yield: Callable[[], bool] | None
+
+
 class _Isolate(Exception):
     """A message of a batch run without SAVEPOINTs failed: run the batch again with them."""
 
@@ -132,35 +141,49 @@ class Pipeline:
         the commit leaves them all ``received``, to be processed again (R29). ``parsed`` may
         carry results parsed elsewhere (another process), keyed by raw id.
         """
-        try:
-            return self._run_batch(raw_ids, now, again, parsed or {}, isolate=len(raw_ids) == 1)
-        except _Isolate:  # a message failed: its batch again, each message in a SAVEPOINT
-            return self._run_batch(raw_ids, now, again, parsed or {}, isolate=True)
+        return self.process_some(raw_ids, now, again=again, parsed=parsed)[0]
 
-    def _run_batch(
+    def process_some(
         self,
         raw_ids: list[int],
         now: datetime,
-        again: bool,
-        parsed: dict[int, ParsedMessage],
-        isolate: bool,
-    ) -> dict[int, str]:
+        again: bool = False,
+        parsed: dict[int, ParsedMessage] | None = None,
+        should_yield: Callable[[], bool] | None = None,
+    ) -> tuple[dict[int, str], list[int]]:
+        """:meth:`process_batch`, but the transaction may end early: after each message
+        ``should_yield()`` is asked (another writer waits for SQLite's write turn) and, when it
+        says so, the batch commits there. Returns the new states and the ids left for later."""
+        batch = _Batch(raw_ids, now, again, parsed or {}, should_yield)
+        try:
+            return self._run_batch(batch, isolate=len(raw_ids) == 1)
+        except _Isolate:  # a message failed: its batch again, each message in a SAVEPOINT
+            return self._run_batch(batch, isolate=True)
+
+    def _run_batch(self, batch: _Batch, isolate: bool) -> tuple[dict[int, str], list[int]]:
         """The batch in one transaction. Without ``isolate`` no SAVEPOINTs are taken (two
         statements and the session's bookkeeping per message): the first failure rolls the
         whole batch back and raises :class:`_Isolate`, and the batch runs again isolated."""
         states: dict[int, str] = {}
+        left: list[int] = []
         with self.sessions.begin() as session:
             self._registry = registry_loaded(session)  # one look-up a batch (R2)
-            query = select(RawMessage).where(RawMessage.id.in_(raw_ids)).order_by(RawMessage.id)
-            if not again:
+            query = select(RawMessage).where(RawMessage.id.in_(batch.raw_ids))
+            if not batch.again:
                 query = query.where(RawMessage.state == RawState.RECEIVED)
-            if parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
+            if batch.parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
                 query = query.options(defer(RawMessage.data))
-            for raw in session.scalars(query.with_for_update(skip_locked=True)).all():
-                states[raw.id] = self._process_one(session, raw, now, parsed.get(raw.id), isolate)
+            rows = session.scalars(query.order_by(RawMessage.id).with_for_update(skip_locked=True))
+            for position, raw in enumerate(rows.all()):
+                if left or (position and batch.should_yield and batch.should_yield()):
+                    left.append(raw.id)  # someone waits for the write turn: commit now
+                    continue
+                states[raw.id] = self._process_one(
+                    session, raw, batch.now, batch.parsed.get(raw.id), isolate
+                )
         for raw_id, state in states.items():
             log.info("raw %s → %s", raw_id, state)
-        return states
+        return states, left
 
     def _process_one(
         self,

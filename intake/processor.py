@@ -78,6 +78,9 @@ class Processor:
 
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
+        # SQLite: a batch's transaction ends early when a door waits to commit (acceptance
+        # first); PostgreSQL writers do not wait for each other.
+        self.should_yield = db.writer_waiting(self.pipeline.sessions.kw["bind"])
 
     def _next_batch(self, after: int) -> list[Stored]:
         with self.reads() as session:
@@ -112,11 +115,12 @@ class Processor:
             parsed = (
                 pending.result() if pending is not None else parse_many(current, context, spool)
             )
-            done += len(
-                self.pipeline.process_batch(
-                    [item[0] for item in current], self.clock.now(), parsed=parsed
+            ids = [item[0] for item in current]
+            while ids and not self.stopping.is_set():  # in as many turns as other writers need
+                states, ids = self.pipeline.process_some(
+                    ids, self.clock.now(), parsed=parsed, should_yield=self.should_yield
                 )
-            )
+                done += len(states)
             current, pending = following, upcoming
         return done
 
@@ -132,6 +136,8 @@ class Processor:
             if self.workers > 0
             else None
         )
+        if pool is not None:  # started now, not at the first message: its memory is the idle
+            pool.submit(os.getpid).result()  # daemon's, and the first batch does not wait
         try:
             while not self.stopping.is_set():
                 self.wake.clear()
@@ -190,7 +196,9 @@ class ProcessorProcess:
         context = get_context("spawn")
         self.wake = context.Event()
         self.stopping = context.Event()
-        workers = 1 if (os.cpu_count() or 1) > 2 else 0  # a parse worker only with cores to spare
+        # A parse worker when there is a second core: batch k+1 is parsed while batch k waits
+        # for, or holds, the write turn.
+        workers = 1 if (os.cpu_count() or 1) >= 2 else 0
         self.process = context.Process(
             target=run_processor_process,
             args=(

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
+from intake.db import read_sessions
 from intake.models import OutboxMail, UtcDateTime
 from responder.transports import Transport
 
@@ -82,10 +83,16 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Dispatcher:
-    """Sends due outbox rows, a few per transaction, claimed so two instances never share one.
+    """Sends due outbox rows, a few per transaction.
 
-    A crash after delivery and before the commit sends the row again: into the Maildir that
-    replaces its own file; through a relay the repeat carries the same Message-ID (R16).
+    PostgreSQL: rows are claimed with SKIP LOCKED, so two instances never share one, and
+    delivered inside that transaction (row locks block no other writer). SQLite has one writer
+    at a time: there the rows are read, delivered with no transaction open (a slow relay must
+    not hold up the doors' commits), and then marked in one short write transaction.
+
+    Either way a crash after delivery and before the commit sends the row again: into the
+    Maildir that replaces its own file; through a relay the repeat carries the same Message-ID
+    (R16).
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class Dispatcher:
         self.transport = transport
         self.sender_of = sender_of
         self.max_attempts = max_attempts
+        self.reads = read_sessions(sessions)
 
     def due_ids(self, now: datetime, limit: int = 100) -> list[int]:
         with self.sessions() as session:
@@ -123,6 +131,8 @@ class Dispatcher:
         return self.send_many([row_id], now)
 
     def send_many(self, row_ids: list[int], now: datetime) -> int:
+        if self.sessions.kw["bind"].dialect.name == "sqlite":
+            return self._send_then_mark(row_ids, now)
         sent = 0
         with self.sessions.begin() as session:
             rows = session.scalars(
@@ -135,12 +145,39 @@ class Dispatcher:
                 sent += self._send(row, now)
         return sent
 
-    def _send(self, row: OutboxMail, now: datetime) -> int:
+    def _send_then_mark(self, row_ids: list[int], now: datetime) -> int:
+        with self.reads() as session:
+            rows = session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == "pending")
+                .order_by(OutboxMail.id)
+            ).all()
+        outcomes = {row.id: self._deliver(row) for row in rows}  # no transaction open
+        sent = 0
+        with self.sessions.begin() as session:
+            for row in session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.id.in_(list(outcomes)), OutboxMail.state == "pending")
+                .order_by(OutboxMail.id)
+                .options(defer(OutboxMail.data))
+            ):
+                sent += self._record(row, outcomes[row.id], now)
+        return sent
+
+    def _deliver(self, row: OutboxMail) -> Exception | None:
         try:
             self.transport.deliver(
                 row.message_id, self.sender_of(row.profile), list(row.recipients), row.data
             )
         except Exception as exc:  # noqa: BLE001 - any relay failure is retried, never lost
+            return exc
+        return None
+
+    def _send(self, row: OutboxMail, now: datetime) -> int:
+        return self._record(row, self._deliver(row), now)
+
+    def _record(self, row: OutboxMail, exc: Exception | None, now: datetime) -> int:
+        if exc is not None:
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             if row.attempts >= self.max_attempts:

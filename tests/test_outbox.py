@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 from aiosmtpd.controller import Controller
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from intake.config import OutboxConfig
 from intake.models import OutboxMail
+from intake.store import store_raw
 from responder.outbox import Dispatcher, queue_mail
 from responder.transports import SmtpRelayTransport
 from scheduler.calendar import TOKYO
@@ -91,3 +93,52 @@ def test_r16_relay_refusing_starttls_is_never_a_plaintext_fallback(sessions) -> 
         row = session.scalars(select(OutboxMail)).one()
     assert (row.state, row.attempts) == ("pending", 1)
     assert "STARTTLS" in row.last_error or "SMTPNotSupportedError" in row.last_error
+
+
+class CommitsWhileDelivering:
+    """A relay that, while a mail is being handed to it, has a door store a message: the
+    dispatcher must hold no write lock during delivery (SQLite has one writer at a time)."""
+
+    def __init__(self, sessions) -> None:  # noqa: ANN001
+        self.sessions = sessions
+        self.stored_during_delivery: list[bool] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+        done = threading.Event()
+
+        def door() -> None:
+            store_raw(self.sessions, b"Subject: during\r\n\r\nx\r\n", channel="smtp")
+            done.set()
+
+        threading.Thread(target=door, daemon=True).start()
+        self.stored_during_delivery.append(done.wait(5))
+        return "250 2.0.0 queued"
+
+
+def test_r16_slow_relay_never_holds_up_the_doors_commits(sessions) -> None:
+    handler = CommitsWhileDelivering(sessions)
+    relay = Controller(handler, hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        with sessions.begin() as session:
+            queue_mail(
+                session,
+                kind="ack",
+                profile="helpdesk",
+                recipients=["c@example.jp"],
+                data=b"Message-ID: <slow@x>\r\nSubject: t\r\n\r\nbody\r\n",
+                message_id="<slow@x>",
+                now=NOW,
+            )
+        transport = SmtpRelayTransport(
+            OutboxConfig(
+                transport="smtp",
+                relay_host="127.0.0.1",
+                relay_port=relay.port,
+                relay_starttls=False,
+            )
+        )
+        assert Dispatcher(sessions, transport, lambda p: "support@example.jp").run_once(NOW) == 1
+    finally:
+        relay.stop()
+    assert handler.stored_during_delivery == [True]

@@ -7,13 +7,17 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
 from intake import db
+from intake.config import Config
 from intake.models import Base, RawMessage
+from intake.pipeline import Pipeline
 from intake.store import store_raw
+from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 
 def _engine(path: Path, timeout: float = 30):
@@ -90,4 +94,51 @@ def test_r29_nested_writer_in_one_thread_does_not_wait_for_itself(tmp_path: Path
     assert failed
     with sessions.begin() as again:  # the turn was given back: writing works
         again.execute(text("SELECT 1"))
+    engine.dispose()
+
+
+def test_r29_holder_sees_a_waiting_writer_and_yields(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "u.db")
+    sessions = db.session_factory(engine)
+    waiting = db.writer_waiting(engine)
+    assert waiting is not None
+    with sessions.begin() as session:
+        session.execute(text("SELECT 1"))
+        assert not waiting()  # nobody waits
+        door = threading.Thread(
+            target=lambda: store_raw(sessions, b"Subject: w\r\n\r\nx\r\n", channel="smtp")
+        )
+        door.start()
+        deadline = time.monotonic() + 10
+        while not waiting() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert waiting()  # the door's wait is visible to the holder
+    door.join(30)
+    assert not door.is_alive()
+    engine.dispose()
+
+
+def test_r29_processor_batch_commits_early_for_a_waiting_writer(tmp_path: Path) -> None:
+    """Pipeline.process_some ends its transaction after the message under way when a writer
+    waits, and hands back the rest, which a later turn processes (nothing skipped)."""
+
+    engine = _engine(tmp_path / "u.db")
+    sessions = db.session_factory(engine)
+    ids = [
+        store_raw(sessions, make_mail(FIELDS_BLOCK + f"質問 {i} です。\n"), channel="smtp").id
+        for i in range(5)
+    ]
+    pipeline = Pipeline(Config(home=str(tmp_path)), sessions)
+    asked: list[int] = []
+
+    def someone_waits() -> bool:
+        asked.append(1)
+        return len(asked) >= 2  # after the second message
+
+    states, left = pipeline.process_some(ids, datetime.now(UTC), should_yield=someone_waits)
+    assert list(states) == ids[:2] and left == ids[2:]
+    states, left = pipeline.process_some(left, datetime.now(UTC))
+    assert list(states) == ids[2:] and left == []
+    with sessions() as session:
+        assert set(session.scalars(select(RawMessage.state))) == {"processed"}
     engine.dispose()
