@@ -35,9 +35,6 @@ log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
 SQLITE_BATCH = 10
-# The doors come first (DESIGN principle 2, store first, then think): under load the processor
-# yields the CPU to the process that answers SMTP clients, and catches up when they are served.
-PROCESSOR_NICE = 0
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -169,7 +166,6 @@ def run_processor_process(
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
     _exit_with_parent(parent)
-    os.nice(PROCESSOR_NICE)
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))
