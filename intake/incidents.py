@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from intake.mail.fields import is_field_line
 from intake.models import (
@@ -28,6 +29,39 @@ FIRST_LINE_CHARS = 60
 # Prebuilt statements executed with parameters: compiled once, cached (intake hot path).
 _INSERT_INCIDENT = insert(Incident.__table__).returning(Incident.__table__.c.id)
 _INSERT_MESSAGE = insert(IncidentMessage.__table__)
+_THREAD_IDS = bindparam("ids", expanding=True)
+_BY_THREAD = (
+    select(Incident)
+    .where(
+        or_(
+            Incident.id.in_(
+                select(IncidentMessage.incident_id).where(
+                    IncidentMessage.message_id.in_(_THREAD_IDS)
+                )
+            ),
+            Incident.id.in_(
+                select(OutboxMail.incident_id).where(
+                    OutboxMail.message_id.in_(_THREAD_IDS), OutboxMail.incident_id.is_not(None)
+                )
+            ),
+        )
+    )
+    .order_by(Incident.id)
+)
+_TOUCH_INCIDENT = (
+    update(Incident.__table__)
+    .where(Incident.__table__.c.id == bindparam("target"))
+    .values(updated_at=bindparam("now"), last_customer_message_at=bindparam("now"))
+)
+_CANCEL_AUTO_CLOSE = (
+    update(TimedAction.__table__)
+    .where(
+        TimedAction.__table__.c.incident_id == bindparam("target"),
+        TimedAction.__table__.c.kind == "auto_close",
+        TimedAction.__table__.c.state == "pending",
+    )
+    .values(state="cancelled", done_at=bindparam("now"))
+)
 
 
 @dataclass
@@ -164,17 +198,7 @@ def find_by_thread(session: Session, ids: list[str]) -> list[Incident]:
     """R19: incidents any of whose messages (in or out) carries one of these Message-IDs."""
     if not ids:
         return []
-    via_messages = select(IncidentMessage.incident_id).where(IncidentMessage.message_id.in_(ids))
-    via_outbox = select(OutboxMail.incident_id).where(
-        OutboxMail.message_id.in_(ids), OutboxMail.incident_id.is_not(None)
-    )
-    return list(
-        session.scalars(
-            select(Incident)
-            .where(or_(Incident.id.in_(via_messages), Incident.id.in_(via_outbox)))
-            .order_by(Incident.id)
-        )
-    )
+    return list(session.scalars(_BY_THREAD, {"ids": ids}))
 
 
 def participants(session: Session, incident: Incident) -> set[str]:
@@ -207,26 +231,33 @@ def join(
     body: str,
     now: datetime,
 ) -> None:
-    """R19: a follow-up joins its incident; any customer message restarts the R18 clock."""
-    session.add(
-        IncidentMessage(
-            incident_id=incident.id,
-            direction="in",
-            raw_message_id=raw_message_id,
-            message_id=message_id,
-            author=author,
-            body=body,
-            created_at=now,
-        )
+    """R19: a follow-up joins its incident; any customer message restarts the R18 clock.
+
+    Core statements, prebuilt (the intake hot path); the incident object is brought up to date
+    without being marked dirty, so no second UPDATE is flushed for it."""
+    connection = session.connection()
+    connection.execute(
+        _INSERT_MESSAGE,
+        {
+            "incident_id": incident.id,
+            "direction": "in",
+            "raw_message_id": raw_message_id,
+            "message_id": message_id,
+            "author": author,
+            "body": body,
+            "created_at": now,
+        },
     )
-    incident.last_customer_message_at = now
-    incident.updated_at = now
-    session.execute(  # R18: the auto-close clock restarts with any customer message
-        update(TimedAction)
-        .where(
-            TimedAction.incident_id == incident.id,
-            TimedAction.kind == "auto_close",
-            TimedAction.state == "pending",
-        )
-        .values(state="cancelled", done_at=now)
-    )
+    if (
+        incident.state == "open"
+        and incident.closed_at is None
+        and not session.is_modified(incident)
+    ):
+        connection.execute(_TOUCH_INCIDENT, {"target": incident.id, "now": now})
+        set_committed_value(incident, "last_customer_message_at", now)
+        set_committed_value(incident, "updated_at", now)
+    else:  # reopened just now (R19): the ORM flushes its state with these
+        incident.last_customer_message_at = now
+        incident.updated_at = now
+    # R18: the auto-close clock restarts with any customer message
+    connection.execute(_CANCEL_AUTO_CLOSE, {"target": incident.id, "now": now})

@@ -57,6 +57,16 @@ _FINISH_RAW = (
     )
 )
 
+_HELD_BY_REQUEST = (
+    select(Inquiry)
+    .where(
+        Inquiry.state == "held",
+        Inquiry.request_message_id.in_(bindparam("ids", expanding=True)),
+    )
+    .order_by(Inquiry.id)
+    .limit(1)
+)
+
 FaxReader = Callable[[bytes, str | None], FaxReading]
 
 
@@ -509,12 +519,7 @@ class Pipeline:
     def _held_inquiry(self, session: Session, thread_ids: list[str]) -> Inquiry | None:
         if not thread_ids:
             return None
-        return session.scalars(
-            select(Inquiry)
-            .where(Inquiry.state == "held", Inquiry.request_message_id.in_(thread_ids))
-            .order_by(Inquiry.id)
-            .limit(1)
-        ).one_or_none()
+        return session.scalars(_HELD_BY_REQUEST, {"ids": thread_ids}).one_or_none()
 
     def _complete(
         self, session: Session, raw: RawMessage, parsed: ParsedMessage, held: Inquiry, now: datetime
