@@ -75,6 +75,9 @@ class HoursConfig(_Strict):
         return periods
 
 
+_CALENDARS: dict[int, tuple[ProfileConfig, BusinessCalendar]] = {}  # frozen profiles: by id
+
+
 class ProfileConfig(_Strict):
     """A set of terms: addresses, hours, holidays, cutoff, templates (SPEC: profiles)."""
 
@@ -117,7 +120,18 @@ class ProfileConfig(_Strict):
         return ranges
 
     def calendar(self) -> BusinessCalendar:
-        """The pure business calendar (R9, R12, R13) these terms describe."""
+        """The pure business calendar (R9, R12, R13) these terms describe (built once: it is
+        asked for every acknowledgment)."""
+        cached = _CALENDARS.get(id(self))
+        if cached is not None and cached[0] is self:
+            return cached[1]
+        if len(_CALENDARS) > 256:
+            _CALENDARS.clear()
+        built = self._build_calendar()
+        _CALENDARS[id(self)] = (self, built)
+        return built
+
+    def _build_calendar(self) -> BusinessCalendar:
         versions = tuple(
             HoursVersion(
                 effective_from=h.effective_from,

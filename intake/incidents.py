@@ -121,6 +121,31 @@ def consumed(session: Session, customer_id: int, contract_id: int) -> int:
     )
 
 
+@dataclass(slots=True)
+class CreatedIncident:
+    """An incident row just inserted, as a plain snapshot (the hot path skips the ORM's
+    instrumented objects); the attributes are the Incident columns'."""
+
+    id: int
+    profile: str
+    customer_id: int | None
+    inquiry_id: int | None
+    contract_id: int | None
+    channel: str
+    category: str
+    state: str
+    subject: str
+    first_line: str
+    reply_address: str | None
+    flags: list[str]
+    urgent: bool
+    linked_incident_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    last_customer_message_at: datetime
+    minutes_worked: int
+
+
 def create_incidents(
     session: Session,
     *,
@@ -137,9 +162,9 @@ def create_incidents(
     author: str | None,
     now: datetime,
     linked_incident_id: int | None = None,
-) -> list[Incident]:
+) -> list[CreatedIncident]:
     contract = _contract_for(customer, profile, now)
-    created: list[Incident] = []
+    created: list[CreatedIncident] = []
     for item in items or [NewIncident("", "other", False)]:
         own_flags = list(flags)
         if item.category == "out_of_scope":
@@ -189,8 +214,7 @@ def create_incidents(
                 "created_at": now,
             },
         )
-        incident = Incident(id=number, **values)
-        created.append(incident)
+        created.append(CreatedIncident(id=number, **values))
     return created
 
 

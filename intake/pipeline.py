@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,6 +47,9 @@ from responder.acks import Thread, queue_ack, queue_ask_fields
 log = logging.getLogger("uketsuke.pipeline")
 
 BATCH = 50
+# A batch holds SQLite's write turn at least this long before it gives way to a waiting door:
+# the door waits a few milliseconds more, and the processor does not commit per message.
+YIELD_AFTER_SECONDS = 0.005
 _FINISH_RAW = (
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
@@ -184,8 +188,14 @@ class Pipeline:
             if batch.parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
                 query = query.options(defer(RawMessage.data))
             rows = session.scalars(query.order_by(RawMessage.id).with_for_update(skip_locked=True))
+            started = time.monotonic()
             for position, raw in enumerate(rows.all()):
-                if left or (position and batch.should_yield and batch.should_yield()):
+                if left or (
+                    position  # at least one message a turn
+                    and batch.should_yield
+                    and time.monotonic() - started >= YIELD_AFTER_SECONDS
+                    and batch.should_yield()
+                ):
                     left.append(raw.id)  # someone waits for the write turn: commit now
                     continue
                 states[raw.id] = self._process_one(
@@ -426,7 +436,7 @@ class Pipeline:
         raw: RawMessage,
         parsed: ParsedMessage,
         profile: str,
-        created: list[Incident],
+        created: list[inc.CreatedIncident],
         now: datetime,
         reply_to: list[str],
         fields: dict[str, str | None] | None = None,

@@ -7,6 +7,7 @@ per hour; a mail over the limit is not queued (and the caller records why).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.identify import FIELD_LABELS
+from intake.incidents import CreatedIncident
 from intake.models import Incident
 from responder.compose import OutgoingMail, compose, new_message_id
 from responder.outbox import automatic_mails_in_last_hour, queue_mail
@@ -94,7 +96,9 @@ def _queue(
     return message_id
 
 
-def tags(config: Config, profile_name: str, incidents: list[Incident]) -> str:
+def tags(
+    config: Config, profile_name: str, incidents: Sequence[Incident | CreatedIncident]
+) -> str:
     prefix = config.profile(profile_name).tag_prefix
     return "".join(f"[{prefix}{i.id}]" for i in incidents)
 
@@ -105,7 +109,7 @@ def queue_ack(
     profile_name: str,
     *,
     to: list[str],
-    incidents: list[Incident],
+    incidents: Sequence[Incident | CreatedIncident],
     received_at: datetime,
     now: datetime,
     thread: Thread,

@@ -19,7 +19,7 @@ from intake.cli.common import (
     print_json,
 )
 from intake.identify import contact_addresses, find_customer
-from intake.incidents import NewIncident, create_incidents
+from intake.incidents import CreatedIncident, NewIncident, create_incidents
 from intake.mail.classify import categorize, is_urgent
 from intake.mail.fields import normalize_customer_number, normalize_domain, normalize_text
 from intake.models import Customer, Incident, Inquiry, RawMessage, RawState
@@ -80,7 +80,9 @@ def _sessions(args: argparse.Namespace):  # noqa: ANN202
     return db.session_factory(engine_from(config_from(args)))
 
 
-def incident_json(incident: Incident, customer_number: str | None) -> dict[str, Any]:
+def incident_json(
+    incident: Incident | CreatedIncident, customer_number: str | None
+) -> dict[str, Any]:
     return {
         "number": incident.id,
         "state": incident.state,
