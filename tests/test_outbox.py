@@ -19,6 +19,28 @@ from tests.daemon import free_port
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
 
 
+def plain_relay(port: int) -> SmtpRelayTransport:
+    """A relay on loopback without STARTTLS (the test relay offers none)."""
+    return SmtpRelayTransport(
+        OutboxConfig(
+            transport="smtp", relay_host="127.0.0.1", relay_port=port, relay_starttls=False
+        )
+    )
+
+
+def queue_one(sessions, message_id: str) -> None:  # noqa: ANN001
+    with sessions.begin() as session:
+        queue_mail(
+            session,
+            kind="ack",
+            profile="helpdesk",
+            recipients=["c@example.jp"],
+            data=f"Message-ID: {message_id}\r\nSubject: t\r\n\r\nbody\r\n".encode(),
+            message_id=message_id,
+            now=NOW,
+        )
+
+
 class Capture:
     def __init__(self) -> None:
         self.envelopes: list[tuple[str, list[str], bytes]] = []
@@ -45,14 +67,7 @@ def test_r16_relay_delivery_is_recorded_and_late_mail_marked_late(sessions) -> N
                     now=due,
                     due_at=due,
                 )
-        transport = SmtpRelayTransport(
-            OutboxConfig(
-                transport="smtp",
-                relay_host="127.0.0.1",
-                relay_port=relay.port,
-                relay_starttls=False,
-            )
-        )
+        transport = plain_relay(relay.port)
         dispatcher = Dispatcher(sessions, transport, lambda profile: "support@example.jp")
         assert dispatcher.run_once(NOW) == 2
         assert dispatcher.run_once(NOW) == 0  # sent rows are never sent again
@@ -73,16 +88,7 @@ def test_r16_relay_refusing_starttls_is_never_a_plaintext_fallback(sessions) -> 
     relay = Controller(Capture(), hostname="127.0.0.1", port=free_port())
     relay.start()
     try:
-        with sessions.begin() as session:
-            queue_mail(
-                session,
-                kind="ack",
-                profile="helpdesk",
-                recipients=["c@example.jp"],
-                data=b"Subject: t\r\n\r\nbody\r\n",
-                message_id="<tls@x>",
-                now=NOW,
-            )
+        queue_one(sessions, "<tls@x>")
         transport = SmtpRelayTransport(
             OutboxConfig(transport="smtp", relay_host="127.0.0.1", relay_port=relay.port)
         )
@@ -120,24 +126,8 @@ def test_r16_slow_relay_never_holds_up_the_doors_commits(sessions) -> None:
     relay = Controller(handler, hostname="127.0.0.1", port=free_port())
     relay.start()
     try:
-        with sessions.begin() as session:
-            queue_mail(
-                session,
-                kind="ack",
-                profile="helpdesk",
-                recipients=["c@example.jp"],
-                data=b"Message-ID: <slow@x>\r\nSubject: t\r\n\r\nbody\r\n",
-                message_id="<slow@x>",
-                now=NOW,
-            )
-        transport = SmtpRelayTransport(
-            OutboxConfig(
-                transport="smtp",
-                relay_host="127.0.0.1",
-                relay_port=relay.port,
-                relay_starttls=False,
-            )
-        )
+        queue_one(sessions, "<slow@x>")
+        transport = plain_relay(relay.port)
         assert Dispatcher(sessions, transport, lambda p: "support@example.jp").run_once(NOW) == 1
     finally:
         relay.stop()
