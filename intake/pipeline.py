@@ -49,7 +49,7 @@ log = logging.getLogger("uketsuke.pipeline")
 BATCH = 50
 # A batch holds SQLite's write turn at least this long before it gives way to a waiting door:
 # the door waits a few milliseconds more, and the processor does not commit per message.
-YIELD_AFTER_SECONDS = 0.005
+YIELD_AFTER_SECONDS = 0.002
 _FINISH_RAW = (
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
