@@ -103,10 +103,11 @@ def store_raw_many(
     message_ids = [header_message_id(_head(item)) for item in items]
     now = datetime.now(UTC)
     try:
-        with sessions.begin() as session:
+        # A Core connection, not an ORM session: less Python while the write turn is held (and
+        # while the SMTP door's event loop waits for the GIL to send its replies).
+        with sessions.kw["bind"].begin() as connection:
             # Three statements for the whole batch (look-ups, one multi-row INSERT): the write
             # lock is held for as short a time as the batch allows.
-            connection = session.connection()
             known = _known(connection, items, prepared)
             results: list[Stored | None] = []
             rows: list[dict] = []
