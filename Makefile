@@ -29,8 +29,10 @@ test: $(BIN)/uketsuke peers
 lint: $(BIN)/uketsuke
 	$(BIN)/ruff check .
 
-bench: $(BIN)/uketsuke
+## make bench: the parser against the stdlib, then intake end to end (SMTP, IMAP, 25 MB; ~5 min)
+bench: $(BIN)/uketsuke peers
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/intake.py --n 2000 --db both
 
 soak: $(BIN)/uketsuke peers
 	UKETSUKE_SOAK=1 $(BIN)/python -m pytest -q -m slow
