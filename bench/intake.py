@@ -141,31 +141,26 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def _cpu(pid: int | str, reaped_children: bool) -> float | None:
+    """User + system seconds of one process (plus its reaped children's), None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    # after "(comm)": state=0 … utime=11 stime=12 cutime=13 cstime=14
+    ticks = sum(int(value) for value in fields[11 : 15 if reaped_children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system time of ``pid``, its reaped children and its live children."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for each in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        # after "(comm)": state=0 … utime=11 stime=12 cutime=13 cstime=14
-        total += sum(int(value) for value in fields[11:15]) / tick
-    return total
+    return sum(_cpu(each, True) or 0.0 for each in [pid, *_children(pid)])
 
 
 def cpu_by_process(pid: int) -> dict[int, float]:
     """User + system time of the daemon (``pid``) and of each live child, each on its own."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found: dict[int, float] = {}
-    for each in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        found[each] = sum(int(value) for value in fields[11:13]) / tick
-    return found
+    found = {each: _cpu(each, False) for each in [pid, *_children(pid)]}
+    return {each: used for each, used in found.items() if used is not None}
 
 
 def reset_peak_rss(pid: int) -> bool:

@@ -2,8 +2,8 @@
 
 The daemon's main process keeps the doors (SMTP, IMAP) and the scheduler; the processor runs in
 a second process, so acceptance and processing use both cores and never wait for each other
-(DESIGN principle 2: store first, then think). Batches are read in id order; on machines with
-more cores, batch k+1 is parsed in a worker process while batch k is written. Woken by the doors,
+(DESIGN principle 2: store first, then think). Batches are read in id order; with a second core,
+batch k+1 is parsed in a worker process while batch k is written. Woken by the doors,
 and polling as a backstop, so messages left ``received`` by a crash are picked up at start.
 """
 
@@ -48,10 +48,12 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-Stored = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
+Fetched = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
 
 
-def parse_many(items: list[Stored], context: ParseContext, spool: Path) -> dict[int, ParsedMessage]:
+def parse_many(
+    items: list[Fetched], context: ParseContext, spool: Path
+) -> dict[int, ParsedMessage]:
     """Parse (maybe in a worker process); a message that is not mail is left for the pipeline
     to hold. Spooled messages are mapped, not read whole."""
     parsed: dict[int, ParsedMessage] = {}
@@ -79,7 +81,7 @@ class Processor:
         # first); PostgreSQL writers do not wait for each other.
         self.should_yield = db.writer_waiting(self.pipeline.sessions.kw["bind"])
 
-    def _next_batch(self, after: int) -> list[Stored]:
+    def _next_batch(self, after: int) -> list[Fetched]:
         with self.reads() as session:
             return [
                 (row.id, row.data, row.spool)

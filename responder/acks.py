@@ -96,9 +96,7 @@ def _queue(
     return message_id
 
 
-def tags(
-    config: Config, profile_name: str, incidents: Sequence[Incident | CreatedIncident]
-) -> str:
+def tags(config: Config, profile_name: str, incidents: Sequence[Incident | CreatedIncident]) -> str:
     prefix = config.profile(profile_name).tag_prefix
     return "".join(f"[{prefix}{i.id}]" for i in incidents)
 

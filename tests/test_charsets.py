@@ -83,6 +83,7 @@ def clean_japanese(data: bytes, plausible_only: bool = False) -> list[str]:
 
 # --- the byte builders themselves -------------------------------------------------------------
 
+
 def test_r28_builder_matches_literal_bytes_and_stdlib() -> None:
     assert ms_iso2022jp("①②") == b'\x1b$B-!-"\x1b(B'
     assert ms_iso2022jp("あ漢A") == "あ漢A".encode("iso2022_jp")
@@ -92,8 +93,16 @@ def test_r28_builder_matches_literal_bytes_and_stdlib() -> None:
 
 # --- ISO-2022-JP -------------------------------------------------------------------------------
 
-ISO2022JP_LABELS = ["iso-2022-jp", "ISO-2022-JP", "csISO2022JP", "iso-2022-jp-ms", "cp50220",
-                    "CP50221", "cp50222", ' "ISO-2022-JP" ']
+ISO2022JP_LABELS = [
+    "iso-2022-jp",
+    "ISO-2022-JP",
+    "csISO2022JP",
+    "iso-2022-jp-ms",
+    "cp50220",
+    "CP50221",
+    "cp50222",
+    ' "ISO-2022-JP" ',
+]
 MS_TEXTS = ["①㈱Ⅱ№", "髙﨑", "㍻⑳Ⅹ∮", "株式会社①の件、ご確認ください。\r\n担当：髙橋", "ABC①def"]
 
 
@@ -114,11 +123,11 @@ def test_r28_iso2022jp_microsoft_extensions(label: str, text: str) -> None:
         (b"\x1b$B-b\x1b(B", "№"),
         (b"\x1b$B-_\x1b(B", "㍻"),
         (b"\x1b$B|b\x1b(B", "髙"),
-        (b"\x1b$B$\"\x1b(B", "あ"),
-        (b"\x1b$@$\"\x1b(B", "あ"),  # JIS C 6226-1978 designation
-        (b"\x1b&@\x1b$B$\"\x1b(B", "あ"),  # JIS X 0208-1990 announcer
+        (b'\x1b$B$"\x1b(B', "あ"),
+        (b'\x1b$@$"\x1b(B', "あ"),  # JIS C 6226-1978 designation
+        (b'\x1b&@\x1b$B$"\x1b(B', "あ"),  # JIS X 0208-1990 announcer
         (b"\x1b$B-!", "①"),  # no final ESC ( B
-        (b"\x1b$B-!\n-\"\x1b(B", "①\n②"),  # line break inside double-byte mode
+        (b'\x1b$B-!\n-"\x1b(B', "①\n②"),  # line break inside double-byte mode
     ],
 )
 def test_r28_iso2022jp_literal_bytes(data: bytes, expected: str) -> None:
@@ -147,7 +156,7 @@ def test_r28_iso2022jp_other_designations() -> None:
 
 
 def test_r28_iso2022jp_broken_pair_costs_one_character() -> None:
-    data = b"\x1b$B$\"(_$$\x1b(Bok\x1b$B-!\x1b(B"  # JIS 0x285F is unassigned everywhere
+    data = b'\x1b$B$"(_$$\x1b(Bok\x1b$B-!\x1b(B'  # JIS 0x285F is unassigned everywhere
     text, defects = decode_text(data, "iso-2022-jp")
     assert text == "あ\ufffdいok①"
     assert defects == ["charset-replaced: 1 undecodable sequence(s) as U+FFFD (iso2022_jp)"]
@@ -161,8 +170,18 @@ def test_r28_iso2022jp_unknown_escape_is_a_defect_not_an_error() -> None:
 
 # --- Shift_JIS / CP932 -------------------------------------------------------------------------
 
-SJIS_LABELS = ["shift_jis", "Shift_JIS", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csShiftJIS",
-               "windows-31j", "cp932", "MS932"]
+SJIS_LABELS = [
+    "shift_jis",
+    "Shift_JIS",
+    "shift-jis",
+    "sjis",
+    "x-sjis",
+    "ms_kanji",
+    "csShiftJIS",
+    "windows-31j",
+    "cp932",
+    "MS932",
+]
 
 
 @pytest.mark.parametrize("label", SJIS_LABELS)
@@ -173,8 +192,14 @@ def test_r28_shift_jis_labels_decode_as_cp932(label: str) -> None:
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [(b"\x87\x40", "①"), (b"\xfb\xfc", "髙"), (b"\xee\xe0", "髙"), (b"\xfa\xb1", "﨑"),
-     (b"\x81\x60", "～"), (b"\xb1\xb2\xb3", "ｱｲｳ")],
+    [
+        (b"\x87\x40", "①"),
+        (b"\xfb\xfc", "髙"),
+        (b"\xee\xe0", "髙"),
+        (b"\xfa\xb1", "﨑"),
+        (b"\x81\x60", "～"),
+        (b"\xb1\xb2\xb3", "ｱｲｳ"),
+    ],
 )
 def test_r28_shift_jis_literal_bytes(data: bytes, expected: str) -> None:
     assert decode_text(data, "shift_jis") == (expected, [])
@@ -191,7 +216,8 @@ def test_r28_shift_jis_broken_pair_costs_one_character() -> None:
 def test_r28_shift_jis_katakana_with_a_broken_pair_stays_japanese() -> None:
     data = "テスト".encode("cp932") + b"\x85\x40" + "データ".encode("cp932")
     assert decode_text(data, "shift_jis") == (
-        "テスト\ufffdデータ", ["charset-replaced: 1 undecodable sequence(s) as U+FFFD (cp932)"]
+        "テスト\ufffdデータ",
+        ["charset-replaced: 1 undecodable sequence(s) as U+FFFD (cp932)"],
     )
 
 
@@ -222,6 +248,7 @@ def test_r28_euc_jp_jis_x_0213_and_0212() -> None:
 
 # --- UTF-8, ASCII -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("label", ["utf-8", "UTF-8", "utf8", "unicode-1-1-utf-8"])
 def test_r28_utf8_with_and_without_bom(label: str) -> None:
     text = "①お問い合わせ😀"
@@ -244,30 +271,78 @@ SAMPLE_STD = "お問い合わせの件、高橋です。"  # representable in pl
 @pytest.mark.parametrize(
     ("data", "label", "expected", "defect"),
     [
-        (SAMPLE.encode("cp932"), "iso-2022-jp", SAMPLE,
-         "charset-mismatch: declared 'iso-2022-jp', decoded as cp932"),
-        (SAMPLE.encode("utf-8"), "shift_jis", SAMPLE,
-         "charset-mismatch: declared 'shift_jis', decoded as utf-8"),
-        ("こんにちは".encode(), "Shift_JIS", "こんにちは",
-         "charset-mismatch: declared 'Shift_JIS', decoded as utf-8"),  # also valid cp932
-        (SAMPLE_STD.encode("euc_jp"), "us-ascii", SAMPLE_STD,
-         "charset-mismatch: declared 'us-ascii', decoded as euc_jp"),
-        (SAMPLE.encode("cp932"), "us-ascii", SAMPLE,
-         "charset-mismatch: declared 'us-ascii', decoded as cp932"),
-        (SAMPLE.encode("cp932"), "utf-8", SAMPLE,
-         "charset-mismatch: declared 'utf-8', decoded as cp932"),
-        (SAMPLE.encode("utf-8"), "euc-jp", SAMPLE,
-         "charset-mismatch: declared 'euc-jp', decoded as utf-8"),
-        (ms_iso2022jp(SAMPLE), "us-ascii", SAMPLE,
-         "charset-mismatch: declared 'us-ascii', decoded as iso2022_jp"),
-        (ms_iso2022jp(SAMPLE), "utf-8", SAMPLE,
-         "charset-mismatch: declared 'utf-8', decoded as iso2022_jp"),
-        (SAMPLE.encode("cp932"), "iso-8859-1", SAMPLE,
-         "charset-mismatch: declared 'iso-8859-1', decoded as cp932"),
-        (SAMPLE.encode("utf-8"), "iso-8859-1", SAMPLE,
-         "charset-mismatch: declared 'iso-8859-1', decoded as utf-8"),
-        ("Det här är".encode("latin-1"), "utf-8", "Det här är",
-         "charset-mismatch: declared 'utf-8', decoded as cp1252"),
+        (
+            SAMPLE.encode("cp932"),
+            "iso-2022-jp",
+            SAMPLE,
+            "charset-mismatch: declared 'iso-2022-jp', decoded as cp932",
+        ),
+        (
+            SAMPLE.encode("utf-8"),
+            "shift_jis",
+            SAMPLE,
+            "charset-mismatch: declared 'shift_jis', decoded as utf-8",
+        ),
+        (
+            "こんにちは".encode(),
+            "Shift_JIS",
+            "こんにちは",
+            "charset-mismatch: declared 'Shift_JIS', decoded as utf-8",
+        ),  # also valid cp932
+        (
+            SAMPLE_STD.encode("euc_jp"),
+            "us-ascii",
+            SAMPLE_STD,
+            "charset-mismatch: declared 'us-ascii', decoded as euc_jp",
+        ),
+        (
+            SAMPLE.encode("cp932"),
+            "us-ascii",
+            SAMPLE,
+            "charset-mismatch: declared 'us-ascii', decoded as cp932",
+        ),
+        (
+            SAMPLE.encode("cp932"),
+            "utf-8",
+            SAMPLE,
+            "charset-mismatch: declared 'utf-8', decoded as cp932",
+        ),
+        (
+            SAMPLE.encode("utf-8"),
+            "euc-jp",
+            SAMPLE,
+            "charset-mismatch: declared 'euc-jp', decoded as utf-8",
+        ),
+        (
+            ms_iso2022jp(SAMPLE),
+            "us-ascii",
+            SAMPLE,
+            "charset-mismatch: declared 'us-ascii', decoded as iso2022_jp",
+        ),
+        (
+            ms_iso2022jp(SAMPLE),
+            "utf-8",
+            SAMPLE,
+            "charset-mismatch: declared 'utf-8', decoded as iso2022_jp",
+        ),
+        (
+            SAMPLE.encode("cp932"),
+            "iso-8859-1",
+            SAMPLE,
+            "charset-mismatch: declared 'iso-8859-1', decoded as cp932",
+        ),
+        (
+            SAMPLE.encode("utf-8"),
+            "iso-8859-1",
+            SAMPLE,
+            "charset-mismatch: declared 'iso-8859-1', decoded as utf-8",
+        ),
+        (
+            "Det här är".encode("latin-1"),
+            "utf-8",
+            "Det här är",
+            "charset-mismatch: declared 'utf-8', decoded as cp1252",
+        ),
     ],
 )
 def test_r28_mislabelled(data: bytes, label: str, expected: str, defect: str) -> None:
@@ -299,8 +374,10 @@ def test_r28_undeclared_or_unknown_is_sniffed(data: bytes, codec: str, label: st
 def test_r28_no_replacement_where_another_codec_decodes() -> None:
     # A cp932-only character makes the declared EUC-JP fail; cp932 decodes it all.
     data = "①です".encode("cp932")
-    assert decode_text(data, "euc-jp") == ("①です", ["charset-mismatch: declared 'euc-jp', "
-                                                     "decoded as cp932"])
+    assert decode_text(data, "euc-jp") == (
+        "①です",
+        ["charset-mismatch: declared 'euc-jp', decoded as cp932"],
+    )
 
 
 def test_r28_broken_utf8_keeps_its_neighbours() -> None:
@@ -317,12 +394,27 @@ def test_r28_broken_utf8_keeps_its_neighbours() -> None:
         *((label, "iso2022_jp") for label in ISO2022JP_LABELS),
         *((label, "cp932") for label in SJIS_LABELS),
         *((label, "euc_jp") for label in EUC_LABELS),
-        ("UTF-8", "utf-8"), ("utf8", "utf-8"), ("US-ASCII", "ascii"), ("ansi_x3.4-1968", "ascii"),
-        ("iso-2022-jp-2", "iso2022_jp_2"), ("ks_c_5601-1987", "cp949"), ("gb2312", "gbk"),
-        ("ISO-8859-1", "cp1252"), ("koi8-r", "koi8-r"), ("unicode-1-1-utf-7", "utf-7"),
+        ("UTF-8", "utf-8"),
+        ("utf8", "utf-8"),
+        ("US-ASCII", "ascii"),
+        ("ansi_x3.4-1968", "ascii"),
+        ("iso-2022-jp-2", "iso2022_jp_2"),
+        ("ks_c_5601-1987", "cp949"),
+        ("gb2312", "gbk"),
+        ("ISO-8859-1", "cp1252"),
+        ("koi8-r", "koi8-r"),
+        ("unicode-1-1-utf-7", "utf-7"),
         ("iso-2022-jp*ja", "iso2022_jp"),
-        ("x-unknown", None), ("unknown-8bit", None), ("", None), (None, None), ("base64", None),
-        ("zlib", None), ("rot13", None), ("undefined", None), ("idna", None), ("a\x00b", None),
+        ("x-unknown", None),
+        ("unknown-8bit", None),
+        ("", None),
+        (None, None),
+        ("base64", None),
+        ("zlib", None),
+        ("rot13", None),
+        ("undefined", None),
+        ("idna", None),
+        ("a\x00b", None),
     ],
 )
 def test_r28_normalize_charset(label: str | None, codec: str | None) -> None:
@@ -330,6 +422,7 @@ def test_r28_normalize_charset(label: str | None, codec: str | None) -> None:
 
 
 # --- headers: RFC 2047 --------------------------------------------------------------------------
+
 
 def b_word(charset: str, data: bytes) -> str:
     return f"=?{charset}?B?{base64.b64encode(data).decode()}?="
@@ -353,8 +446,10 @@ def test_r28_header_split_mid_character_b() -> None:
 
 def test_r28_header_split_mid_character_q() -> None:
     data = "見積もり依頼".encode()
-    assert decode_header_value(f"{q_word('utf-8', data[:5])} {q_word('UTF-8', data[5:])}") == \
-        "見積もり依頼"
+    assert (
+        decode_header_value(f"{q_word('utf-8', data[:5])} {q_word('UTF-8', data[5:])}")
+        == "見積もり依頼"
+    )
 
 
 def test_r28_header_iso2022jp_split_inside_a_jis_pair() -> None:
@@ -366,8 +461,10 @@ def test_r28_header_iso2022jp_split_inside_a_jis_pair() -> None:
 
 def test_r28_header_sjis_word_split_mid_character() -> None:
     data = "髙橋①".encode("cp932")
-    assert decode_header_value(f"{b_word('shift_jis', data[:1])} {b_word('SJIS', data[1:])}") == \
-        "髙橋①"
+    assert (
+        decode_header_value(f"{b_word('shift_jis', data[:1])} {b_word('SJIS', data[1:])}")
+        == "髙橋①"
+    )
 
 
 def test_r28_header_stacked_words_of_different_charsets() -> None:
@@ -430,9 +527,11 @@ def test_r28_header_objects_and_plain_strings() -> None:
 
 # --- MIME parameters: RFC 2231 and friends --------------------------------------------------------
 
+
 def attachment(disposition: bytes) -> email.message.Message:
     return email.message_from_bytes(
-        b"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n " + disposition
+        b"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n "
+        + disposition
         + b"\r\n\r\nxx",
         policy=email.policy.compat32,
     )
@@ -454,7 +553,11 @@ def test_r28_rfc2231_filenames_with_continuations(charset: bytes, data: bytes) -
     half = len(data) // 2
     single = attachment(b"filename*=" + charset + b"''" + percent(data))
     continued = attachment(
-        b"filename*0*=" + charset + b"'ja'" + percent(data[:half]) + b";\r\n filename*1*="
+        b"filename*0*="
+        + charset
+        + b"'ja'"
+        + percent(data[:half])
+        + b";\r\n filename*1*="
         + percent(data[half:])
     )
     for message in (single, continued):
@@ -491,28 +594,88 @@ def test_r28_decode_param_forms(value: object, expected: str | None) -> None:
 # --- never raise, in bounded time ---------------------------------------------------------------
 
 FRAGMENTS = [
-    b"\x1b$B", b"\x1b(B", b"\x1b(J", b"\x1b(I", b"\x1b$@", b"\x1b$(D", b"\x1b$(Q", b"\x1b&@",
-    b"\x1b$A", b"\x1b$(C", b"\x1b", b"\x0e", b"\x0f", b"-!", b'$"', b"|b", b"(_", b"\x87\x40",
-    b"\xfb\xfc", b"\x82\xa0", b"\xad\xa1", b"\xfc\xe2", b"\x8f\xa2\xb7", b"\x8e\xb1",
-    b"\xe3\x81\x82", b"\xef\xbb\xbf", b"\xef\xbf\xbd", b"\xff\xfe", b"\r\n", b" ", b"abc",
-    b"\x80", b"\xa0", b"\xff",
+    b"\x1b$B",
+    b"\x1b(B",
+    b"\x1b(J",
+    b"\x1b(I",
+    b"\x1b$@",
+    b"\x1b$(D",
+    b"\x1b$(Q",
+    b"\x1b&@",
+    b"\x1b$A",
+    b"\x1b$(C",
+    b"\x1b",
+    b"\x0e",
+    b"\x0f",
+    b"-!",
+    b'$"',
+    b"|b",
+    b"(_",
+    b"\x87\x40",
+    b"\xfb\xfc",
+    b"\x82\xa0",
+    b"\xad\xa1",
+    b"\xfc\xe2",
+    b"\x8f\xa2\xb7",
+    b"\x8e\xb1",
+    b"\xe3\x81\x82",
+    b"\xef\xbb\xbf",
+    b"\xef\xbf\xbd",
+    b"\xff\xfe",
+    b"\r\n",
+    b" ",
+    b"abc",
+    b"\x80",
+    b"\xa0",
+    b"\xff",
 ]
 LABELS = [
-    None, "", "iso-2022-jp", "cp50220", "iso-2022-jp-2", "iso-2022-jp-3", "shift_jis", "cp932",
-    "shift_jis_2004", "euc-jp", "euc-jis-2004", "utf-8", "us-ascii", "iso-8859-1", "gb2312",
-    "big5", "ks_c_5601-1987", "utf-16", "utf-7", "hz", "x-unknown", "base64", "undefined",
+    None,
+    "",
+    "iso-2022-jp",
+    "cp50220",
+    "iso-2022-jp-2",
+    "iso-2022-jp-3",
+    "shift_jis",
+    "cp932",
+    "shift_jis_2004",
+    "euc-jp",
+    "euc-jis-2004",
+    "utf-8",
+    "us-ascii",
+    "iso-8859-1",
+    "gb2312",
+    "big5",
+    "ks_c_5601-1987",
+    "utf-16",
+    "utf-7",
+    "hz",
+    "x-unknown",
+    "base64",
+    "undefined",
 ]
 byte_soup = st.one_of(
     st.binary(max_size=300),
     st.lists(st.sampled_from(FRAGMENTS) | st.binary(max_size=4), max_size=40).map(b"".join),
 )
 labels = st.one_of(st.sampled_from(LABELS), st.text(max_size=20))
-JAPANESE_LABELS = {None, "", "iso-2022-jp", "cp50220", "shift_jis", "cp932", "euc-jp", "utf-8",
-                   "us-ascii", "x-unknown"}
+JAPANESE_LABELS = {
+    None,
+    "",
+    "iso-2022-jp",
+    "cp50220",
+    "shift_jis",
+    "cp932",
+    "euc-jp",
+    "utf-8",
+    "us-ascii",
+    "x-unknown",
+}
 
 
-@settings(max_examples=600, deadline=timedelta(seconds=2),
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=600, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=byte_soup, label=labels)
 def test_r28_decode_text_never_raises(data: bytes, label: str | None) -> None:
     text, defects = decode_text(data, label)
@@ -523,9 +686,32 @@ def test_r28_decode_text_never_raises(data: bytes, label: str | None) -> None:
 
 
 header_soup = st.lists(
-    st.sampled_from(["=?", "?=", "?B?", "?q?", "utf-8", "ISO-2022-JP", "shift_jis", "x-unknown",
-                     "GyRCLSEbKEI=", "44GC", "=E3=81", "_", " ", "\r\n ", "\t", "\udc82\udca0",
-                     "\ud800", "あ", "=", "?", '"', "*ja"])
+    st.sampled_from(
+        [
+            "=?",
+            "?=",
+            "?B?",
+            "?q?",
+            "utf-8",
+            "ISO-2022-JP",
+            "shift_jis",
+            "x-unknown",
+            "GyRCLSEbKEI=",
+            "44GC",
+            "=E3=81",
+            "_",
+            " ",
+            "\r\n ",
+            "\t",
+            "\udc82\udca0",
+            "\ud800",
+            "あ",
+            "=",
+            "?",
+            '"',
+            "*ja",
+        ]
+    )
     | st.text(max_size=5),
     max_size=30,
 ).map("".join)
@@ -538,12 +724,17 @@ def test_r28_decode_header_value_never_raises(value: str | bytes) -> None:
 
 
 @settings(max_examples=400, deadline=timedelta(seconds=2))
-@given(value=st.one_of(
-    st.none(),
-    header_soup,
-    st.tuples(st.one_of(st.none(), st.sampled_from(LABELS[1:]), st.text(max_size=10)),
-              st.one_of(st.none(), st.text(max_size=5)), st.one_of(header_soup, st.text())),
-))
+@given(
+    value=st.one_of(
+        st.none(),
+        header_soup,
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(LABELS[1:]), st.text(max_size=10)),
+            st.one_of(st.none(), st.text(max_size=5)),
+            st.one_of(header_soup, st.text()),
+        ),
+    )
+)
 def test_r28_decode_param_never_raises(value: object) -> None:
     result = decode_param(value)  # type: ignore[arg-type]
     assert result is None if value is None else isinstance(result, str)
@@ -551,8 +742,16 @@ def test_r28_decode_param_never_raises(value: object) -> None:
 
 def test_r28_every_python_codec_label_never_raises() -> None:
     names = set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())
-    samples = [b"", b"abc", b"\xff\xfe\x00", b"\x1b$B-!\x1b(B", "①あ".encode("cp932"),
-               b"+AGEAYgBj-", b"~{<:Ky2;S{#,~}", bytes(range(256))]
+    samples = [
+        b"",
+        b"abc",
+        b"\xff\xfe\x00",
+        b"\x1b$B-!\x1b(B",
+        "①あ".encode("cp932"),
+        b"+AGEAYgBj-",
+        b"~{<:Ky2;S{#,~}",
+        bytes(range(256)),
+    ]
     for name in sorted(names):
         for data in samples:
             text, _ = decode_text(data, name)
@@ -569,10 +768,12 @@ def test_r28_binary_junk_decodes_in_linear_time(label: str | None) -> None:
 
 # --- the real corpus -----------------------------------------------------------------------------
 
+
 def corpus_files() -> list[Path]:
     skip = {"INDEX.tsv", "README.md"}
     return sorted(
-        path for path in CORPUS.rglob("*")
+        path
+        for path in CORPUS.rglob("*")
         if path.is_file() and path.name not in skip and "_licenses" not in path.parts
     )
 
