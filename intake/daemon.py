@@ -24,7 +24,7 @@ from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
 from intake.processor import ProcessorProcess
-from intake.spool import spool_dir
+from intake.spool import spool_dir, sweep_temporary
 from intake.systemd import notify
 
 GIL_SWITCH_SECONDS = 0.0005
@@ -74,6 +74,8 @@ async def serve(config: Config) -> int:
 
     engine = db.make_engine(config.effective_database_url)
     sessions = db.session_factory(engine)
+    if swept := sweep_temporary(spool_dir(config.home_path)):
+        log.info("removed %d partial spool file(s) of transfers cut off earlier", swept)
     processor = ProcessorProcess(config)
     processor.start()
     smtp = await start_smtp_server(config, sessions, on_stored=processor.notify)

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import mmap
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import IO
 
 SPOOL_THRESHOLD = 1 << 20  # bytes: larger raw messages go to the spool
 HEAD_BYTES = 1 << 16  # kept in memory for header look-ups (Message-ID) before commit
+TEMPORARY_MAX_AGE = 3600.0  # seconds: a partial file untouched this long was cut off by a crash
 
 RawContent = bytes | mmap.mmap
 
@@ -91,6 +93,20 @@ class SpooledData:
         if self._temp is not None and self.name is None:
             with contextlib.suppress(FileNotFoundError):
                 self._temp.unlink()
+
+
+def sweep_temporary(directory: Path, older_than: float = TEMPORARY_MAX_AGE) -> int:
+    """Remove partial files of transfers cut off by a crash (no row ever names a file in
+    ``tmp/``: a file is renamed out of it before its row is committed). Only files untouched for
+    ``older_than`` seconds go, so a transfer still under way elsewhere keeps its file."""
+    removed = 0
+    limit = time.time() - older_than
+    for path in (directory / "tmp").glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def spool_bytes(directory: Path, data: bytes) -> SpooledData:

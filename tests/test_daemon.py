@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import smtplib
 import socket
@@ -249,3 +250,40 @@ def test_r26_logs_carry_numbers_never_bodies_or_full_addresses(daemon: Daemon) -
     assert secret_body not in log and "ABC123XYZ" not in log  # ...bodies never
     assert sender not in log and "confidential.person" not in log  # ...nor full addresses
     assert "山田" not in log and "C0123-4567" not in log
+
+
+def test_r29_spooled_mail_survives_kill_9_after_its_250(daemon: Daemon) -> None:
+    """Large mail lives in spool files: each 250 is followed at once by kill -9, and every
+    message is still stored once, found in its file and processed after the restart. Partial
+    files of transfers cut off long ago are swept at start; a recent one is left alone."""
+    from tests.test_smtp_data import big_message
+
+    tmp = daemon.home / "spool" / "tmp"
+    tmp.mkdir(parents=True)
+    stale, fresh = tmp / "stale.part", tmp / "fresh.part"
+    stale.write_bytes(b"cut off")
+    fresh.write_bytes(b"under way")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    messages = [big_message(2 << 20, f"<big.{n}@customer.example.com>") for n in range(3)]
+    daemon.start()
+    assert not stale.exists() and fresh.exists()
+    for data in messages:
+        with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=60) as client:
+            client.sendmail("yamada@customer.example.com", ["support@example.jp"], data)
+        daemon.kill()  # right after the 250
+        daemon.start()
+    deadline = time.monotonic() + 60
+    while status(daemon)["incidents"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert daemon.terminate() == 0
+
+    engine = db.make_engine(daemon.database_url)
+    with db.session_factory(engine)() as session:
+        rows = session.scalars(select(RawMessage).order_by(RawMessage.id)).all()
+        assert [r.state for r in rows] == ["processed"] * 3
+        assert all(r.data is None for r in rows)
+        for row, data in zip(rows, messages, strict=True):
+            assert (daemon.home / "spool" / row.spool).read_bytes() == data
+        assert session.scalar(select(func.count()).select_from(Incident)) == 3
+    engine.dispose()
