@@ -7,10 +7,15 @@ coalesced, with a misfire grace time; shutdown waits for the job under way.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
+from intake.db import read_sessions
+from intake.models import RawMessage, RawState
 from responder.outbox import Dispatcher
 from responder.transports import make_transport
 from scheduler.clock import Clock
@@ -18,6 +23,33 @@ from scheduler.jobs import expire_held
 
 OUTBOX_SECONDS = 2
 HELD_EXPIRY_SECONDS = 60
+# While stored mail waits to be processed, the outbox waits too (intake first), but never
+# longer than this: acknowledgments of a burst go out seconds later, never lost or held back.
+OUTBOX_MAX_DEFER = timedelta(seconds=30)
+
+
+class OutboxJob:
+    """The outbox tick: sends what is due, deferring to intake while a backlog is processed."""
+
+    def __init__(self, dispatcher: Dispatcher, sessions: sessionmaker[Session]) -> None:
+        self.dispatcher = dispatcher
+        self.reads = read_sessions(sessions)
+        self.deferred_since: datetime | None = None
+
+    def backlog(self) -> bool:
+        with self.reads() as session:
+            return session.scalar(_BACKLOG) is not None
+
+    def run(self, now: datetime) -> int:
+        if self.backlog():
+            self.deferred_since = self.deferred_since or now
+            if now - self.deferred_since < OUTBOX_MAX_DEFER:
+                return 0
+        self.deferred_since = None
+        return self.dispatcher.run_once(now)
+
+
+_BACKLOG = select(RawMessage.id).where(RawMessage.state == RawState.RECEIVED).limit(1)
 
 
 def build_scheduler(
@@ -34,8 +66,10 @@ def build_scheduler(
         config.outbox.max_attempts,
     )
 
+    outbox = OutboxJob(dispatcher, sessions)
+
     def send_outbox() -> None:
-        dispatcher.run_once(clock.now())
+        outbox.run(clock.now())
 
     def expire_held_inquiries() -> None:
         expire_held(sessions, config, clock.now())

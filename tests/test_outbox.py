@@ -9,11 +9,12 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from intake.config import OutboxConfig
-from intake.models import OutboxMail
+from intake.models import OutboxMail, RawMessage
 from intake.store import store_raw
 from responder.outbox import Dispatcher, queue_mail
-from responder.transports import SmtpRelayTransport
+from responder.transports import MaildirTransport, SmtpRelayTransport
 from scheduler.calendar import TOKYO
+from scheduler.service import OUTBOX_MAX_DEFER, OutboxJob
 from tests.daemon import free_port
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
@@ -132,3 +133,25 @@ def test_r16_slow_relay_never_holds_up_the_doors_commits(sessions) -> None:
     finally:
         relay.stop()
     assert handler.stored_during_delivery == [True]
+
+
+def test_r16_outbox_defers_to_an_intake_backlog_for_30_seconds_at_most(sessions, tmp_path) -> None:
+    """Intake first: while stored mail waits to be processed the outbox waits too, but an
+    acknowledgment is never held back longer than OUTBOX_MAX_DEFER."""
+    dispatcher = Dispatcher(
+        sessions, MaildirTransport(tmp_path / "out"), lambda p: "support@example.jp"
+    )
+    job = OutboxJob(dispatcher, sessions)
+    queue_one(sessions, "<first@x>")
+    assert job.run(NOW) == 1  # nothing waits to be processed: sent at once
+
+    raw = store_raw(sessions, b"Subject: waiting\r\n\r\nx\r\n", channel="smtp")
+    queue_one(sessions, "<second@x>")
+    assert job.run(NOW) == 0  # a backlog: deferred
+    assert job.run(NOW + OUTBOX_MAX_DEFER - timedelta(seconds=1)) == 0
+    assert job.run(NOW + OUTBOX_MAX_DEFER) == 1  # never longer than the limit
+    with sessions.begin() as session:
+        session.get(RawMessage, raw.id).state = "processed"
+    queue_one(sessions, "<third@x>")
+    assert job.run(NOW + OUTBOX_MAX_DEFER) == 1
+    assert len(list((tmp_path / "out" / "new").iterdir())) == 3
