@@ -94,23 +94,10 @@ def _status_kb(pid: int | str, key: str) -> int:
 
 
 def _children(root: int) -> list[int]:
-    """Every live process below ``root``."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = list(parents.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(parents.get(pid, []))
-    return found
+    """Every live process below ``root`` (the /proc walk the Dovecot fixture uses)."""
+    from tests.peers.dovecot import descendants
+
+    return list(descendants(root))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -438,6 +425,25 @@ def daemon_for(home: Path, database: Database, config: Path | None = None) -> It
         daemon.close()
 
 
+class Running(NamedTuple):
+    database: Database
+    daemon: Daemon
+    pid: int
+    source: str  # code fingerprint when the daemon started
+
+
+@contextlib.contextmanager
+def running_daemon(kind: str, home: Path, pg_admin_url: str, settle: float) -> Iterator[Running]:
+    """A daemon on a fresh database, started and left ``settle`` seconds to come to rest."""
+    home.mkdir()
+    with fresh_database(kind, home, pg_admin_url) as database, daemon_for(home, database) as d:
+        source = source_fingerprint()
+        d.start()
+        assert d.process is not None
+        time.sleep(settle)
+        yield Running(database, d, d.process.pid, source)
+
+
 def status_json(daemon: Daemon) -> dict[str, Any]:
     result = daemon.cli("status", "--json")
     if result.returncode != 0:
@@ -565,14 +571,8 @@ def measure_smtp(
     context: Any, kind: str, paths: list[str], work: Path, pg_admin_url: str, results: Results
 ) -> None:
     n = len(paths)
-    home = work / f"smtp-{kind}"
-    home.mkdir()
-    with fresh_database(kind, home, pg_admin_url) as database, daemon_for(home, database) as d:
-        source = source_fingerprint()
-        d.start()
-        assert d.process is not None
-        pid = d.process.pid
-        time.sleep(1.0)
+    with running_daemon(kind, work / f"smtp-{kind}", pg_admin_url, settle=1.0) as run:
+        database, d, pid, source = run
         idle_rss = rss_mb(pid)
         poll = database.connect()
         cpu_before = cpu_seconds(pid)
@@ -757,14 +757,8 @@ def send_big(port: int, data: bytes) -> tuple[int, bytes]:
 
 def measure_big(kind: str, data: bytes, work: Path, pg_admin_url: str, results: Results) -> None:
     size_mb = len(data) / 2**20
-    home = work / f"big-{kind}"
-    home.mkdir()
-    with fresh_database(kind, home, pg_admin_url) as database, daemon_for(home, database) as d:
-        source = source_fingerprint()
-        d.start()
-        assert d.process is not None
-        pid = d.process.pid
-        time.sleep(2.0)
+    with running_daemon(kind, work / f"big-{kind}", pg_admin_url, settle=2.0) as run:
+        database, d, pid, source = run
         before = rss_mb(pid)
         reset = reset_peak_rss(pid)
         poll = database.connect()

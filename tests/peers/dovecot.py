@@ -134,7 +134,7 @@ def _proc_start_time(pid: int) -> str | None:
         return None
 
 
-def _descendants(root: int) -> dict[int, str | None]:
+def descendants(root: int) -> dict[int, str | None]:
     """Map pid -> start time of every process below ``root`` (Linux /proc only)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -435,7 +435,7 @@ service anvil {{
         if proc is None:
             return
         if proc.poll() is None:
-            tree = _descendants(proc.pid)
+            tree = descendants(proc.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             self._kill_leftovers(tree)
@@ -470,7 +470,7 @@ service anvil {{
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        tree = _descendants(proc.pid) if proc.poll() is None else {}
+        tree = descendants(proc.pid) if proc.poll() is None else {}
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
