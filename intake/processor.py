@@ -35,6 +35,17 @@ log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
 SQLITE_BATCH = 10
+# Acceptance first (DESIGN principle 2): while a door has stored mail within BURST_QUIET_SECONDS,
+# the processor takes a turn of BURST_TURN_SECONDS once every BURST_PACE_SECONDS instead of
+# competing with the doors for both cores, and drains the rest at full speed once the burst is
+# over. It never starves: some processing happens every pace, however long the burst.
+BURST_QUIET_SECONDS = 0.05
+BURST_PACE_SECONDS = 0.1
+BURST_TURN_SECONDS = 0.01
+# The parse worker runs at a lower priority: on a busy machine the doors (acceptance, R29) and
+# the processor (which may hold SQLite's write turn) get the CPU first; parsing ahead fills the
+# idle time. It holds no lock, so nothing waits on it at a higher priority but the processor.
+PARSE_NICE = 10
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -46,6 +57,25 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _parse_worker_init(parent: int) -> None:
+    _exit_with_parent(parent)
+    os.nice(PARSE_NICE)
+
+
+class DoorActivity:
+    """When a door last stored a message: one double in shared memory, written by the daemon's
+    doors and read by the processor process (CLOCK_MONOTONIC is the same in both)."""
+
+    def __init__(self, context: Any) -> None:
+        self._at = context.Value("d", 0.0, lock=False)
+
+    def stored(self) -> None:
+        self._at.value = time.monotonic()
+
+    def quiet_for(self) -> float:
+        return time.monotonic() - float(self._at.value)
 
 
 Fetched = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
@@ -74,12 +104,35 @@ class Processor:
     batch: int = BATCH
     wake: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
+    doors: DoorActivity | None = None
 
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
         # SQLite: a batch's transaction ends early when a door waits to commit (acceptance
         # first); PostgreSQL writers do not wait for each other.
-        self.should_yield = db.writer_waiting(self.pipeline.sessions.kw["bind"])
+        self.writer_waiting = db.writer_waiting(self.pipeline.sessions.kw["bind"])
+        self._turn_started = 0.0
+        self._in_burst = False
+        self._worker_up: Future[int] | None = None  # the parse worker's start-up
+
+    def _give_way(self) -> None:
+        """During a burst, wait for the next turn (or for the burst to end)."""
+        self._in_burst = False
+        if self.doors is None:
+            return
+        while not self.stopping.is_set() and self.doors.quiet_for() < BURST_QUIET_SECONDS:
+            self._in_burst = True
+            wait = BURST_PACE_SECONDS - (time.monotonic() - self._turn_started)
+            if wait <= 0:
+                break
+            self.stopping.wait(min(wait, BURST_QUIET_SECONDS))
+        self._turn_started = time.monotonic()
+
+    def should_yield(self) -> bool:
+        """Asked after each message of a turn: commit now and let others go first?"""
+        if self._in_burst and time.monotonic() - self._turn_started >= BURST_TURN_SECONDS:
+            return True
+        return self.writer_waiting is not None and self.writer_waiting()
 
     def _next_batch(self, after: int) -> list[Fetched]:
         with self.reads() as session:
@@ -101,13 +154,16 @@ class Processor:
         cursor = 0
         current = self._next_batch(cursor)
         pending: Future[dict[int, ParsedMessage]] | None = None
-        if current and pool is not None:
-            pending = pool.submit(parse_many, current, context, spool)
+        if current and (worker := self._ready(pool)) is not None:
+            pending = worker.submit(parse_many, current, context, spool)
         while current and not self.stopping.is_set():
             cursor = current[-1][0]
             following = self._next_batch(cursor)
+            worker = self._ready(pool)
             upcoming = (
-                pool.submit(parse_many, following, context, spool) if pool and following else None
+                worker.submit(parse_many, following, context, spool)
+                if worker and following
+                else None
             )
             # Without a worker, parse here all the same: before the batch's write transaction,
             # so SQLite's single write lock is held for the writes only.
@@ -116,6 +172,7 @@ class Processor:
             )
             ids = [item[0] for item in current]
             while ids and not self.stopping.is_set():  # in as many turns as other writers need
+                self._give_way()
                 states, ids = self.pipeline.process_some(
                     ids, self.clock.now(), parsed=parsed, should_yield=self.should_yield
                 )
@@ -123,20 +180,27 @@ class Processor:
             current, pending = following, upcoming
         return done
 
+    def _ready(self, pool: ProcessPoolExecutor | None) -> ProcessPoolExecutor | None:
+        """The pool once its worker has started; until then batches are parsed here (a
+        restart with a backlog does not wait a second for the worker's imports)."""
+        if pool is None or (self._worker_up is not None and not self._worker_up.done()):
+            return None
+        return pool
+
     def run(self) -> None:
         # spawn, not fork: this process runs threads (the event loop, the scheduler).
         pool = (
             ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=get_context("spawn"),
-                initializer=_exit_with_parent,
+                initializer=_parse_worker_init,
                 initargs=(os.getpid(),),
             )
             if self.workers > 0
             else None
         )
         if pool is not None:  # started now, not at the first message: its memory is the idle
-            pool.submit(os.getpid).result()  # daemon's, and the first batch does not wait
+            self._worker_up = pool.submit(os.getpid)  # daemon's
         try:
             while not self.stopping.is_set():
                 self.wake.clear()
@@ -163,7 +227,13 @@ def fax_reader(config: Config) -> FaxReader | None:
 
 
 def run_processor_process(
-    config: Config, wake: Any, stopping: Any, parent: int, workers: int, level: int
+    config: Config,
+    wake: Any,
+    stopping: Any,
+    parent: int,
+    workers: int,
+    level: int,
+    doors: DoorActivity | None = None,
 ) -> None:
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
@@ -175,7 +245,13 @@ def run_processor_process(
     # behind the processor's transaction. PostgreSQL writers do not block each other.
     batch = SQLITE_BATCH if engine.dialect.name == "sqlite" else BATCH
     processor = Processor(
-        pipeline, SystemClock(), workers=workers, batch=batch, wake=wake, stopping=stopping
+        pipeline,
+        SystemClock(),
+        workers=workers,
+        batch=batch,
+        wake=wake,
+        stopping=stopping,
+        doors=doors,
     )
     clock = SystemClock()
     scheduler = build_scheduler(config, pipeline.sessions, clock)
@@ -194,6 +270,7 @@ class ProcessorProcess:
         context = get_context("spawn")
         self.wake = context.Event()
         self.stopping = context.Event()
+        self.doors = DoorActivity(context)
         # A parse worker when there is a second core: batch k+1 is parsed while batch k waits
         # for, or holds, the write turn.
         workers = 1 if (os.cpu_count() or 1) >= 2 else 0
@@ -206,6 +283,7 @@ class ProcessorProcess:
                 os.getpid(),
                 workers,
                 logging.getLogger().getEffectiveLevel(),
+                self.doors,
             ),
             name="uketsuke-processor",
         )
@@ -214,6 +292,7 @@ class ProcessorProcess:
         self.process.start()
 
     def notify(self, _raw_id: int | None = None) -> None:
+        self.doors.stored()
         self.wake.set()
 
     def close(self, timeout: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
@@ -106,3 +107,24 @@ def test_r29_group_commit_answers_each_request_and_isolates_a_bad_one(sessions) 
         group.close()
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(RawMessage)) == 20
+
+
+def test_r29_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
+    """Migration 0003: PostgreSQL keeps raw mail out of line without pglz (the SMTP door's
+    commit no longer compresses); downgrading restores the default. SQLite: nothing to do."""
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    storage = (
+        "SELECT attstorage FROM pg_attribute"
+        " WHERE attrelid = 'raw_messages'::regclass AND attname = 'data'"
+    )
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(storage).scalar() == "e"  # EXTERNAL
+    command.downgrade(db.alembic_config(engine), "0002")
+    assert db.current_revision(engine) == "0002"
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(storage).scalar() == "x"  # EXTENDED, the default
+    assert db.upgrade(engine) == "0003"
+    engine.dispose()

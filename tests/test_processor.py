@@ -1,0 +1,134 @@
+"""The processor gives way to the doors during a burst (acceptance first, DESIGN principle 2)
+and never starves; outside a burst it does not wait. Real SQLite/PostgreSQL (`sessions`)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import pytest
+from sqlalchemy import func, select
+
+from intake.config import load_config
+from intake.models import RawMessage, RawState
+from intake.pipeline import Pipeline
+from intake.processor import (
+    BURST_PACE_SECONDS,
+    BURST_QUIET_SECONDS,
+    PARSE_NICE,
+    DoorActivity,
+    Processor,
+    _parse_worker_init,
+)
+from intake.store import store_raw
+from scheduler.clock import SystemClock
+from tests.mailmaker import FIELDS_BLOCK, make_mail
+
+
+@pytest.fixture
+def pipeline(sessions) -> Pipeline:
+    return Pipeline(load_config(None, env={}), sessions)
+
+
+def store(pipeline: Pipeline, n: int) -> None:
+    for i in range(n):
+        body = f"{FIELDS_BLOCK}\nライセンスキーの再発行をお願いします。({i})\n"
+        store_raw(pipeline.sessions, make_mail(body), channel="smtp", profile="helpdesk")
+
+
+def left(pipeline: Pipeline) -> int:
+    with pipeline.sessions() as session:
+        return (
+            session.scalar(select(func.count()).where(RawMessage.state == RawState.RECEIVED)) or 0
+        )
+
+
+class Turns:
+    """The moments the processor starts a turn (a transaction of the pipeline)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.starts: list[float] = []
+        original = pipeline.process_some
+
+        def recorded(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            self.starts.append(time.monotonic())
+            return original(*args, **kwargs)
+
+        pipeline.process_some = recorded  # type: ignore[method-assign]
+
+
+def test_r29_processor_gives_way_during_a_burst_and_never_starves(pipeline: Pipeline) -> None:
+    store(pipeline, 12)
+    doors = DoorActivity(get_context("spawn"))
+    processor = Processor(pipeline, SystemClock(), workers=0, batch=4, doors=doors)
+    turns = Turns(pipeline)
+    burst_over = threading.Event()
+
+    def burst() -> None:  # a door storing mail every 5 ms, for as long as the test needs
+        while not burst_over.is_set():
+            doors.stored()
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=burst, daemon=True)
+    thread.start()
+    try:
+        done = processor.drain(None)
+    finally:
+        burst_over.set()
+        thread.join()
+    assert done == 12 and left(pipeline) == 0  # the burst never ends here, yet all is processed
+    gaps = [b - a for a, b in zip(turns.starts, turns.starts[1:], strict=False)]
+    assert len(turns.starts) >= 3
+    assert min(gaps) >= BURST_PACE_SECONDS * 0.95  # one turn a pace, not one after another
+
+
+def test_r29_processor_does_not_wait_when_the_doors_are_quiet(pipeline: Pipeline) -> None:
+    store(pipeline, 8)
+    doors = DoorActivity(get_context("spawn"))
+    doors.stored()
+    time.sleep(BURST_QUIET_SECONDS * 2)  # the last store is older than the quiet time
+    processor = Processor(pipeline, SystemClock(), workers=0, batch=2, doors=doors)
+    turns = Turns(pipeline)
+    assert processor.drain(None) == 8
+    assert len(turns.starts) == 4
+    assert not processor._in_burst  # no turn was taken as a burst turn
+
+
+def test_r29_door_activity_is_shared_with_a_spawned_process() -> None:
+    context = get_context("spawn")
+    doors = DoorActivity(context)
+    assert doors.quiet_for() > 1  # never stored: quiet
+    child = context.Process(target=doors.stored)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert doors.quiet_for() < 30  # what the child wrote is what this process reads
+
+
+def test_r29_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
+    pipeline: Pipeline,
+) -> None:
+    """Until the spawned parse worker is up, batches are parsed in the processor (a restart
+    with a backlog starts at once); the worker parses at a lower priority than the doors."""
+    processor = Processor(pipeline, SystemClock(), workers=1)
+    pool = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=get_context("spawn"),
+        initializer=_parse_worker_init,
+        initargs=(os.getpid(),),
+    )
+    try:
+        processor._worker_up = pool.submit(os.getpid)
+        assert processor._ready(pool) is None  # a spawned interpreter is not up yet
+        store(pipeline, 3)
+        assert processor.drain(pool) == 3  # parsed here meanwhile
+        processor._worker_up.result(60)
+        assert processor._ready(pool) is pool
+        assert pool.submit(os.nice, 0).result(60) == min(19, os.nice(0) + PARSE_NICE)
+        store(pipeline, 3)
+        assert processor.drain(pool) == 3  # and through the worker
+    finally:
+        pool.shutdown()
