@@ -34,7 +34,7 @@ from scheduler.service import build_scheduler
 log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
-SQLITE_BATCH = 10
+SQLITE_BATCH = 50
 # Acceptance first (DESIGN principle 2): while a door has stored mail within BURST_QUIET_SECONDS,
 # the processor takes a turn of BURST_TURN_SECONDS once every BURST_PACE_SECONDS instead of
 # competing with the doors for both cores, and drains the rest at full speed once the burst is
@@ -42,6 +42,9 @@ SQLITE_BATCH = 10
 BURST_QUIET_SECONDS = 0.05
 BURST_PACE_SECONDS = 0.1
 BURST_TURN_SECONDS = 0.01
+# SQLite: the WAL is copied into the database file between turns, at most this often (commits
+# do not checkpoint in the daemon: see db.make_engine).
+CHECKPOINT_SECONDS = 0.5
 # The parse worker runs at a lower priority: on a busy machine the doors (acceptance, R29) and
 # the processor (which may hold SQLite's write turn) get the CPU first; parsing ahead fills the
 # idle time. It holds no lock, so nothing waits on it at a higher priority but the processor.
@@ -114,6 +117,7 @@ class Processor:
         self._turn_started = 0.0
         self._in_burst = False
         self._worker_up: Future[int] | None = None  # the parse worker's start-up
+        self._checkpointed = time.monotonic()
 
     def _give_way(self) -> None:
         """During a burst, wait for the next turn (or for the burst to end)."""
@@ -177,8 +181,14 @@ class Processor:
                     ids, self.clock.now(), parsed=parsed, should_yield=self.should_yield
                 )
                 done += len(states)
+                self._checkpoint()
             current, pending = following, upcoming
         return done
+
+    def _checkpoint(self) -> None:
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
+            db.checkpoint(self.pipeline.sessions.kw["bind"])
+            self._checkpointed = time.monotonic()
 
     def _ready(self, pool: ProcessPoolExecutor | None) -> ProcessPoolExecutor | None:
         """The pool once its worker has started; until then batches are parsed here (a
@@ -206,6 +216,7 @@ class Processor:
                 self.wake.clear()
                 try:
                     self.drain(pool)
+                    self._checkpoint()  # also when idle: the scheduler's writes grow the WAL
                 except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
                     log.error(
                         "processing failed; retrying in 5 s",
@@ -239,7 +250,7 @@ def run_processor_process(
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
     _exit_with_parent(parent)
     logs.configure(level)
-    engine = db.make_engine(config.effective_database_url)
+    engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))
     # SQLite has one writer at a time: short batches keep the doors' commits from waiting long
     # behind the processor's transaction. PostgreSQL writers do not block each other.

@@ -12,12 +12,14 @@ from multiprocessing import get_context
 import pytest
 from sqlalchemy import func, select
 
+from intake import db
 from intake.config import load_config
 from intake.models import RawMessage, RawState
 from intake.pipeline import Pipeline
 from intake.processor import (
     BURST_PACE_SECONDS,
     BURST_QUIET_SECONDS,
+    CHECKPOINT_SECONDS,
     PARSE_NICE,
     DoorActivity,
     Processor,
@@ -132,3 +134,18 @@ def test_r29_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
         assert processor.drain(pool) == 3  # and through the worker
     finally:
         pool.shutdown()
+
+
+def test_r29_processor_checkpoints_the_wal_between_turns(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    engine = db.make_engine(url, autocheckpoint=False)
+    db.upgrade(engine)
+    pipeline = Pipeline(load_config(None, env={}), db.session_factory(engine))
+    store(pipeline, 4)
+    path = tmp_path / "u.db"
+    before = path.stat().st_size
+    processor = Processor(pipeline, SystemClock(), workers=0)
+    processor._checkpointed -= CHECKPOINT_SECONDS  # the last checkpoint is due
+    assert processor.drain(None) == 4
+    assert path.stat().st_size > before  # the stored and processed rows reached the file
+    engine.dispose()

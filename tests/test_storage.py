@@ -128,3 +128,30 @@ def test_r29_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) 
             assert connection.exec_driver_sql(storage).scalar() == "x"  # EXTENDED, the default
     assert db.upgrade(engine) == "0003"
     engine.dispose()
+
+
+def test_r29_daemon_commits_leave_the_wal_to_an_explicit_checkpoint(tmp_path) -> None:
+    """The daemon's engines do not checkpoint at commit (no stall inside a writer's turn before
+    a 250); :func:`db.checkpoint` copies the WAL into the database file without a write turn."""
+    path = tmp_path / "u.db"
+    engine = db.make_engine(f"sqlite:///{path}", autocheckpoint=False)
+    Base.metadata.create_all(engine)
+    before = path.stat().st_size
+    sessions = db.session_factory(engine)
+    for _ in range(6):  # 6 MB: past SQLite's default checkpoint point (1000 pages, 4 MB)
+        with sessions.begin() as session:
+            session.add(
+                RawMessage(
+                    channel="smtp",
+                    content_hash="x" * 64,
+                    size=2**20,
+                    data=bytes(2**20),
+                    received_at=datetime.now(UTC),
+                )
+            )
+    assert path.stat().st_size == before  # all of it still in the WAL
+    db.checkpoint(engine)
+    assert path.stat().st_size > before + 6 * 2**20
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RawMessage)) == 6
+    engine.dispose()
