@@ -151,7 +151,12 @@ class RawMessage(Base):
     """Bytes as received, committed before anything can fail (R29, DESIGN principle 2)."""
 
     __tablename__ = "raw_messages"
-    __table_args__ = (Index("ix_raw_messages_state_id", "state", "id"),)
+    __table_args__ = (
+        Index("ix_raw_messages_state_id", "state", "id"),
+        # Seen twice, stored once (the SMTP and the IMAP copy of one mail stored at the same
+        # instant included): the database refuses the second row, and the store finds the first.
+        Index("uq_raw_messages_content", "content_hash", "message_id", "profile", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -161,7 +166,7 @@ class RawMessage(Base):
     envelope_to: Mapped[list[str]] = mapped_column(default=list)
     source_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))  # first in uq_raw_messages_content
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: kept in the spool file
     spool: Mapped[str | None] = mapped_column(String(128))  # file name under $UKETSUKE_HOME/spool
