@@ -7,16 +7,18 @@ content hash (an SMTP client that retries after a lost 250, the same mail fetche
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import re
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,16 +90,32 @@ def _head(item: Incoming) -> bytes:
     return item.data.head if isinstance(item.data, SpooledData) else item.data
 
 
+@contextlib.contextmanager
+def _transaction(sessions: sessionmaker[Session], held: Connection | None) -> Iterator[Connection]:
+    """A transaction on the caller's connection (the group-commit thread keeps one: no pool
+    check-out and no PostgreSQL pre-ping round trip per batch), or on one from the pool."""
+    if held is None:
+        with sessions.kw["bind"].begin() as connection:
+            yield connection
+    else:
+        with held.begin():
+            yield held
+
+
 def store_raw_many(
-    sessions: sessionmaker[Session], items: list[Incoming], spool: Path | None = None
+    sessions: sessionmaker[Session],
+    items: list[Incoming],
+    spool: Path | None = None,
+    connection: Connection | None = None,
 ) -> list[Stored]:
     """Store a batch in one transaction: one commit, one fsync (an IMAP fetch of 50, or the SMTP
     sessions that finished DATA at the same moment).
 
     All or nothing: callers answer or mark only after this returns. Should a concurrent writer
-    have stored one of them meanwhile (a unique source key), the batch is stored one by one
-    instead, which finds those copies. Core statements, prebuilt: this is the acceptance path.
-    Messages over the spool threshold are kept in files under ``spool`` (when given).
+    have stored one of them meanwhile (a unique source key, or the same Message-ID, content and
+    profile), the batch is stored one by one instead, which finds those copies. Core statements,
+    prebuilt: this is the acceptance path. Messages over the spool threshold are kept in files
+    under ``spool`` (when given).
     """
     prepared = [_prepare(item, spool) for item in items]  # file I/O before the write lock
     message_ids = [header_message_id(_head(item)) for item in items]
@@ -105,7 +123,7 @@ def store_raw_many(
     try:
         # A Core connection, not an ORM session: less Python while the write turn is held (and
         # while the SMTP door's event loop waits for the GIL to send its replies).
-        with sessions.kw["bind"].begin() as connection:
+        with _transaction(sessions, connection) as connection:
             # Three statements for the whole batch (look-ups, one multi-row INSERT): the write
             # lock is held for as short a time as the batch allows.
             known = _known(connection, items, prepared)
@@ -180,21 +198,35 @@ def store_one(sessions: sessionmaker[Session], item: Incoming, spool: Path | Non
 
 
 class GroupCommit:
-    """Group commit for the SMTP door: one writer thread stores whatever DATA commands finished
+    """Group commit for the SMTP door: a writer thread stores whatever DATA commands finished
     meanwhile in one transaction, so concurrent senders share an fsync. Each waits for its own
     result (R29: 250 only after commit); a failing batch is retried one by one, so one bad
     message never costs the others their 250.
+
+    ``writers`` threads share the queue: on PostgreSQL a second writer sends its batch while the
+    first waits for the server (round trips, the WAL flush); the unique index keeps a message
+    stored once even when two writers hold copies of it. SQLite has one writer at a time: one
+    thread. Each writer keeps its own connection (no pool check-out, and no pre-ping round trip
+    on PostgreSQL, per batch) and replaces it after a failure.
     """
 
     def __init__(
-        self, sessions: sessionmaker[Session], spool: Path | None = None, max_batch: int = 64
+        self,
+        sessions: sessionmaker[Session],
+        spool: Path | None = None,
+        max_batch: int = 64,
+        writers: int = 1,
     ) -> None:
         self.sessions = sessions
         self.spool = spool
         self.max_batch = max_batch
         self._queue: queue.Queue[tuple[list[Incoming], Future[list[Stored]]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"group-commit-{n}", daemon=True)
+            for n in range(writers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, items: list[Incoming]) -> Future[list[Stored]]:
         future: Future[list[Stored]] = Future()
@@ -202,31 +234,40 @@ class GroupCommit:
         return future
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(30)
+        self._queue.put(None)  # each writer passes it on to the next, then ends
+        for thread in self._threads:
+            thread.join(30)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
+        writer = _Writer(self.sessions.kw["bind"])
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
                     self._queue.put(None)
-                    break
-                batch.append(more)
-            self._commit(batch)
+                    return
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(more)
+                self._commit(batch, writer)
+        finally:
+            writer.drop()
 
-    def _commit(self, batch: list[tuple[list[Incoming], Future[list[Stored]]]]) -> None:
+    def _commit(
+        self, batch: list[tuple[list[Incoming], Future[list[Stored]]]], writer: _Writer
+    ) -> None:
         items = [item for request, _ in batch for item in request]
         try:
-            stored = store_raw_many(self.sessions, items, self.spool)
+            stored = store_raw_many(self.sessions, items, self.spool, writer.connection())
         except Exception:  # noqa: BLE001 - each request is tried alone: its own answer
+            writer.drop()  # it may be the broken part (the database restarted)
             for request, future in batch:
                 try:
                     future.set_result([store_one(self.sessions, i, self.spool) for i in request])
@@ -237,6 +278,25 @@ class GroupCommit:
         for request, future in batch:
             future.set_result(stored[position : position + len(request)])
             position += len(request)
+
+
+class _Writer:
+    """A group-commit thread's own connection, taken when first needed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.held: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self.held is None:
+            self.held = self.engine.connect()
+        return self.held
+
+    def drop(self) -> None:
+        if self.held is not None:
+            with contextlib.suppress(Exception):
+                self.held.close()
+            self.held = None
 
 
 _RAW = RawMessage.__table__

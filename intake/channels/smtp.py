@@ -45,6 +45,8 @@ REPLY_BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
 REPLY_BAD_SENDER = "501 5.1.7 Bad sender address syntax"
 
 IDENT = "ESMTP uketsuke"
+# PostgreSQL: group-commit writers sending batches side by side (SQLite: one, it has one writer).
+POSTGRES_WRITERS = 2
 CLOSE_GRACE_SECONDS = 10.0
 MAX_PATH_LENGTH = 320  # RawMessage.envelope_from; RFC 5321 allows 64 + 1 + 255 at most
 
@@ -90,7 +92,12 @@ class IntakeHandler:
     def group(self) -> GroupCommit:
         """The group-commit writer, started on first use (one per handler)."""
         if self._group is None:
-            self._group = GroupCommit(self.sessions, spool_dir(self.config.home_path))
+            sqlite = self.sessions.kw["bind"].dialect.name == "sqlite"
+            self._group = GroupCommit(
+                self.sessions,
+                spool_dir(self.config.home_path),
+                writers=1 if sqlite else POSTGRES_WRITERS,
+            )
         return self._group
 
     async def handle_EHLO(
