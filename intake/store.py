@@ -120,6 +120,18 @@ def store_raw_many(
     prepared = [_prepare(item, spool) for item in items]  # file I/O before the write lock
     message_ids = [header_message_id(_head(item)) for item in items]
     now = datetime.now(UTC)
+    rows = [
+        _row(item, message_id, ready, now)
+        for item, message_id, ready in zip(items, message_ids, prepared, strict=True)
+    ]
+    if all(row["profile"] is not None or row["message_id"] is None for row in rows):
+        # Copies are rare: insert at once (one statement, no look-up round trip first); the
+        # unique indexes refuse a copy already stored, and only then do we look.
+        try:
+            with _transaction(sessions, connection) as writing:
+                return [Stored(row_id, False) for (row_id,) in writing.execute(_INSERT_RAW, rows)]
+        except IntegrityError:
+            pass  # a copy is stored already, or twice in this batch: look first, below
     try:
         # A Core connection, not an ORM session: less Python while the write turn is held (and
         # while the SMTP door's event loop waits for the GIL to send its replies).
@@ -128,11 +140,10 @@ def store_raw_many(
             # lock is held for as short a time as the batch allows.
             known = _known(connection, items, prepared)
             results: list[Stored | None] = []
-            rows: list[dict] = []
-            for item, message_id, (row_data, spool_name, digest, size) in zip(
-                items, message_ids, prepared, strict=True
-            ):
-                key = (message_id, digest, item.profile)
+            fresh_rows: list[dict] = []
+            for item, row in zip(items, rows, strict=True):
+                message_id = row["message_id"]
+                key = (message_id, row["content_hash"], item.profile)
                 existing = known.get(("source", item.source_key)) if item.source_key else None
                 if existing is None and message_id is not None:
                     existing = known.get(key)
@@ -140,26 +151,14 @@ def store_raw_many(
                     results.append(Stored(existing, True))
                     continue
                 if message_id is not None:
-                    known[key] = -1 - len(rows)  # a later copy in this batch: the same row
+                    known[key] = -1 - len(fresh_rows)  # a later copy in this batch: the same row
                 results.append(None)
-                rows.append(
-                    {
-                        "channel": item.channel,
-                        "profile": item.profile,
-                        "envelope_from": item.envelope_from,
-                        "envelope_to": list(item.envelope_to),
-                        "source_key": item.source_key,
-                        "message_id": message_id,
-                        "content_hash": digest,
-                        "size": size,
-                        "data": row_data,
-                        "spool": spool_name,
-                        "state": RawState.RECEIVED.value,
-                        "attempts": 0,
-                        "received_at": now,
-                    }
-                )
-            ids = [row_id for (row_id,) in connection.execute(_INSERT_RAW, rows)] if rows else []
+                fresh_rows.append(row)
+            ids = (
+                [row_id for (row_id,) in connection.execute(_INSERT_RAW, fresh_rows)]
+                if fresh_rows
+                else []
+            )
         stored: list[Stored] = []
         fresh = iter(ids)
         for result in results:
@@ -177,6 +176,30 @@ def store_raw_many(
                 raise
             return [retry]
         return [store_one(sessions, item, spool) for item in items]
+
+
+def _row(
+    item: Incoming,
+    message_id: str | None,
+    prepared: tuple[bytes | None, str | None, str, int],
+    now: datetime,
+) -> dict:
+    row_data, spool_name, digest, size = prepared
+    return {
+        "channel": item.channel,
+        "profile": item.profile,
+        "envelope_from": item.envelope_from,
+        "envelope_to": list(item.envelope_to),
+        "source_key": item.source_key,
+        "message_id": message_id,
+        "content_hash": digest,
+        "size": size,
+        "data": row_data,
+        "spool": spool_name,
+        "state": RawState.RECEIVED.value,
+        "attempts": 0,
+        "received_at": now,
+    }
 
 
 def _find_after_race(sessions: sessionmaker[Session], item: Incoming) -> Stored | None:

@@ -163,6 +163,35 @@ def test_r29_two_group_commit_writers_store_each_message_once(sessions) -> None:
         assert session.scalar(select(func.count()).select_from(RawMessage)) == 20
 
 
+def test_r29_a_fresh_batch_is_one_insert_and_a_copy_is_still_found(sessions) -> None:
+    """The acceptance path inserts at once (no look-up first: one round trip less before the
+    250); when the unique index refuses a copy, the batch is looked up and stored carefully."""
+    from sqlalchemy import event
+
+    from intake.store import Incoming, store_raw_many
+
+    statements: list[str] = []
+    event.listen(
+        sessions.kw["bind"],
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_: statements.append(sql.split()[0].upper()),
+    )
+    batch = [
+        Incoming(f"Message-ID: <f{n}@x>\r\n\r\nbody {n}".encode(), profile="helpdesk")
+        for n in range(3)
+    ]
+    first = store_raw_many(sessions, batch)
+    # INSERTs only (one multi-row statement on PostgreSQL; SQLite returns ids row by row)
+    assert {s for s in statements if s in ("SELECT", "INSERT")} == {"INSERT"}
+    assert not any(stored.duplicate for stored in first)
+    again = batch[1:] + [Incoming(b"Message-ID: <f9@x>\r\n\r\nnew", profile="helpdesk")]
+    second = store_raw_many(sessions, again)
+    assert second[:2] == [Stored(first[1].id, True), Stored(first[2].id, True)]
+    assert not second[2].duplicate
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RawMessage)) == 4
+
+
 def test_r29_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
     """Migration 0003: PostgreSQL keeps raw mail out of line without pglz (the SMTP door's
     commit no longer compresses); downgrading restores the default. SQLite: nothing to do."""
