@@ -34,7 +34,6 @@ from scheduler.service import build_scheduler
 log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
-SQLITE_BATCH = 50
 # Acceptance first (DESIGN principle 2): while a door has stored mail within BURST_QUIET_SECONDS,
 # the processor takes a turn of BURST_TURN_SECONDS once every BURST_PACE_SECONDS instead of
 # competing with the doors for both cores, and drains the rest at full speed once the burst is
@@ -216,13 +215,16 @@ class Processor:
                 self.wake.clear()
                 try:
                     self.drain(pool)
-                    self._checkpoint()  # also when idle: the scheduler's writes grow the WAL
                 except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
                     log.error(
                         "processing failed; retrying in 5 s",
                         exc_info=log.isEnabledFor(logging.DEBUG),
                     )
                     self.stopping.wait(5)
+                try:  # also when idle or failing: the doors' and scheduler's writes grow the WAL
+                    self._checkpoint()
+                except Exception:  # noqa: BLE001 - harmless: the next round tries again
+                    log.debug("WAL checkpoint failed", exc_info=True)
                 self.wake.wait(POLL_SECONDS)
         finally:
             if pool is not None:
@@ -252,14 +254,13 @@ def run_processor_process(
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))
-    # SQLite has one writer at a time: short batches keep the doors' commits from waiting long
-    # behind the processor's transaction. PostgreSQL writers do not block each other.
-    batch = SQLITE_BATCH if engine.dialect.name == "sqlite" else BATCH
+    # Batches of BATCH on both databases: on SQLite a turn still ends after the message under way
+    # when a door waits for the write lock (Processor.should_yield), so batches can be long.
     processor = Processor(
         pipeline,
         SystemClock(),
         workers=workers,
-        batch=batch,
+        batch=BATCH,
         wake=wake,
         stopping=stopping,
         doors=doors,
