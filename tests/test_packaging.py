@@ -59,3 +59,23 @@ def test_wheel_ships_templates_and_migrations_found_when_installed(tmp_path: Pat
     assert module.startswith(str(target))
     assert templates == str(target / "intake" / "_templates")
     assert subject == "お問い合わせ受付期限切れのお知らせ"
+
+
+def test_r29_systemd_unit_notifies_and_drains_from_the_main_process() -> None:
+    """Type=notify (READY=1 after the sockets are bound) and KillMode=mixed: SIGTERM reaches the
+    main process only, which lets the processor finish its batch (the drain tested in
+    test_daemon); systemd's SIGKILL after TimeoutStopSec reaches every process."""
+    from intake.daemon import DRAIN_SECONDS
+
+    unit = ROOT / "deploy" / "systemd" / "uketsuke.service"
+    settings = dict(
+        line.split("=", 1)
+        for line in unit.read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert settings["Type"] == "notify"
+    assert settings["NotifyAccess"] == "main"
+    assert settings["KillSignal"] == "SIGTERM"
+    assert settings["KillMode"] == "mixed"
+    assert settings["ExecStart"].endswith("uketsuke run")
+    assert int(settings["TimeoutStopSec"]) > DRAIN_SECONDS  # the daemon's own bound comes first
