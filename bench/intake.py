@@ -164,6 +164,15 @@ def cpu_by_process(pid: int) -> dict[int, float]:
     return {each: used for each, used in found.items() if used is not None}
 
 
+def cpu_since(pid: int, before: dict[int, float]) -> dict[str, float]:
+    """CPU seconds each process used since ``before`` (``cpu_by_process``): the daemon's own
+    process (the doors) and each child by pid."""
+    return {
+        ("doors" if each == pid else f"child {each}"): used - before.get(each, 0.0)
+        for each, used in cpu_by_process(pid).items()
+    }
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Reset VmHWM to the current RSS, of ``pid`` and its children (``echo 5 > clear_refs``)."""
     try:
@@ -616,10 +625,7 @@ def measure_smtp(
                 done_at = time.monotonic()
                 break
         cpu_after = cpu_seconds(pid)
-        split = {
-            ("doors" if each == pid else f"child {each}"): used - split_before.get(each, 0.0)
-            for each, used in cpu_by_process(pid).items()
-        }
+        split = cpu_since(pid, split_before)
         peak = peak_rss_mb(pid)
         poll.close()
         client.join(30)
@@ -702,10 +708,7 @@ def measure_backlog(
                 done_at = now
                 break
             time.sleep(BACKLOG_POLL_SECONDS)
-        split = {
-            ("doors" if each == pid else f"child {each}"): used - split_before.get(each, 0.0)
-            for each, used in cpu_by_process(pid).items()
-        }
+        split = cpu_since(pid, split_before)
         peak = peak_rss_mb(pid)
         poll.close()
         name = "processing into incidents (stored backlog)"

@@ -135,10 +135,10 @@ def store_raw_many(
     try:
         # A Core connection, not an ORM session: less Python while the write turn is held (and
         # while the SMTP door's event loop waits for the GIL to send its replies).
-        with _transaction(sessions, connection) as connection:
+        with _transaction(sessions, connection) as writing:
             # Three statements for the whole batch (look-ups, one multi-row INSERT): the write
             # lock is held for as short a time as the batch allows.
-            known = _known(connection, items, prepared)
+            known = _known(writing, items, prepared)
             results: list[Stored | None] = []
             fresh_rows: list[dict] = []
             for item, row in zip(items, rows, strict=True):
@@ -155,7 +155,7 @@ def store_raw_many(
                 results.append(None)
                 fresh_rows.append(row)
             ids = (
-                [row_id for (row_id,) in connection.execute(_INSERT_RAW, fresh_rows)]
+                [row_id for (row_id,) in writing.execute(_INSERT_RAW, fresh_rows)]
                 if fresh_rows
                 else []
             )
