@@ -1,0 +1,21 @@
+"""Text hygiene shared by every door and every outgoing mail.
+
+Control characters (NUL and the other C0/C1 controls but tab and line breaks) are removed from
+what is stored as text and from what is sent: PostgreSQL refuses NUL in text columns, and a
+customer's acknowledgment should never carry them. The raw bytes stay as received (R29).
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters other than tab, LF and CR."""
+    return _CONTROLS.sub("", text) if _CONTROLS.search(text) else text
+
+
+def strip_controls_opt(text: str | None) -> str | None:
+    return None if text is None else strip_controls(text)
