@@ -181,6 +181,7 @@ class IntakeConfig(_Strict):
     held_expiry_days: Annotated[int, Field(ge=1)] = 14
     reopen_window_days: Annotated[int, Field(ge=0)] = 0
     keep_raw_mail_days: Annotated[int, Field(ge=0)] = 0
+    reply_wait_seconds: Annotated[int, Field(ge=0)] = 60
 
 
 class ImapConfig(_Strict):
