@@ -3,14 +3,28 @@
 APScheduler holds no state of its own (memory job store): every piece of timed work is a database
 row with a due time, so a restart loses nothing. Jobs are bounded (STYLE 7): one instance each,
 coalesced, with a misfire grace time; shutdown waits for the job under way.
+
+A database outage is not a bug: each job's :class:`JobTick` logs its start, a summary a minute
+and its end, instead of APScheduler's traceback on every tick (R16: the rows wait in the
+database and are worked off once it is back).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
@@ -21,11 +35,109 @@ from responder.transports import make_transport
 from scheduler.clock import Clock
 from scheduler.jobs import expire_held
 
+log = logging.getLogger("uketsuke.scheduler")
+
 OUTBOX_SECONDS = 2
 HELD_EXPIRY_SECONDS = 60
+INTERVALS = {"outbox": OUTBOX_SECONDS, "held-expiry": HELD_EXPIRY_SECONDS}
 # While stored mail waits to be processed, the outbox waits too (intake first), but never
 # longer than this: acknowledgments of a burst go out seconds later, never lost or held back.
 OUTBOX_MAX_DEFER = timedelta(seconds=30)
+# During an outage a job says so once, then at most once a minute, then once when it is over.
+OUTAGE_SUMMARY_EVERY = timedelta(minutes=1)
+# What SQLAlchemy raises when the database cannot be reached: the server refused or dropped the
+# connection, the pool timed out, SQLite could not open its file (or found it locked).
+_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """An outage, as opposed to a bug: bugs still reach APScheduler and its traceback."""
+    return isinstance(exc, _UNAVAILABLE) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def error_class(exc: BaseException) -> str:
+    """The exception's class and the driver's (``OperationalError (psycopg.OperationalError)``):
+    never its text, which holds SQL and, for writes, the parameters (mail data, addresses: R26)."""
+    name = type(exc).__name__
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return name
+    return f"{name} ({type(orig).__module__}.{type(orig).__qualname__})"
+
+
+def duration(span: timedelta) -> str:
+    seconds = max(round(span.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+class JobTick:
+    """One scheduled job: ``work(now)`` at the clock's time on each tick, quiet in an outage.
+
+    Without this, APScheduler logs a full traceback on every failed tick (the outbox ticks every
+    2 s: over a thousand lines in 18 s, with SQL in them). Here the first failed tick logs one
+    WARNING (job and exception class), a failing tick at most one WARNING summary a minute,
+    and the first tick that works again one INFO line with how long it lasted and how many
+    ticks failed. Any other exception propagates as before. APScheduler runs one instance of a
+    job at a time (``max_instances=1``), so a tick's state needs no lock.
+    """
+
+    def __init__(self, job: str, work: Callable[[datetime], object], clock: Clock) -> None:
+        self.job = job
+        self.work = work
+        self.clock = clock
+        self.down_since: datetime | None = None
+        self.reported_at: datetime | None = None
+        self.failed_ticks = 0
+
+    def __call__(self) -> None:
+        now = self.clock.now()
+        try:
+            self.work(now)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            self._failed(exc, now)
+            return
+        if self.down_since is not None:
+            self._recovered(now)
+
+    def _failed(self, exc: Exception, now: datetime) -> None:
+        self.failed_ticks += 1
+        if self.down_since is None:
+            self.down_since = self.reported_at = now
+            log.warning(
+                "job %s: database unavailable (%s); retrying on every tick",
+                self.job,
+                error_class(exc),
+            )
+            return
+        assert self.reported_at is not None
+        if now - self.reported_at >= OUTAGE_SUMMARY_EVERY:
+            self.reported_at = now
+            log.warning(
+                "job %s: database still unavailable after %s, %d ticks failed (last: %s)",
+                self.job,
+                duration(now - self.down_since),
+                self.failed_ticks,
+                error_class(exc),
+            )
+
+    def _recovered(self, now: datetime) -> None:
+        assert self.down_since is not None
+        log.info(
+            "job %s: database available again after %s, %d ticks failed",
+            self.job,
+            duration(now - self.down_since),
+            self.failed_ticks,
+        )
+        self.down_since = self.reported_at = None
+        self.failed_ticks = 0
 
 
 class OutboxJob:
@@ -52,6 +164,21 @@ class OutboxJob:
 _BACKLOG = select(RawMessage.id).where(RawMessage.state == RawState.RECEIVED).limit(1)
 
 
+def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> dict[str, JobTick]:
+    """The scheduler's jobs by id, each a tick to call (the scheduler's, or a test's)."""
+    dispatcher = Dispatcher(
+        sessions,
+        make_transport(config.outbox, config.outbox_maildir),
+        lambda profile: config.profile(profile).support_address,
+        config.outbox.max_attempts,
+    )
+    outbox = OutboxJob(dispatcher, sessions)
+    return {
+        "outbox": JobTick("outbox", outbox.run, clock),
+        "held-expiry": JobTick("held-expiry", partial(expire_held, sessions, config), clock),
+    }
+
+
 def build_scheduler(
     config: Config, sessions: sessionmaker[Session], clock: Clock
 ) -> BackgroundScheduler:
@@ -59,23 +186,6 @@ def build_scheduler(
         job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
         timezone="Asia/Tokyo",
     )
-    dispatcher = Dispatcher(
-        sessions,
-        make_transport(config.outbox, config.outbox_maildir),
-        lambda profile: config.profile(profile).support_address,
-        config.outbox.max_attempts,
-    )
-
-    outbox = OutboxJob(dispatcher, sessions)
-
-    def send_outbox() -> None:
-        outbox.run(clock.now())
-
-    def expire_held_inquiries() -> None:
-        expire_held(sessions, config, clock.now())
-
-    scheduler.add_job(send_outbox, "interval", seconds=OUTBOX_SECONDS, id="outbox")
-    scheduler.add_job(
-        expire_held_inquiries, "interval", seconds=HELD_EXPIRY_SECONDS, id="held-expiry"
-    )
+    for job, tick in job_ticks(config, sessions, clock).items():
+        scheduler.add_job(tick, "interval", seconds=INTERVALS[job], id=job, name=job)
     return scheduler
