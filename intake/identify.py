@@ -72,12 +72,28 @@ def identify(
         unknown.append("customer_number")
     if missing or unknown:
         return Identification(False, customer, missing, unknown)
+    return standing(customer, fields, profile, require_active_support, now)
+
+
+def standing(
+    customer: Customer | None,
+    fields: dict[str, str | None],
+    profile: str,
+    require_active_support: bool,
+    now: datetime,
+) -> Identification:
+    """An accepted inquiry's flags: a domain outside the registered ones (R2), a lapsed
+    support period (R25). Also for a customer identified before (a reopened incident, R19)."""
     flags: list[str] = []
     status: SupportStatus | None = None
     if customer is not None:
         domain = (fields.get("domain") or "").lower()
         registered = {d.domain for d in customer.domains}
-        if registered and not any(domain == d or domain.endswith("." + d) for d in registered):
+        if (
+            domain
+            and registered
+            and not any(domain == d or domain.endswith("." + d) for d in registered)
+        ):
             flags.append("domain_mismatch")
         status = support_status(list(contracts_of(customer, profile)), to_tokyo(now).date())
         if require_active_support and status != SupportStatus.ACTIVE:

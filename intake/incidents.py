@@ -19,10 +19,10 @@ from intake.models import (
     Customer,
     Incident,
     IncidentMessage,
-    Inquiry,
     OutboxMail,
     TimedAction,
 )
+from intake.submission import Intake, Item
 from scheduler.calendar import to_tokyo
 
 FIRST_LINE_CHARS = 60
@@ -62,13 +62,6 @@ _CANCEL_AUTO_CLOSE = (
     )
     .values(state="cancelled", done_at=bindparam("now"))
 )
-
-
-@dataclass
-class NewIncident:
-    text: str
-    category: str
-    urgent: bool
 
 
 _GREETING = re.compile(
@@ -138,6 +131,7 @@ class CreatedIncident:
     first_line: str
     reply_address: str | None
     flags: list[str]
+    fields: dict[str, str]
     urgent: bool
     linked_incident_id: int | None
     created_at: datetime
@@ -148,43 +142,39 @@ class CreatedIncident:
 
 def create_incidents(
     session: Session,
+    intake: Intake,
     *,
-    profile: str,
-    channel: str,
     customer: Customer | None,
-    inquiry: Inquiry | None,
-    items: list[NewIncident],
-    subject: str,
-    reply_address: str | None,
     flags: list[str],
-    raw_message_id: int | None,
-    message_id: str | None,
-    author: str | None,
+    reply_address: str | None,
     now: datetime,
-    linked_incident_id: int | None = None,
 ) -> list[CreatedIncident]:
-    contract = _contract_for(customer, profile, now)
+    """R3: one incident per item; R4: each consumes one of the customer's support period."""
+    contract = _contract_for(customer, intake.profile, now)
     created: list[CreatedIncident] = []
-    for item in items or [NewIncident("", "other", False)]:
+    connection = session.connection()
+    stated = {k: v for k, v in intake.fields.items() if v}
+    for item in intake.items or [Item("", "other", False)]:
         own_flags = list(flags)
         if item.category == "out_of_scope":
             own_flags.append("out_of_scope")  # R5: flagged, not rejected
         if reply_address is None:
             own_flags.append("no_reply_address")  # R10: never dropped, staff find an address
         values = {
-            "profile": profile,
+            "profile": intake.profile,
             "customer_id": customer.id if customer else None,
-            "inquiry_id": inquiry.id if inquiry else None,
+            "inquiry_id": intake.held.id if intake.held else None,
             "contract_id": contract.id if contract else None,
-            "channel": channel,
+            "channel": intake.channel,
             "category": item.category,
             "state": "open",
-            "subject": subject,
-            "first_line": first_line(item.text or subject),
+            "subject": intake.subject,
+            "first_line": first_line(item.text or intake.subject),
             "reply_address": reply_address,
             "flags": own_flags,
+            "fields": stated,
             "urgent": item.urgent,
-            "linked_incident_id": linked_incident_id,
+            "linked_incident_id": intake.linked_incident_id,
             "created_at": now,
             "updated_at": now,
             "last_customer_message_at": now,
@@ -192,7 +182,6 @@ def create_incidents(
         }
         # Core INSERT … RETURNING: the intake hot path skips the ORM unit of work; callers get
         # a detached snapshot of the row.
-        connection = session.connection()
         number = connection.execute(_INSERT_INCIDENT, values).scalar_one()
         quota = contract.incident_quota if contract is not None else None
         if quota is not None and consumed(session, contract.customer_id, contract.id) > quota:
@@ -207,9 +196,9 @@ def create_incidents(
             {
                 "incident_id": number,
                 "direction": "in",
-                "raw_message_id": raw_message_id,
-                "message_id": message_id,
-                "author": author,
+                "raw_message_id": intake.raw_message_id,
+                "message_id": intake.message_id,
+                "author": intake.sender,
                 "body": item.text,
                 "created_at": now,
             },

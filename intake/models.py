@@ -174,6 +174,8 @@ class RawMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    # A reply waiting for the mail it answers is processed again from this time (R19).
+    not_before: Mapped[datetime | None]
 
 
 class Inquiry(Base):
@@ -215,6 +217,9 @@ class Incident(Base):
     first_line: Mapped[str] = mapped_column(Text, default="")
     reply_address: Mapped[str | None] = mapped_column(String(320))
     flags: Mapped[list[str]] = mapped_column(default=list)
+    # The four fields as the customer stated them (and a fax's number), beside the registry's
+    # customer: staff see what was written even when no registry is loaded (R1, R11).
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     linked_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,8 +25,8 @@ from intake import db, logs
 from intake.channels.fax import FaxReader
 from intake.config import Config
 from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
-from intake.models import RawMessage, RawState
-from intake.pipeline import BATCH, Pipeline
+from intake.models import RawMessage
+from intake.pipeline import BATCH, Pipeline, due
 from intake.spool import open_raw
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
@@ -143,7 +143,7 @@ class Processor:
                 (row.id, row.data, row.spool)
                 for row in session.execute(
                     select(RawMessage.id, RawMessage.data, RawMessage.spool)
-                    .where(RawMessage.state == RawState.RECEIVED, RawMessage.id > after)
+                    .where(due(self.clock.now()), RawMessage.id > after)
                     .order_by(RawMessage.id)
                     .limit(self.batch)
                 )

@@ -107,6 +107,10 @@ def test_r11_r10_hylafax_tiff_becomes_incident_answered_to_registered_contact(
         assert raw.state == RawState.PROCESSED, raw.last_error
         incident = session.scalars(select(Incident)).one()
         assert (incident.channel, incident.reply_address) == ("fax", "yamada@example.co.jp")
+        # R6 on the fax's own text, not the gateway's English cover; R11 the sender's number
+        assert "non_japanese" not in incident.flags
+        assert incident.fields["fax_number"]
+        assert incident.fields["customer_number"] == "C0123-4567"
         assert "パスワード" in incident.first_line or "ログイン" in incident.first_line
         ack = session.scalars(select(OutboxMail)).one()
         assert ack.recipients == ["yamada@example.co.jp"]  # never the gateway (R10)

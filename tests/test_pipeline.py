@@ -306,11 +306,12 @@ def test_r27_at_most_five_automatic_mails_per_sender_per_hour(pipeline, sessions
 
 
 def test_r29_bug_holds_message_unprocessable_and_reprocess_recovers(config, sessions) -> None:
-    class Broken(Pipeline):
-        def _route(self, session, raw, now, parsed):  # noqa: ANN001, ANN202
-            raise RuntimeError("simulated bug")
+    def broken(ctx) -> None:  # noqa: ANN001
+        raise RuntimeError("simulated bug")
 
-    raw_id = receive(Broken(config, sessions), make_mail(FIELDS_BLOCK + "\n質問です。\n"))
+    raw_id = receive(
+        Pipeline(config, sessions, steps=(broken,)), make_mail(FIELDS_BLOCK + "\n質問です。\n")
+    )
     with sessions() as session:
         raw = session.get(RawMessage, raw_id)
         assert raw.state == RawState.UNPROCESSABLE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake import db
+from intake.accept import accept
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -18,12 +20,16 @@ from intake.cli.common import (
     format_instant,
     print_json,
 )
-from intake.identify import contact_addresses, find_customer
-from intake.incidents import CreatedIncident, NewIncident, create_incidents
+from intake.identify import FIELD_LABELS, contact_addresses, find_customer
+from intake.incidents import CreatedIncident
 from intake.mail.classify import categorize, is_urgent
 from intake.mail.fields import normalize_customer_number, normalize_domain, normalize_text
+from intake.mail.split import split_inquiries
 from intake.models import Customer, Incident, Inquiry, RawMessage, RawState
+from intake.outcomes import Held
 from intake.pipeline import Pipeline
+from intake.processor import fax_reader
+from intake.submission import STATED_FIELDS, Intake, Item
 
 
 def register(commands: Any) -> None:
@@ -45,6 +51,9 @@ def register(commands: Any) -> None:
     new.add_argument("--channel", choices=["phone"], default="phone")
     new.add_argument("--customer", required=True, metavar="NUMBER", help="customer number")
     new.add_argument("--text", required=True, help="what the customer asked")
+    new.add_argument("--company", help="社名 as stated (default: the registry's)")
+    new.add_argument("--name", help="氏名 as stated (default: the registered contact's)")
+    new.add_argument("--domain", help="ドメイン名 as stated (default: the registered one)")
     new.add_argument("--profile", help="profile (default: the default profile)")
     new.add_argument("--json", action="store_true")
     new.set_defaults(handler=run_new)
@@ -83,11 +92,16 @@ def _sessions(args: argparse.Namespace):  # noqa: ANN202
 def incident_json(
     incident: Incident | CreatedIncident, customer_number: str | None
 ) -> dict[str, Any]:
+    """The documented JSON of an incident (README): ``customer_number`` is the registry's, else
+    the number as stated; ``fields`` the four fields as the customer stated them."""
+    stated = incident.fields or {}
     return {
         "number": incident.id,
         "state": incident.state,
         "profile": incident.profile,
-        "customer_number": customer_number,
+        "customer_number": customer_number or stated.get("customer_number"),
+        "fields": {name: stated.get(name) for name in STATED_FIELDS},
+        "fax_number": stated.get("fax_number"),
         "category": incident.category,
         "channel": incident.channel,
         "created_at": format_instant(incident.created_at),
@@ -164,6 +178,10 @@ def run_show(args: argparse.Namespace) -> int:
         "reply_address",
     ):
         print(f"  {key}: {data[key]}")
+    for name, label in FIELD_LABELS.items():
+        print(f"  {label}: {data['fields'][name] or '-'}")
+    if data["fax_number"]:
+        print(f"  FAX: {data['fax_number']}")
     for message in data["thread"]:
         print(f"--- {message['direction']} {message['at']} {message['author'] or ''}")
         print(message["body"].rstrip())
@@ -171,36 +189,57 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_new(args: argparse.Namespace) -> int:
+    """R7: an inquiry taken by phone enters through the same accept as mail (R2, R4, R25) and
+    is acknowledged by email at the customer's registered contact (R10)."""
     config = config_from(args)
     profile = args.profile or config.default_profile
     config.profile(profile)
     now = datetime.now(UTC)
+    text = normalize_text(args.text) if args.text.strip() else ""
+    if not text:
+        raise CliError("--text is empty: say what the customer asked")
     with db.session_factory(engine_from(config)).begin() as session:
         customer = find_customer(session, normalize_customer_number(args.customer))
         if customer is None:
             raise CliError(f"unknown customer number {args.customer!r}")
-        contacts = contact_addresses(customer)
-        created = create_incidents(
-            session,
-            profile=profile,
+        intake = Intake(
             channel="phone",
-            customer=customer,
-            inquiry=None,
-            items=[NewIncident(args.text, categorize(args.text), is_urgent("", args.text))],
-            subject=args.text.splitlines()[0][:80] if args.text.strip() else "(電話)",
-            reply_address=contacts[0] if contacts else None,
-            flags=[],
-            raw_message_id=None,
-            message_id=None,
-            author="staff",
-            now=now,
+            profile=profile,
+            fields=_phone_fields(args, customer),
+            items=[
+                Item(t, categorize(t), is_urgent("", t)) for t in split_inquiries(text) or [text]
+            ],
+            subject=text.splitlines()[0][:80],
+            received_at=now,
+            sender=None,
+            reply_to=[],  # R10: answered at the registered contact
         )
-        result = incident_json(created[0], customer.number)
-    if args.json:
-        print_json(result)
-    else:
-        print(f"incident #{result['number']} created")
+        try:
+            created = accept(session, config, intake, now)
+        except Held:
+            missing = [n for n in STATED_FIELDS if not intake.fields.get(n)]
+            options = ", ".join(f"{FIELD_LABELS[n]} (--{n})" for n in missing)
+            raise CliError(f"not accepted (R1): give {options}") from None
+        results = [incident_json(i, customer.number) for i in created]
+    for result in results:
+        if args.json:
+            print_json(result)
+        else:
+            print(f"incident #{result['number']} created")
     return 0
+
+
+def _phone_fields(args: argparse.Namespace, customer: Customer) -> dict[str, str | None]:
+    """What the caller stated; the registry fills what staff did not type (the caller was
+    identified by the customer number, R2)."""
+    contact_names = [c.name for c in customer.contacts if c.name]
+    domains = [d.domain for d in customer.domains]
+    return {
+        "company": normalize_text(args.company) if args.company else customer.company,
+        "name": normalize_text(args.name) if args.name else (contact_names or [None])[0],
+        "domain": normalize_domain(args.domain) if args.domain else (domains or [None])[0],
+        "customer_number": customer.number,
+    }
 
 
 def run_held_list(args: argparse.Namespace) -> int:
@@ -266,17 +305,21 @@ def run_held_complete(args: argparse.Namespace) -> int:
 
 
 def run_reprocess(args: argparse.Namespace) -> int:
+    """R29: the same steps as the daemon, the fax reader included; exit 1 when any message is
+    still unprocessable."""
     if (args.id is None) == (not args.held):
         raise CliError("give a raw message id or --held")
     config = config_from(args)
     sessions = db.session_factory(engine_from(config))
-    pipeline = Pipeline(config, sessions)
+    pipeline = Pipeline(config, sessions, read_fax=fax_reader(config))
     with sessions() as session:
         # Held inquiries wait for the customer's answer; only messages staff must look at rerun.
         rerunnable = select(RawMessage.id).where(
             RawMessage.state.in_([RawState.UNPROCESSABLE, RawState.HELD, RawState.RECEIVED]),
             ~RawMessage.id.in_(
-                select(Inquiry.raw_message_id).where(Inquiry.raw_message_id.is_not(None))
+                select(Inquiry.raw_message_id).where(
+                    Inquiry.raw_message_id.is_not(None), Inquiry.state == "held"
+                )
             ),
         )
         if args.id is not None:
@@ -287,7 +330,12 @@ def run_reprocess(args: argparse.Namespace) -> int:
             ids = [args.id]
         else:
             ids = list(session.scalars(rerunnable.order_by(RawMessage.id)))
+    failed = 0
     for raw_id in ids:
         state = pipeline.process(raw_id, datetime.now(UTC), again=True)
+        failed += state == RawState.UNPROCESSABLE
         print(f"raw {raw_id}: {state}")
+    if failed:
+        print(f"uketsuke: {failed} of {len(ids)} still unprocessable", file=sys.stderr)
+        return 1
     return 0
