@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intake.mail.layout import analyse_layout
-from intake.mail.split import is_inquiry, split_inquiries
+from intake.mail.split import is_inquiry, reports_problem, split_inquiries
 
 TWO_QUESTIONS = """\
 いつもお世話になっております。
@@ -327,3 +327,242 @@ def test_r3_split_does_not_depend_on_newlines(newline: str) -> None:
         "2. CSVで出力したファイルの文字コードを教えてください。",
     ]
     assert split_inquiries("ログイン\r\nできません。\r\n") == ["ログイン\nできません。"]
+
+
+# -- question labels and problem reports (R3) ------------------------------------------------
+
+LABELLED = """\
+お世話になっております。
+2点ご確認ください。
+
+{first}
+ライセンスの追加購入を検討しています。
+
+{second}
+FTPで接続すると「530 Login incorrect」と表示され
+接続できません。
+
+以上、よろしくお願いいたします。
+"""
+
+LABELS = [
+    ("【質問1】", "【質問2】"),
+    ("【ご質問１】", "【ご質問２】"),
+    ("［質問１］", "［質問２］"),
+    ("質問1：", "質問2："),
+    ("問１．", "問２．"),
+    ("問1", "問2"),
+    ("お問い合わせ1.", "お問い合わせ2."),
+    ("【お問合せ１】", "【お問合せ２】"),
+    ("■ご依頼1", "■ご依頼2"),
+    ("Question 1:", "Question 2:"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), LABELS, ids=[s[0] for s in LABELS])
+def test_r3_labelled_items_are_each_an_inquiry_whatever_they_say(first: str, second: str) -> None:
+    """Neither item asks: a statement and a problem report. The labels number the inquiries."""
+    assert split_inquiries(LABELLED.format(first=first, second=second)) == [
+        f"{first}\nライセンスの追加購入を検討しています。",
+        f"{second}\nFTPで接続すると「530 Login incorrect」と表示され\n接続できません。",
+    ]
+
+
+def test_r3_labelled_problem_report_is_not_merged_into_the_next_question() -> None:
+    body = """\
+【質問1】
+ユーザーを一括登録する方法はありますか？
+
+【質問2】
+管理画面にログインすると「認証に失敗しました」と
+表示されます。
+
+【質問3】
+契約期間を教えてください。
+"""
+    assert split_inquiries(body) == [
+        "【質問1】\nユーザーを一括登録する方法はありますか？",
+        "【質問2】\n管理画面にログインすると「認証に失敗しました」と\n表示されます。",
+        "【質問3】\n契約期間を教えてください。",
+    ]
+
+
+def test_r3_a_reference_to_a_question_number_is_not_a_label() -> None:
+    body = "質問1の件、承知しました。\n質問2の件も社内で共有いたしました。\n"
+    assert split_inquiries(body) == [body.strip()]
+
+
+def test_r3_q_numbers_are_decided_by_their_items() -> None:
+    """``Q1`` may be a quarter: statements under Q1/Q2 stay one inquiry."""
+    body = "Q1：売上レポートを確認しました。\nQ2：来期の計画書を送付します。\n"
+    assert split_inquiries(body) == [body.strip()]
+
+
+def test_r3_problem_reports_in_an_enumeration_split() -> None:
+    body = """\
+お世話になっております。
+
+1. 昨日から社内の一部のパソコンでメールが送信できません。
+2. Webメールにログインすると「サービスは利用できません」とい
+うエラーが表示されます。
+3. 請求書の宛名を変更したいです。
+
+よろしくお願いいたします。
+"""
+    assert split_inquiries(body) == [
+        "1. 昨日から社内の一部のパソコンでメールが送信できません。",
+        "2. Webメールにログインすると「サービスは利用できません」とい\nうエラーが表示されます。",
+        "3. 請求書の宛名を変更したいです。",
+    ]
+
+
+def test_r3_an_enumeration_of_problem_reports_alone_splits() -> None:
+    body = """\
+（１）
+パスワード再設定用のメールが届きません。
+
+（２）
+毎晩のバックアップが失敗します。ログには何も残っていません。
+"""
+    assert split_inquiries(body) == [
+        "（１）\nパスワード再設定用のメールが届きません。",
+        "（２）\n毎晩のバックアップが失敗します。ログには何も残っていません。",
+    ]
+
+
+def test_r3_a_field_block_above_is_not_the_lists_heading() -> None:
+    """``ブラウザ：Chrome`` ends an environment block; the questions below still split."""
+    body = """\
+【ご利用環境】
+OS：Windows 11 Pro
+ブラウザ：Google Chrome 122
+
+1. 管理画面にログインできません。
+2. パスワードの有効期限を教えてください。
+"""
+    assert split_inquiries(body) == [
+        "1. 管理画面にログインできません。",
+        "2. パスワードの有効期限を教えてください。",
+    ]
+
+
+PLAIN_STEPS = """\
+1. ログインする
+2. 設定画面を開く
+3. 「保存」を押すとエラーが表示されます。
+どうすればよいでしょうか。
+"""
+
+SEQUENCED_STEPS = """\
+1. 管理画面にログインします。
+2. その後、「保存」を押すとエラーが表示されます。
+3. 再度ログインしようとしても、ログインできません。
+"""
+
+REPRO_HEADING_POLITE = """\
+再現手順
+1. ログイン画面でパスワードを入力すると「認証に失敗しました」と表示されます。
+2. パスワードを再設定しても、再設定用のメールが届きません。
+"""
+
+SYMPTOMS_POLITE = """\
+以下の症状が出ています。
+① 画面が表示されません。
+② メールが届きません。
+"""
+
+PHENOMENA_POLITE = """\
+先週から以下の現象が発生しています。
+(1) ログインできません。
+(2) 送信したメールが相手に届きません。
+原因を調べていただけますか。
+"""
+
+SYMPTOM_FRAGMENTS = """\
+1. 画面が表示されない
+2. メールが届かない
+3. ログアウトされる
+至急確認をお願いします。
+"""
+
+ENVIRONMENT_FIELDS = """\
+ご利用環境は以下の通りです。
+1. OS：Windows 11 Pro
+2. メールソフト：Outlook 2021
+3. エラー：「サーバーへの接続に失敗しました」と表示されます。
+"""
+
+STATE_HEADING_POLITE = """\
+現在、以下の状態です。
+1. ログインできません。
+2. メールが届きません。
+"""
+
+SETTING_NOT_A_FAULT = """\
+1. 一般ユーザーは設定を変更できないようにしています。
+2. 管理者は2名です。
+3. 管理者を追加する方法を教えてください。
+"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [PLAIN_STEPS, SEQUENCED_STEPS, REPRO_HEADING_POLITE, SYMPTOMS_POLITE, PHENOMENA_POLITE,
+     STATE_HEADING_POLITE, SYMPTOM_FRAGMENTS, ENVIRONMENT_FIELDS, SETTING_NOT_A_FAULT],
+    ids=["plain-steps", "sequenced-steps", "repro-heading", "symptoms-heading", "phenomena-heading",
+         "state-heading", "symptom-fragments", "environment-fields", "setting-not-a-fault"],
+)  # fmt: skip
+def test_r3_problem_words_in_steps_symptoms_and_environment_do_not_split(body: str) -> None:
+    assert split_inquiries(body) == [body.strip()]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ログインできません。", True),
+        ("FTPで接続すると「530 Login incorrect」と表示され\n接続できません。", True),
+        ("「サービスは利用できません」というエラーが表示されます。", True),
+        ("再設定用のメールが届きません。", True),
+        ("画像が表示されない状態です。", True),
+        ("毎晩のバックアップが失敗します。", True),
+        ("表示が遅くなっております。", True),
+        ("The export fails with an error.", True),
+        ("ログインできない場合があります。", True),
+        ("メールが届かない", False),
+        ("その後、エラーが表示されます。", False),
+        ("ログインできないでしょうか。", False),
+        ("変更できないように設定しています。", False),
+        ("容量が上限に近いという通知が届きました。", False),
+        ("管理画面にログインします。", False),
+        ("受信は異常なくできています。", False),
+        ("ご連絡が遅くなり申し訳ございません。", False),
+        ("別の端末では使えないでしょうか。", False),
+        ("OS：Windows 11", False),
+    ],
+)
+def test_r3_problem_report_markers(text: str, expected: bool) -> None:
+    assert reports_problem(text) is expected
+
+
+def test_r3_a_heading_that_asks_about_a_state_lets_the_items_decide() -> None:
+    body = """\
+サーバーの状態について確認したいことがあります。
+1. CPU使用率を確認する方法はありますか？
+2. ディスクの空き容量を教えてください。
+"""
+    assert split_inquiries(body) == [
+        "1. CPU使用率を確認する方法はありますか？",
+        "2. ディスクの空き容量を教えてください。",
+    ]
+
+
+def test_r3_a_request_wrapped_by_the_mailer_is_still_a_request() -> None:
+    """Mailers wrap Japanese at ~36 characters, also inside いただけ or a phrase."""
+    assert is_inquiry("移行の手順をご教示いただ\nけますと幸いです。")
+    assert is_inquiry("Could\nyou extend the trial")
+    assert split_inquiries(
+        "1. 移行の手順をご教示いただ\nけますと幸いです。\n2. 料金を教えてください。"
+    ) == [
+        "1. 移行の手順をご教示いただ\nけますと幸いです。",
+        "2. 料金を教えてください。",
+    ]
