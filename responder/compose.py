@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime, formataddr
 
 from intake.mail.loops import LOOP_HEADER
+from intake.text import strip_controls
 
 
 def new_message_id(sender_address: str) -> str:
@@ -55,8 +56,14 @@ def compose(mail: OutgoingMail) -> bytes:
     (``Header.encode``) cost most of a millisecond a mail on the intake hot path. Every header
     value is ASCII folded at spaces, or RFC 2047 "B" encoded-words (R28) of at most 75 characters
     on lines of at most 78, each holding whole characters (for ISO-2022-JP a complete string that
-    returns to ASCII).
+    returns to ASCII). No control character but tab and line breaks reaches a mail.
     """
+    mail = replace(
+        mail,
+        subject=strip_controls(mail.subject),
+        sender_name=strip_controls(mail.sender_name),
+        body=strip_controls(mail.body),
+    )
     body = _iso2022jp_body(mail) if mail.charset == "iso-2022-jp" else None
     if body is not None:
         charset = "iso-2022-jp"

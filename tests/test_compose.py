@@ -11,7 +11,7 @@ import base64
 import email
 import email.policy
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.header import Header, decode_header, make_header
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -388,3 +388,19 @@ def test_random_japanese_text_round_trips(subject: str, body: str, name: str, ch
     assert decoded["subject"] == reference["subject"]
     assert decoded["from_name"] == reference["from_name"]
     assert decoded["body"] == reference["body"]
+
+
+def test_r29_control_characters_never_reach_an_outgoing_mail() -> None:
+    mail = OutgoingMail(
+        sender="support@example.jp",
+        sender_name="サポート\x00",
+        to=["yamada@example.co.jp"],
+        subject="[#1] 受付\x00のお知らせ\r\nBcc: x@evil.example",
+        body="本文\x00です。\x1b\n以上\n",
+        message_id="<a@example.jp>",
+        date=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+    )
+    message = email.message_from_bytes(compose(mail), policy=email.policy.default)
+    assert message["Subject"] == "[#1] 受付のお知らせ Bcc: x@evil.example"
+    assert message["Bcc"] is None
+    assert message.get_content() == "本文です。\n以上\n"
