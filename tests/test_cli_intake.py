@@ -120,3 +120,22 @@ def test_r29_reprocess_runs_unprocessable_mail_again(cli) -> None:
     usage = cli("reprocess")
     assert usage.returncode == 2 and usage.stderr.count("\n") == 1
     engine.dispose()
+
+
+def test_r29_reprocess_exits_1_when_a_message_stays_unprocessable(cli) -> None:
+    assert cli("init-db").returncode == 0
+    engine = db.make_engine(cli.database_url)
+    sessions = db.session_factory(engine)
+    good = store_raw(sessions, make_mail(FIELDS_BLOCK + "\n質問です。\n"), channel="smtp")
+    lost = store_raw(sessions, make_mail(FIELDS_BLOCK + "\n別件です。\n"), channel="smtp")
+    with sessions.begin() as session:
+        for raw_id in (good.id, lost.id):
+            session.get(RawMessage, raw_id).state = RawState.UNPROCESSABLE
+        broken = session.get(RawMessage, lost.id)
+        broken.data, broken.spool = None, "missing.eml"  # its spool file is gone
+    result = cli("reprocess", "--held")
+    assert result.returncode == 1
+    assert f"raw {good.id}: processed" in result.stdout
+    assert f"raw {lost.id}: unprocessable" in result.stdout
+    assert result.stderr.splitlines()[-1] == "uketsuke: 1 of 2 still unprocessable"
+    engine.dispose()

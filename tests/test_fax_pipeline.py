@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
+from intake import db
 from intake.channels.fax import FaxReader
 from intake.config import Config, FaxGatewayConfig, load_config
 from intake.customers import import_rows, parse_rows
@@ -190,3 +191,25 @@ def test_r11_staff_key_in_a_held_fax_and_it_is_answered_by_email(config, session
         assert session.scalars(select(Inquiry.state)).one() == "accepted"
         [ack] = session.scalars(select(OutboxMail)).all()
         assert ack.recipients == ["yamada@example.co.jp"]
+
+
+def test_r11_r29_reprocess_reads_the_fax_as_the_daemon_would(config, cli, tmp_path, ocr) -> None:
+    """A fax stored while OCR was missing: ``reprocess`` runs the daemon's steps, fax reader
+    included, so it becomes an incident instead of staying "needs transcription"."""
+    toml = tmp_path / "fax.toml"
+    toml.write_text(
+        f'[[fax_gateways]]\nname = "hylafax"\nsender_addresses = ["{GATEWAY}"]\n', encoding="utf-8"
+    )
+    assert cli("init-db").returncode == 0
+    engine = db.make_engine(cli.database_url)
+    sessions = db.session_factory(engine)
+    stored = store_raw(sessions, hylafax_tiff(), channel="smtp", profile="helpdesk")
+    with sessions.begin() as session:
+        session.get(RawMessage, stored.id).state = RawState.UNPROCESSABLE
+    result = cli("reprocess", str(stored.id), "--config", str(toml), timeout=180)
+    assert result.returncode == 0, result.stderr
+    with sessions() as session:
+        assert session.get(RawMessage, stored.id).state == RawState.PROCESSED
+        incident = session.scalars(select(Incident)).one()
+        assert incident.channel == "fax" and incident.fields["customer_number"] == "C0123-4567"
+    engine.dispose()
