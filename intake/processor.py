@@ -16,7 +16,6 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -24,10 +23,10 @@ from sqlalchemy import select
 from intake import db, logs
 from intake.channels.fax import FaxReader
 from intake.config import Config
-from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
+from intake.mail.parse import ParsedMessage
 from intake.models import RawMessage
+from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
-from intake.spool import open_raw
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
 
@@ -44,26 +43,6 @@ BURST_TURN_SECONDS = 0.01
 # SQLite: the WAL is copied into the database file between turns, at most this often (commits
 # do not checkpoint in the daemon: see db.make_engine).
 CHECKPOINT_SECONDS = 0.5
-# The parse worker runs at a lower priority: on a busy machine the doors (acceptance, R29) and
-# the processor (which may hold SQLite's write turn) get the CPU first; parsing ahead fills the
-# idle time. It holds no lock, so nothing waits on it at a higher priority but the processor.
-PARSE_NICE = 10
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Pool workers end when the daemon does, even after ``kill -9`` (no orphaned parsers)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _parse_worker_init(parent: int) -> None:
-    _exit_with_parent(parent)
-    os.nice(PARSE_NICE)
 
 
 class DoorActivity:
@@ -80,22 +59,6 @@ class DoorActivity:
         return time.monotonic() - float(self._at.value)
 
 
-Fetched = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
-
-
-def parse_many(
-    items: list[Fetched], context: ParseContext, spool: Path
-) -> dict[int, ParsedMessage]:
-    """Parse (maybe in a worker process); a message that is not mail is left for the pipeline
-    to hold. Spooled messages are mapped, not read whole."""
-    parsed: dict[int, ParsedMessage] = {}
-    for raw_id, data, name in items:
-        try:
-            with open_raw(spool, data, name) as content:
-                parsed[raw_id] = parse_message(content, context)
-        except NotAMessage:
-            continue
-    return parsed
 
 
 @dataclass
@@ -202,7 +165,7 @@ class Processor:
             ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=get_context("spawn"),
-                initializer=_parse_worker_init,
+                initializer=parse_worker_init,
                 initargs=(os.getpid(),),
             )
             if self.workers > 0
@@ -250,7 +213,7 @@ def run_processor_process(
 ) -> None:
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
-    _exit_with_parent(parent)
+    exit_with_parent(parent)
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
     pipeline = Pipeline(config, db.session_factory(engine), read_fax=fax_reader(config))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -213,3 +215,18 @@ def test_r11_r29_reprocess_reads_the_fax_as_the_daemon_would(config, cli, tmp_pa
         incident = session.scalars(select(Incident)).one()
         assert incident.channel == "fax" and incident.fields["customer_number"] == "C0123-4567"
     engine.dispose()
+
+
+def test_r11_ocr_engine_loads_when_the_first_fax_arrives(config) -> None:
+    """A daemon with a fax gateway but no fax yet never imports the OCR engine (memory)."""
+    probe = (
+        "import sys\n"
+        "from intake.channels.fax import FaxReader\n"
+        "from intake.config import FaxGatewayConfig, load_config\n"
+        "config = load_config(None, env={}).model_copy(update={'fax_gateways': "
+        "[FaxGatewayConfig(name='gw', sender_addresses=['gw@example.jp'])]})\n"
+        "FaxReader(config)\n"
+        "print(' '.join(m for m in ('rapidocr', 'onnxruntime', 'pypdfium2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -4,6 +4,8 @@ and never starves; outside a burst it does not wait. Real SQLite/PostgreSQL (`se
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -15,15 +17,14 @@ from sqlalchemy import func, select
 from intake import db
 from intake.config import load_config
 from intake.models import RawMessage, RawState
+from intake.parse_worker import PARSE_NICE, parse_worker_init
 from intake.pipeline import Pipeline
 from intake.processor import (
     BURST_PACE_SECONDS,
     BURST_QUIET_SECONDS,
     CHECKPOINT_SECONDS,
-    PARSE_NICE,
     DoorActivity,
     Processor,
-    _parse_worker_init,
 )
 from intake.store import store_raw
 from scheduler.clock import SystemClock
@@ -119,7 +120,7 @@ def test_r29_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=get_context("spawn"),
-        initializer=_parse_worker_init,
+        initializer=parse_worker_init,
         initargs=(os.getpid(),),
     )
     try:
@@ -149,3 +150,15 @@ def test_r29_processor_checkpoints_the_wal_between_turns(tmp_path) -> None:
     assert processor.drain(None) == 4
     assert path.stat().st_size > before  # the stored and processed rows reached the file
     engine.dispose()
+
+
+def test_parse_worker_imports_the_parser_and_nothing_of_the_daemon() -> None:
+    """The idle daemon's memory is the sum of its processes: the worker needs no database,
+    SMTP, web or OCR library (bench/idle_rss.py measures the total)."""
+    probe = (
+        "import sys, intake.parse_worker; "
+        "print(' '.join(m for m in ('sqlalchemy', 'aiosmtpd', 'flask', 'imapclient', "
+        "'apscheduler', 'rapidocr', 'onnxruntime', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -64,14 +64,27 @@ class FaxReader:
     """Reads a gateway's mail; one instance per daemon (the OCR engine loads once)."""
 
     def __init__(self, config: Config, engine: str | None = None) -> None:
-        self.engine = engine or available_engine()
+        self._engine = engine
+        self._probed = engine is not None
         self.patterns = {
             address.lower(): [re.compile(p) for p in gateway.fax_number_patterns]
             for gateway in config.fax_gateways
             for address in gateway.sender_addresses
         }
-        if self.engine is None:
-            log.warning("no OCR engine installed: fax inquiries will wait for transcription")
+
+    @property
+    def engine(self) -> str | None:
+        """The OCR engine, probed when the first fax arrives (the probe imports the engine: a
+        second and tens of MB that a daemon without faxes never spends)."""
+        if not self._probed:
+            self._engine, self._probed = available_engine(), True
+            if self._engine is None:
+                log.warning("no OCR engine installed: fax inquiries will wait for transcription")
+        return self._engine
+
+    @engine.setter
+    def engine(self, name: str | None) -> None:
+        self._engine, self._probed = name, True
 
     def fax_number(self, root: Part, sender: str | None) -> str | None:
         subject = decode_header_value(header(root.headers, "Subject"))

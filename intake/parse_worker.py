@@ -1,0 +1,53 @@
+"""The parse worker: stored messages parsed ahead of the processor, in a process of its own.
+
+Kept apart from the processor so the worker imports the parser and nothing else (no
+SQLAlchemy, no aiosmtpd, no OCR): the idle daemon's memory is the sum of its processes'.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
+from intake.spool import open_raw
+
+# The parse worker runs at a lower priority: on a busy machine the doors (acceptance, R29) and
+# the processor (which may hold SQLite's write turn) get the CPU first; parsing ahead fills the
+# idle time. It holds no lock, so nothing waits on it at a higher priority but the processor.
+PARSE_NICE = 10
+
+Fetched = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
+
+
+def exit_with_parent(parent: int) -> None:
+    """Pool workers end when the daemon does, even after ``kill -9`` (no orphaned parsers)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def parse_worker_init(parent: int) -> None:
+    exit_with_parent(parent)
+    os.nice(PARSE_NICE)
+
+
+def parse_many(
+    items: list[Fetched], context: ParseContext, spool: Path
+) -> dict[int, ParsedMessage]:
+    """Parse (maybe in a worker process); a message that is not mail is left for the pipeline
+    to hold. Spooled messages are mapped, not read whole."""
+    parsed: dict[int, ParsedMessage] = {}
+    for raw_id, data, name in items:
+        try:
+            with open_raw(spool, data, name) as content:
+                parsed[raw_id] = parse_message(content, context)
+        except NotAMessage:
+            continue
+    return parsed
