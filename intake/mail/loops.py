@@ -15,9 +15,15 @@ _ROBOT_LOCALPART = re.compile(
     r"([+-].*)?$",
     re.IGNORECASE,
 )
+# An out-of-office marker opens the subject ("自動応答: …", "【自動返信】…", "Out of Office: …")
+# and is followed by a separator, a bracket or the end: a customer asking about auto-reply
+# settings ("自動返信の設定方法について") writes an inquiry, never an automatic mail.
+_MARKER = (
+    r"(?:out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?reply|autoreply|vacation|"
+    r"自動応答|自動返信|自動送信|不在通知|不在のお知らせ|休暇のお知らせ|外出中)"
+)
 _OUT_OF_OFFICE = re.compile(
-    r"(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|vacation|"
-    r"自動応答|自動返信|自動送信|不在通知|不在のお知らせ|休暇のお知らせ|外出中)",
+    rf"^\s*(?:[\[【(（<〔]\s*{_MARKER}\s*[\]】)）>〕]|{_MARKER}\s*(?:[:：\-－|｜(（\[【]|$|\s))",
     re.IGNORECASE,
 )
 
@@ -42,6 +48,6 @@ def auto_reply_reason(message: Message, sender: str | None, subject: str) -> str
         return "x-autoreply"
     if sender and _ROBOT_LOCALPART.match(sender.split("@", 1)[0]):
         return "robot sender"
-    if _OUT_OF_OFFICE.search(subject[:200]):
+    if _OUT_OF_OFFICE.match(subject[:200]):
         return "out of office"
     return None
