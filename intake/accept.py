@@ -168,7 +168,11 @@ def _hold(
     asked = [*found.missing, *found.unknown]
     inquiry = intake.held
     recipients = intake.recipients()
+    asks = bool(recipients) and intake.ask_for_fields
     if inquiry is None:
+        # Waiting for the customer, it expires (R2); waiting for staff (a fax to key in, no
+        # address to ask), it stays on their list until they act.
+        expires = now + timedelta(days=config.intake.held_expiry_days) if asks else None
         inquiry = Inquiry(
             raw_message_id=intake.raw_message_id,
             profile=intake.profile,
@@ -177,18 +181,19 @@ def _hold(
             state="held",
             reason=reason,
             created_at=now,
-            expires_at=now + timedelta(days=config.intake.held_expiry_days),
+            expires_at=expires,
         )
         session.add(inquiry)
         session.flush()
-        session.add(
-            TimedAction(
-                kind="held_expiry", due_at=inquiry.expires_at, inquiry_id=inquiry.id, created_at=now
+        if expires is not None:
+            session.add(
+                TimedAction(
+                    kind="held_expiry", due_at=expires, inquiry_id=inquiry.id, created_at=now
+                )
             )
-        )
     inquiry.fields = dict(intake.fields)
     inquiry.missing = asked
-    if recipients and intake.ask_for_fields:
+    if asks:
         inquiry.request_message_id = queue_ask_fields(
             session,
             config,

@@ -18,12 +18,21 @@ from intake import db
 from intake.accept import accept
 from intake.config import load_config
 from intake.customers import import_rows, parse_rows
-from intake.models import Incident, Inquiry, OutboxMail, RawMessage, RawState, SupportContract
+from intake.models import (
+    Incident,
+    Inquiry,
+    OutboxMail,
+    RawMessage,
+    RawState,
+    SupportContract,
+    TimedAction,
+)
 from intake.outcomes import Held
 from intake.pipeline import Pipeline
 from intake.store import store_raw
 from intake.submission import Intake, Item
 from scheduler.calendar import TOKYO
+from scheduler.jobs import expire_held
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
@@ -257,3 +266,18 @@ def test_r29_reprocess_reads_the_profile_from_todays_configuration(
         assert session.get(RawMessage, stored.id).profile == "desknet"
         assert session.scalars(select(Incident)).one().profile == "desknet"
     engine.dispose()
+
+
+def test_r11_held_for_staff_never_expires_silently(config, sessions) -> None:
+    """A fax waiting to be keyed in waits for staff, not the customer: no expiry (R2's expiry
+    is for inquiries whose customer was asked)."""
+    intake = phone()
+    intake.channel, intake.ask_for_fields, intake.hold_reason = "fax", False, "needs_transcription"
+    intake.fields["name"] = None
+    with sessions.begin() as session, pytest.raises(Held):
+        accept(session, config, intake, OPEN)  # the runner keeps a held inquiry's rows
+    assert expire_held(sessions, config, OPEN + timedelta(days=30)) == 0
+    with sessions() as session:
+        held = session.scalars(select(Inquiry)).one()
+        assert (held.state, held.expires_at) == ("held", None)
+        assert session.scalars(select(TimedAction)).all() == []
