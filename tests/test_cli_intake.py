@@ -96,7 +96,9 @@ def test_r7_phone_incident_from_the_command_line(cli, tmp_path) -> None:
     incident = json.loads(made.stdout)
     assert (incident["channel"], incident["customer_number"]) == ("phone", "C-1")
     shown = json.loads(cli("incidents", "show", str(incident["number"]), "--json").stdout)
+    assert shown == incident  # new --json prints the incident as show --json does
     assert shown["reply_address"] == "a@a.example.jp"  # R10: answered by email
+    assert shown["thread"][-1]["body"] == "(受付のお知らせ)"  # acknowledged by email (R10)
     unknown = cli("incidents", "new", "--customer", "C-404", "--text", "x")
     assert unknown.returncode == 2 and "unknown customer" in unknown.stderr
 

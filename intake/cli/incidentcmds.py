@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from intake import db
 from intake.accept import accept
@@ -132,37 +132,41 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def incident_detail(session: Session, number: int) -> dict[str, Any]:
+    """``incidents show --json``: the incident with its customer and its thread (README)."""
+    incident = session.scalars(
+        select(Incident).where(Incident.id == number).options(selectinload(Incident.messages))
+    ).one_or_none()
+    if incident is None:
+        raise CliError(f"no incident #{number}")
+    customer = incident.customer
+    data = incident_json(incident, customer.number if customer else None)
+    data["customer"] = (
+        {
+            "number": customer.number,
+            "company": customer.company,
+            "contacts": contact_addresses(customer),
+        }
+        if customer
+        else None
+    )
+    data["reply_address"] = incident.reply_address
+    data["thread"] = [
+        {
+            "direction": m.direction,
+            "at": format_instant(m.created_at),
+            "message_id": m.message_id,
+            "author": m.author,
+            "body": m.body,
+        }
+        for m in incident.messages
+    ]
+    return data
+
+
 def run_show(args: argparse.Namespace) -> int:
     with _sessions(args)() as session:
-        incident = session.scalars(
-            select(Incident)
-            .where(Incident.id == args.number)
-            .options(selectinload(Incident.messages))
-        ).one_or_none()
-        if incident is None:
-            raise CliError(f"no incident #{args.number}")
-        customer = incident.customer
-        data = incident_json(incident, customer.number if customer else None)
-        data["customer"] = (
-            {
-                "number": customer.number,
-                "company": customer.company,
-                "contacts": contact_addresses(customer),
-            }
-            if customer
-            else None
-        )
-        data["reply_address"] = incident.reply_address
-        data["thread"] = [
-            {
-                "direction": m.direction,
-                "at": format_instant(m.created_at),
-                "message_id": m.message_id,
-                "author": m.author,
-                "body": m.body,
-            }
-            for m in incident.messages
-        ]
+        data = incident_detail(session, args.number)
     if args.json:
         print_json(data)
         return 0
@@ -220,12 +224,13 @@ def run_new(args: argparse.Namespace) -> int:
             missing = [n for n in STATED_FIELDS if not intake.fields.get(n)]
             options = ", ".join(f"{FIELD_LABELS[n]} (--{n})" for n in missing)
             raise CliError(f"not accepted (R1): give {options}") from None
-        results = [incident_json(i, customer.number) for i in created]
-    for result in results:
-        if args.json:
-            print_json(result)
-        else:
-            print(f"incident #{result['number']} created")
+        numbers = [i.id for i in created]
+    with db.session_factory(engine_from(config))() as session:
+        for number in numbers:
+            if args.json:  # as incidents show --json prints it
+                print_json(incident_detail(session, number))
+            else:
+                print(f"incident #{number} created")
     return 0
 
 
