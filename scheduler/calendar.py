@@ -15,6 +15,9 @@ Decisions recorded here (the terms leave them open):
   version is judged by the earliest version rather than rejected: the daemon may meet old mail.
 * Every search forward is bounded (:data:`MAX_SEARCH_DAYS`): a misconfigured calendar with no
   business day raises :class:`ValueError` instead of hanging the daemon.
+
+The profiles' actual hours and closures are configuration (``intake.config.builtin_profiles``,
+the one place they are written); this module only knows how to judge them.
 """
 
 from __future__ import annotations
@@ -26,16 +29,12 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 __all__ = [
     "MAX_SEARCH_DAYS",
     "TOKYO",
     "BusinessCalendar",
     "HoursVersion",
     "RecurringClosure",
-    "desknet_calendar",
-    "helpdesk_calendar",
     "to_tokyo",
 ]
 
@@ -67,7 +66,12 @@ def _jp_holidays(year: int) -> frozenset[date]:
     The ``holidays`` package (JP, default "public" category) includes 振替休日 and 国民の休日
     (R12).  It covers 1949–2099; outside that range it knows no holidays, so only weekends and
     company closures close the desk there.
+
+    Imported here, not at the top: loading it takes most of a ``uketsuke calendar`` run, and
+    commands that never judge a date (``--help``, ``check-config``) should not pay for it.
     """
+    import holidays
+
     return frozenset(holidays.country_holidays("JP", years=year).keys())
 
 
@@ -255,45 +259,3 @@ def _days_after(d: date, limit: int) -> Iterable[date]:
             yield d + timedelta(days=offset)
         except OverflowError:
             return
-
-
-YEAR_END = RecurringClosure((12, 29), (1, 3))
-"""年末年始休暇 12/29–1/3 (HD 仕様書 4.1 "年末年始", DN 2(1) "年末年始休暇")."""
-
-SUMMER = RecurringClosure((8, 13), (8, 16))
-"""夏期休暇 8/13–8/16: the terms name a summer closure without dates; this is the default."""
-
-
-def helpdesk_calendar() -> BusinessCalendar:
-    """Built-in HD profile: Mon–Fri 10:00–12:00 and 13:00–17:00 from 2018-11-01 (R9, R13).
-
-    HD 仕様書 4.1 as revised on 2018-11-01 (附則 第2条); the earlier versions' hours are not in
-    the terms, so the only known version also judges older instants (R13 fallback).
-    """
-    return BusinessCalendar(
-        hours=(
-            HoursVersion(
-                effective_from=date(2018, 11, 1),
-                periods=((time(10, 0), time(12, 0)), (time(13, 0), time(17, 0))),
-            ),
-        ),
-        recurring_closures=(YEAR_END, SUMMER),
-    )
-
-
-def desknet_calendar() -> BusinessCalendar:
-    """Built-in DN profile: Mon–Fri 9:00–12:00 and 13:00–17:30, license cutoff 17:00 (R9, R14).
-
-    DN 2(1) 受付時間 and 2(2) "当社営業日17時まで"; the terms carry no effective date, so the one
-    version is dated 2000-01-01 and, by the R13 fallback, applies to everything.
-    """
-    return BusinessCalendar(
-        hours=(
-            HoursVersion(
-                effective_from=date(2000, 1, 1),
-                periods=((time(9, 0), time(12, 0)), (time(13, 0), time(17, 30))),
-            ),
-        ),
-        recurring_closures=(YEAR_END, SUMMER),
-        license_cutoff=time(17, 0),
-    )

@@ -9,17 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intake.config import load_config
 from scheduler.calendar import (
     TOKYO,
     BusinessCalendar,
     HoursVersion,
-    desknet_calendar,
-    helpdesk_calendar,
 )
 from scheduler.cutoff import is_same_day, license_due
 
-DN = desknet_calendar()
-HD = helpdesk_calendar()
+# The shipped profiles, as the daemon builds them (R14 on the terms' own cutoff and hours).
+SHIPPED = load_config(None, env={})
+DN = SHIPPED.profile("desknet").calendar()
+HD = SHIPPED.profile("helpdesk").calendar()
 NEW_YORK = ZoneInfo("America/New_York")
 
 
