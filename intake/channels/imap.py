@@ -184,12 +184,11 @@ class ImapPoller:
                     client = None
                     failures += 1
                     delay = backoff_seconds(failures)
-                    log.warning(
-                        "imap %s: %s; retrying in %g s",
-                        self.config.name,
-                        describe_error(error),
-                        delay,
-                    )
+                    reason = describe_error(error)
+                    unset = self.config.missing_password()
+                    if isinstance(error, LoginError) and unset:
+                        reason += f" (no password: {unset} is not set)"
+                    log.warning("imap %s: %s; retrying in %g s", self.config.name, reason, delay)
                     stop.wait(delay)
         finally:
             _close(client)

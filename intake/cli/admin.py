@@ -1,22 +1,33 @@
-"""Operator commands: run, init-db, migrate, check-config, status, customers import."""
+"""Operator commands: run, init-db, migrate, check-config, status, customers import.
+
+Handlers import SQLAlchemy, the models and the daemon in their bodies (start-up rule in
+``intake.cli.common``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from intake.cli.common import (
+    CliError,
+    add_config_option,
+    config_from,
+    database_label,
+    engine_from,
+    print_json,
+    unavailable,
+)
 
-from intake import db
-from intake.cli.common import CliError, add_config_option, config_from, engine_from, print_json
-from intake.customers import CustomerImportError, import_file
-from intake.models import Incident, OutboxMail, RawMessage
+if TYPE_CHECKING:
+    from intake.config import Config
 
 
 def register(commands: Any) -> None:
-    run = commands.add_parser("run", help="the daemon (SMTP, IMAP, web, scheduler)")
+    run = commands.add_parser("run", help="the daemon (SMTP, IMAP, scheduler)")
     add_config_option(run)
     run.set_defaults(handler=run_daemon)
 
@@ -54,38 +65,102 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from intake import db
+
     config = config_from(args)
-    engine = engine_from(config)
+    engine = engine_from(config, create=True)
     try:
         revision = db.upgrade(engine)
     except OperationalError as exc:
-        raise CliError(f"database unavailable: {exc.orig}") from None
+        raise unavailable(config, exc) from None
+    finally:
+        engine.dispose()
     print(f"schema at revision {revision}")
     return 0
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    print(f"home: {config.home}")
-    print(f"database: {config.effective_database_url.split('@')[-1]}")
-    print(f"smtp: {config.smtp.host}:{config.smtp.port} (max {config.smtp.max_message_size} bytes)")
-    print(f"web: {config.web.host}:{config.web.port}")
-    target = (
-        config.outbox_maildir if config.outbox.transport == "maildir" else config.outbox.relay_host
-    )
-    print(f"outbox: {config.outbox.transport} -> {target}")
-    for name, profile in config.profiles.items():
-        hours = profile.hours[-1]
-        periods = ", ".join(f"{a}-{b}" for a, b in hours.periods)
-        print(
-            f"profile {name}: intake {', '.join(profile.intake_addresses) or '-'}; "
-            f"hours {periods} from {hours.effective_from}; cutoff {profile.license_cutoff}"
-        )
+    """Every problem one line on stderr (exit 2); else what ``uketsuke run`` would do."""
+    from intake.config import ConfigError
+
+    try:
+        config = config_from(args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"uketsuke: {problem}", file=sys.stderr)
+        return 2
+    for line in describe(config, args.config or os.environ.get("UKETSUKE_CONFIG")):
+        print(line)
+    missing = config.missing_secrets()
+    for problem in missing:
+        print(f"uketsuke: {problem}", file=sys.stderr)
+    if missing:
+        return 2
     print("configuration OK")
     return 0
 
 
+def describe(config: Config, path: str | None) -> list[str]:
+    """What check-config prints: one line per door, store, profile and mailbox."""
+    database = database_label(config)
+    if config.sqlite_path is not None and not config.sqlite_path.is_file():
+        database += " (not created yet: run `uketsuke migrate`)"
+    smtp = config.smtp
+    tls = "STARTTLS offered" if smtp.tls_cert and smtp.tls_key else "no STARTTLS"
+    outbox = config.outbox
+    target = (
+        config.outbox_maildir.absolute()
+        if outbox.transport == "maildir"
+        else f"{outbox.relay_host}:{outbox.relay_port}"
+    )
+    lines = [
+        f"config: {Path(path).absolute() if path else 'none (built-in defaults)'}",
+        f"home: {config.home_path.absolute()}",
+        f"database: {database}",
+        f"smtp: listens on {smtp.host}:{smtp.port} (max {smtp.max_message_size} bytes, {tls})",
+        "web: not served yet (the web form and dashboard are a later issue; no port is opened)",
+        f"outbox: {outbox.transport} -> {target}",
+    ]
+    for name, profile in config.profiles.items():
+        hours = max(profile.hours, key=lambda h: h.effective_from)
+        periods = ", ".join(f"{a}-{b}" for a, b in hours.periods)
+        lines.append(
+            f"profile {name}: intake {', '.join(profile.intake_addresses) or '-'}; "
+            f"hours {periods} from {hours.effective_from}; cutoff {profile.license_cutoff}"
+        )
+    lines += [_mailbox_line(config, index) for index in range(len(config.imap))]
+    if not config.imap:
+        lines.append("imap: no mailbox to poll")
+    for gateway in config.fax_gateways:
+        lines.append(
+            f"fax gateway {gateway.name}: mail from {', '.join(gateway.sender_addresses)} "
+            f"-> profile {gateway.profile or config.default_profile}"
+        )
+    return lines
+
+
+def _mailbox_line(config: Config, index: int) -> str:
+    mailbox = config.imap[index]
+    after = f"flag {mailbox.keyword}" if mailbox.after == "flag" else f"move to {mailbox.move_to}"
+    if mailbox.password:
+        password = "password from the file"
+    else:
+        state = "set" if os.environ.get(mailbox.password_variable) else "NOT SET"
+        password = f"password from {mailbox.password_variable} ({state})"
+    return (
+        f"imap {mailbox.name}: polls {mailbox.folder} at {mailbox.host}:{mailbox.port} "
+        f"({mailbox.security}) as {mailbox.username} -> profile "
+        f"{mailbox.profile or config.default_profile}; then {after}; {password}"
+    )
+
+
 def status_counts(session: Any) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from intake.models import Incident, OutboxMail, RawMessage
+
     raw = dict(
         session.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all()
     )
@@ -103,15 +178,17 @@ def status_counts(session: Any) -> dict[str, Any]:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from intake import db
+
     config = config_from(args)
     engine = engine_from(config)
     try:
         with db.session_factory(engine)() as session:
             counts = status_counts(session)
     except OperationalError as exc:
-        raise CliError(
-            f"database unavailable or not initialised (run init-db): {exc.orig}"
-        ) from None
+        raise unavailable(config, exc) from None
     if args.json:
         print_json(counts)
     else:
@@ -123,6 +200,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_customers_import(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from intake import db
+    from intake.customers import CustomerImportError, import_file
+
     config = config_from(args)
     engine = engine_from(config)
     try:
@@ -131,8 +213,6 @@ def run_customers_import(args: argparse.Namespace) -> int:
     except CustomerImportError as exc:
         raise CliError(f"{args.file}: {exc}; nothing imported") from None
     except OperationalError as exc:
-        raise CliError(
-            f"database unavailable or not initialised (run init-db): {exc.orig}"
-        ) from None
+        raise unavailable(config, exc) from None
     print(f"imported {count} customers")
     return 0

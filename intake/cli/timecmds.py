@@ -1,4 +1,7 @@
-"""``uketsuke calendar`` and ``uketsuke support-period``: the time rules as a user runs them."""
+"""``uketsuke calendar`` and ``uketsuke support-period``: the time rules as a user runs them.
+
+The rules are imported by the handlers (start-up rule in ``intake.cli.common``).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,6 @@ from intake.cli.common import (
     parse_instant,
     print_json,
 )
-from scheduler.cutoff import license_due
-from scheduler.periods import added_license_period, purchase_period
 
 CALENDAR_COMMANDS = ("business-day", "is-open", "next-open", "license-due")
 
@@ -45,6 +46,8 @@ def _bool(value: bool) -> str:
 
 
 def run_calendar(args: argparse.Namespace) -> int:
+    from scheduler.cutoff import license_due
+
     calendar = config_from(args).profile(args.profile).calendar()
     if args.query == "business-day":
         text = args.when.strip()
@@ -65,6 +68,8 @@ def run_calendar(args: argparse.Namespace) -> int:
 
 
 def run_support_period(args: argparse.Namespace) -> int:
+    from scheduler.periods import added_license_period, purchase_period
+
     try:
         if args.added or args.current_end:
             if not (args.added and args.current_end) or args.accepted or args.previous_end:
