@@ -57,11 +57,6 @@ def test_import_of_the_command_line_is_light() -> None:
     assert loaded_after("import intake.cli, intake.cli.common") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="intake/cli/incidentcmds.py imports SQLAlchemy, the models and the pipeline at module"
-    " level; once its imports move into the handlers this passes: remove this mark",
-)
 def test_full_parser_for_help_imports_none_of_the_daemon_stack() -> None:
     assert loaded_after("import intake.cli\nintake.cli.build_parser()") == []
 

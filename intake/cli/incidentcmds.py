@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
-from intake import db
-from intake.accept import accept
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -20,16 +15,15 @@ from intake.cli.common import (
     format_instant,
     print_json,
 )
-from intake.identify import FIELD_LABELS, contact_addresses, find_customer
-from intake.incidents import CreatedIncident
-from intake.mail.classify import categorize, is_urgent
-from intake.mail.fields import normalize_customer_number, normalize_domain, normalize_text
-from intake.mail.split import split_inquiries
-from intake.models import Customer, Incident, Inquiry, RawMessage, RawState
-from intake.outcomes import Held
-from intake.pipeline import Pipeline
-from intake.processor import fax_reader
-from intake.submission import STATED_FIELDS, Intake, Item
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from intake.incidents import CreatedIncident
+    from intake.models import Customer, Incident
+
+# Handlers import what they use in their bodies: `uketsuke --help` builds this module's parsers
+# without loading SQLAlchemy or the pipeline (start-up rule in intake.cli.common).
 
 
 def register(commands: Any) -> None:
@@ -86,6 +80,8 @@ def register(commands: Any) -> None:
 
 
 def _sessions(args: argparse.Namespace):  # noqa: ANN202
+    from intake import db
+
     return db.session_factory(engine_from(config_from(args)))
 
 
@@ -94,6 +90,8 @@ def incident_json(
 ) -> dict[str, Any]:
     """The documented JSON of an incident (README): ``customer_number`` is the registry's, else
     the number as stated; ``fields`` the four fields as the customer stated them."""
+    from intake.submission import STATED_FIELDS
+
     stated = incident.fields or {}
     return {
         "number": incident.id,
@@ -114,6 +112,10 @@ def incident_json(
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from intake.models import Customer, Incident
+
     with _sessions(args)() as session:
         query = select(Incident, Customer.number).outerjoin(Customer).order_by(Incident.id)
         if args.state:
@@ -134,6 +136,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 def incident_detail(session: Session, number: int) -> dict[str, Any]:
     """``incidents show --json``: the incident with its customer and its thread (README)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from intake.identify import contact_addresses
+    from intake.models import Incident
+
     incident = session.scalars(
         select(Incident).where(Incident.id == number).options(selectinload(Incident.messages))
     ).one_or_none()
@@ -165,6 +173,8 @@ def incident_detail(session: Session, number: int) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from intake.identify import FIELD_LABELS
+
     with _sessions(args)() as session:
         data = incident_detail(session, args.number)
     if args.json:
@@ -195,6 +205,15 @@ def run_show(args: argparse.Namespace) -> int:
 def run_new(args: argparse.Namespace) -> int:
     """R7: an inquiry taken by phone enters through the same accept as mail (R2, R4, R25) and
     is acknowledged by email at the customer's registered contact (R10)."""
+    from intake import db
+    from intake.accept import accept
+    from intake.identify import FIELD_LABELS, find_customer
+    from intake.mail.classify import categorize, is_urgent
+    from intake.mail.fields import normalize_customer_number, normalize_text
+    from intake.mail.split import split_inquiries
+    from intake.outcomes import Held
+    from intake.submission import STATED_FIELDS, Intake, Item
+
     config = config_from(args)
     profile = args.profile or config.default_profile
     config.profile(profile)
@@ -237,6 +256,8 @@ def run_new(args: argparse.Namespace) -> int:
 def _phone_fields(args: argparse.Namespace, customer: Customer) -> dict[str, str | None]:
     """What the caller stated; the registry fills what staff did not type (the caller was
     identified by the customer number, R2)."""
+    from intake.mail.fields import normalize_domain, normalize_text
+
     contact_names = [c.name for c in customer.contacts if c.name]
     domains = [d.domain for d in customer.domains]
     return {
@@ -248,6 +269,10 @@ def _phone_fields(args: argparse.Namespace, customer: Customer) -> dict[str, str
 
 
 def run_held_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from intake.models import Inquiry, RawMessage, RawState
+
     with _sessions(args)() as session:
         inquiries = [
             {
@@ -291,6 +316,10 @@ def run_held_list(args: argparse.Namespace) -> int:
 
 
 def run_held_complete(args: argparse.Namespace) -> int:
+    from intake import db
+    from intake.mail.fields import normalize_customer_number, normalize_domain, normalize_text
+    from intake.pipeline import Pipeline
+
     config = config_from(args)
     fields = {
         "company": normalize_text(args.company) if args.company else None,
@@ -312,6 +341,13 @@ def run_held_complete(args: argparse.Namespace) -> int:
 def run_reprocess(args: argparse.Namespace) -> int:
     """R29: the same steps as the daemon, the fax reader included; exit 1 when any message is
     still unprocessable."""
+    from sqlalchemy import select
+
+    from intake import db
+    from intake.models import Inquiry, RawMessage, RawState
+    from intake.pipeline import Pipeline
+    from intake.processor import fax_reader
+
     if (args.id is None) == (not args.held):
         raise CliError("give a raw message id or --held")
     config = config_from(args)
