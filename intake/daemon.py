@@ -23,7 +23,7 @@ from intake import db
 from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
-from intake.processor import ProcessorProcess
+from intake.processor_handle import ProcessorProcess
 from intake.spool import spool_dir, sweep_temporary
 from intake.systemd import notify
 

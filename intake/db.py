@@ -9,16 +9,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.writer_turns import WriterTurns
+
+if TYPE_CHECKING:  # Alembic (and Mako) load only where the schema is read or upgraded
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _READ_ONLY = "uketsuke_read_only"
@@ -112,6 +112,8 @@ def read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -120,10 +122,16 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine) -> str | None:
     """Create or upgrade the schema to the newest migration; returns the revision now in force."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")
     return current_revision(engine)
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The migration in force (Alembic's version table, read without loading Alembic: the
+    daemon checks it at every start)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()

@@ -27,6 +27,7 @@ from intake.mail.parse import ParsedMessage
 from intake.models import RawMessage
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
+from intake.processor_handle import DoorActivity
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
 
@@ -43,20 +44,6 @@ BURST_TURN_SECONDS = 0.01
 # SQLite: the WAL is copied into the database file between turns, at most this often (commits
 # do not checkpoint in the daemon: see db.make_engine).
 CHECKPOINT_SECONDS = 0.5
-
-
-class DoorActivity:
-    """When a door last stored a message: one double in shared memory, written by the daemon's
-    doors and read by the processor process (CLOCK_MONOTONIC is the same in both)."""
-
-    def __init__(self, context: Any) -> None:
-        self._at = context.Value("d", 0.0, lock=False)
-
-    def stored(self) -> None:
-        self._at.value = time.monotonic()
-
-    def quiet_for(self) -> float:
-        return time.monotonic() - float(self._at.value)
 
 
 
@@ -236,45 +223,3 @@ def run_processor_process(
     finally:
         scheduler.shutdown(wait=True)
         engine.dispose()
-
-
-class ProcessorProcess:
-    """The daemon's handle on the processor process (spawned: the daemon runs threads)."""
-
-    def __init__(self, config: Config) -> None:
-        context = get_context("spawn")
-        self.wake = context.Event()
-        self.stopping = context.Event()
-        self.doors = DoorActivity(context)
-        # A parse worker when there is a second core: batch k+1 is parsed while batch k waits
-        # for, or holds, the write turn.
-        workers = 1 if (os.cpu_count() or 1) >= 2 else 0
-        self.process = context.Process(
-            target=run_processor_process,
-            args=(
-                config,
-                self.wake,
-                self.stopping,
-                os.getpid(),
-                workers,
-                logging.getLogger().getEffectiveLevel(),
-                self.doors,
-            ),
-            name="uketsuke-processor",
-        )
-
-    def start(self) -> None:
-        self.process.start()
-
-    def notify(self, _raw_id: int | None = None) -> None:
-        self.doors.stored()
-        self.wake.set()
-
-    def close(self, timeout: float) -> None:
-        """Finish the batch under way (bounded), then stop; its transaction rolls back if cut."""
-        self.stopping.set()
-        self.wake.set()
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)

@@ -23,9 +23,9 @@ from intake.processor import (
     BURST_PACE_SECONDS,
     BURST_QUIET_SECONDS,
     CHECKPOINT_SECONDS,
-    DoorActivity,
     Processor,
 )
+from intake.processor_handle import DoorActivity
 from intake.store import store_raw
 from scheduler.clock import SystemClock
 from tests.mailmaker import FIELDS_BLOCK, make_mail
@@ -159,6 +159,18 @@ def test_parse_worker_imports_the_parser_and_nothing_of_the_daemon() -> None:
         "import sys, intake.parse_worker; "
         "print(' '.join(m for m in ('sqlalchemy', 'aiosmtpd', 'flask', 'imapclient', "
         "'apscheduler', 'rapidocr', 'onnxruntime', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_daemon_main_process_leaves_the_pipeline_to_the_processor() -> None:
+    """The doors' process needs storage, not the pipeline, the scheduler, the templates or
+    Alembic: those load in the processor process only (bench/idle_rss.py)."""
+    probe = (
+        "import sys, intake.daemon; "
+        "print(' '.join(m for m in ('alembic', 'mako', 'jinja2', 'apscheduler', "
+        "'intake.pipeline', 'intake.accept', 'responder.outbox') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
