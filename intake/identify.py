@@ -96,8 +96,12 @@ def standing(
         ):
             flags.append("domain_mismatch")
         status = support_status(list(contracts_of(customer, profile)), to_tokyo(now).date())
-        if require_active_support and status != SupportStatus.ACTIVE:
+        if require_active_support and status == SupportStatus.LAPSED:
             flags.append("support_lapsed")
+        elif require_active_support and status == SupportStatus.NONE:
+            # No period on record: staff check the registry; the customer is not told that a
+            # support they may well have has lapsed (R25, read in the customer's favour).
+            flags.append("no_support_period")
     return Identification(True, customer, [], [], flags, status)
 
 

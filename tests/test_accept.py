@@ -281,3 +281,14 @@ def test_r11_held_for_staff_never_expires_silently(config, sessions) -> None:
         held = session.scalars(select(Inquiry)).one()
         assert (held.state, held.expires_at) == ("held", None)
         assert session.scalars(select(TimedAction)).all() == []
+
+
+def test_r25_customer_without_a_period_on_record_is_not_told_it_lapsed(config, sessions) -> None:
+    load_registry(sessions, "C0123-4567,株式会社サンプル商事,example.co.jp,it@example.co.jp,,\n")
+    with sessions.begin() as session:
+        [created] = accept(session, config, phone("desknet"), OPEN)
+    assert "no_support_period" in created.flags and "support_lapsed" not in created.flags
+    with sessions() as session:
+        [ack] = session.scalars(select(OutboxMail)).all()
+    body = email.message_from_bytes(ack.data, policy=policy.default).get_content()
+    assert "再継続" not in body and "更新" not in body
