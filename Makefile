@@ -29,9 +29,13 @@ test: $(BIN)/uketsuke peers
 lint: $(BIN)/uketsuke
 	$(BIN)/ruff check .
 
-## make bench: the parser against the stdlib, then intake end to end (SMTP, IMAP, 25 MB; ~5 min)
+## make bench: the parser against the stdlib, R3 split accuracy, command start-up, idle memory,
+## then intake end to end (SMTP, IMAP, 25 MB; ~5 min)
 bench: $(BIN)/uketsuke peers
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/split_accuracy.py
+	$(BIN)/python bench/cli_start.py
+	$(BIN)/python bench/idle_rss.py
 	$(BIN)/python bench/intake.py --n 2000 --db both
 
 soak: $(BIN)/uketsuke peers
