@@ -13,6 +13,7 @@ import os
 import pytest
 
 from intake.fax import ocr
+from intake.fax.lines import Box, group_lines
 
 REQUIRED = os.environ.get("UKETSUKE_REQUIRE_PEERS") == "1"
 
@@ -167,7 +168,7 @@ def test_r11_ocr_engine_choice() -> None:
 
 
 def test_r11_ocr_group_lines_reading_order() -> None:
-    box = ocr._Box
+    box = Box
     boxes = [
         box(400, 102, 600, 128, "4567"),
         box(10, 100, 200, 130, "顧客番号:"),
@@ -176,5 +177,5 @@ def test_r11_ocr_group_lines_reading_order() -> None:
         box(900, 205, 1000, 228, "担当"),
         box(10, 200, 200, 230, "以上"),
     ]
-    assert ocr.group_lines(boxes) == ["FAX送信票", "顧客番号:C0123-4567", "以上 担当"]
-    assert ocr.group_lines([]) == []
+    assert group_lines(boxes) == ["FAX送信票", "顧客番号:C0123-4567", "以上 担当"]
+    assert group_lines([]) == []
