@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import queue
 import re
-import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,48 +124,11 @@ def store_raw_many(
     if all(row["profile"] is not None or row["message_id"] is None for row in rows):
         # Copies are rare: insert at once (one statement, no look-up round trip first); the
         # unique indexes refuse a copy already stored, and only then do we look.
-        try:
-            with _transaction(sessions, connection) as writing:
-                return [Stored(row_id, False) for (row_id,) in writing.execute(_INSERT_RAW, rows)]
-        except IntegrityError:
-            pass  # a copy is stored already, or twice in this batch: look first, below
+        inserted = _insert_at_once(sessions, connection, rows)
+        if inserted is not None:
+            return inserted
     try:
-        # A Core connection, not an ORM session: less Python while the write turn is held (and
-        # while the SMTP door's event loop waits for the GIL to send its replies).
-        with _transaction(sessions, connection) as writing:
-            # Three statements for the whole batch (look-ups, one multi-row INSERT): the write
-            # lock is held for as short a time as the batch allows.
-            known = _known(writing, items, prepared)
-            results: list[Stored | None] = []
-            fresh_rows: list[dict] = []
-            for item, row in zip(items, rows, strict=True):
-                message_id = row["message_id"]
-                key = (message_id, row["content_hash"], item.profile)
-                existing = known.get(("source", item.source_key)) if item.source_key else None
-                if existing is None and message_id is not None:
-                    existing = known.get(key)
-                if existing is not None:
-                    results.append(Stored(existing, True))
-                    continue
-                if message_id is not None:
-                    known[key] = -1 - len(fresh_rows)  # a later copy in this batch: the same row
-                results.append(None)
-                fresh_rows.append(row)
-            ids = (
-                [row_id for (row_id,) in writing.execute(_INSERT_RAW, fresh_rows)]
-                if fresh_rows
-                else []
-            )
-        stored: list[Stored] = []
-        fresh = iter(ids)
-        for result in results:
-            if result is None:
-                stored.append(Stored(next(fresh), False))
-            elif result.id < 0:  # the copy stored earlier in this batch
-                stored.append(Stored(ids[-1 - result.id], True))
-            else:
-                stored.append(result)
-        return stored
+        return _insert_new(sessions, connection, items, rows, prepared)
     except IntegrityError:
         if len(items) == 1:
             retry = _find_after_race(sessions, items[0])
@@ -176,6 +136,75 @@ def store_raw_many(
                 raise
             return [retry]
         return [store_one(sessions, item, spool) for item in items]
+
+
+def _insert_at_once(
+    sessions: sessionmaker[Session], connection: Connection | None, rows: list[dict]
+) -> list[Stored] | None:
+    """The whole batch in one INSERT; None when a unique index refused a copy (nothing stored)."""
+    try:
+        with _transaction(sessions, connection) as writing:
+            return [Stored(row_id, False) for (row_id,) in writing.execute(_INSERT_RAW, rows)]
+    except IntegrityError:
+        return None  # a copy is stored already, or twice in this batch: look first
+
+
+def _insert_new(
+    sessions: sessionmaker[Session],
+    connection: Connection | None,
+    items: list[Incoming],
+    rows: list[dict],
+    prepared: list[tuple[bytes | None, str | None, str, int]],
+) -> list[Stored]:
+    """Look up the copies stored already, then insert the rest in one INSERT."""
+    # A Core connection, not an ORM session: less Python while the write turn is held (and
+    # while the SMTP door's event loop waits for the GIL to send its replies).
+    with _transaction(sessions, connection) as writing:
+        # Three statements for the whole batch (look-ups, one multi-row INSERT): the write
+        # lock is held for as short a time as the batch allows.
+        known = _known(writing, items, prepared)
+        results, fresh_rows = _sort_out_copies(known, items, rows)
+        ids = (
+            [row_id for (row_id,) in writing.execute(_INSERT_RAW, fresh_rows)] if fresh_rows else []
+        )
+    return _with_new_ids(results, ids)
+
+
+def _sort_out_copies(
+    known: dict[tuple, int], items: list[Incoming], rows: list[dict]
+) -> tuple[list[Stored | None], list[dict]]:
+    """Per item its stored copy (None: new, a negative id: a copy of an earlier new item of this
+    batch), and the rows to insert."""
+    results: list[Stored | None] = []
+    fresh_rows: list[dict] = []
+    for item, row in zip(items, rows, strict=True):
+        message_id = row["message_id"]
+        key = (message_id, row["content_hash"], item.profile)
+        existing = known.get(("source", item.source_key)) if item.source_key else None
+        if existing is None and message_id is not None:
+            existing = known.get(key)
+        if existing is not None:
+            results.append(Stored(existing, True))
+            continue
+        if message_id is not None:
+            known[key] = -1 - len(fresh_rows)  # a later copy in this batch: the same row
+        results.append(None)
+        fresh_rows.append(row)
+    return results, fresh_rows
+
+
+def _with_new_ids(results: list[Stored | None], ids: list[int]) -> list[Stored]:
+    """The results of :func:`_sort_out_copies` with the ids the INSERT returned filled in."""
+    stored: list[Stored] = []
+    fresh = iter(ids)
+    for result in results:
+        if result is None:
+            stored.append(Stored(next(fresh), False))
+        elif result.id < 0:  # the copy stored earlier in this batch
+            stored.append(Stored(ids[-1 - result.id], True))
+        else:
+            stored.append(result)
+    return stored
 
 
 def _row(
@@ -218,108 +247,6 @@ def _find_after_race(sessions: sessionmaker[Session], item: Incoming) -> Stored 
 
 def store_one(sessions: sessionmaker[Session], item: Incoming, spool: Path | None = None) -> Stored:
     return store_raw_many(sessions, [item], spool)[0]
-
-
-class GroupCommit:
-    """Group commit for the SMTP door: a writer thread stores whatever DATA commands finished
-    meanwhile in one transaction, so concurrent senders share an fsync. Each waits for its own
-    result (R29: 250 only after commit); a failing batch is retried one by one, so one bad
-    message never costs the others their 250.
-
-    ``writers`` threads share the queue: on PostgreSQL a second writer sends its batch while the
-    first waits for the server (round trips, the WAL flush); the unique index keeps a message
-    stored once even when two writers hold copies of it. SQLite has one writer at a time: one
-    thread. Each writer keeps its own connection (no pool check-out, and no pre-ping round trip
-    on PostgreSQL, per batch) and replaces it after a failure.
-    """
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        spool: Path | None = None,
-        max_batch: int = 64,
-        writers: int = 1,
-    ) -> None:
-        self.sessions = sessions
-        self.spool = spool
-        self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[list[Incoming], Future[list[Stored]]] | None] = queue.Queue()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"group-commit-{n}", daemon=True)
-            for n in range(writers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, items: list[Incoming]) -> Future[list[Stored]]:
-        future: Future[list[Stored]] = Future()
-        self._queue.put((items, future))
-        return future
-
-    def close(self) -> None:
-        self._queue.put(None)  # each writer passes it on to the next, then ends
-        for thread in self._threads:
-            thread.join(30)
-
-    def _run(self) -> None:
-        writer = _Writer(self.sessions.kw["bind"])
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    self._queue.put(None)
-                    return
-                batch = [first]
-                while len(batch) < self.max_batch:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        self._queue.put(None)
-                        break
-                    batch.append(more)
-                self._commit(batch, writer)
-        finally:
-            writer.drop()
-
-    def _commit(
-        self, batch: list[tuple[list[Incoming], Future[list[Stored]]]], writer: _Writer
-    ) -> None:
-        items = [item for request, _ in batch for item in request]
-        try:
-            stored = store_raw_many(self.sessions, items, self.spool, writer.connection())
-        except Exception:  # noqa: BLE001 - each request is tried alone: its own answer
-            writer.drop()  # it may be the broken part (the database restarted)
-            for request, future in batch:
-                try:
-                    future.set_result([store_one(self.sessions, i, self.spool) for i in request])
-                except Exception as exc:  # noqa: BLE001 - that sender gets 451
-                    future.set_exception(exc)
-            return
-        position = 0
-        for request, future in batch:
-            future.set_result(stored[position : position + len(request)])
-            position += len(request)
-
-
-class _Writer:
-    """A group-commit thread's own connection, taken when first needed."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.held: Connection | None = None
-
-    def connection(self) -> Connection:
-        if self.held is None:
-            self.held = self.engine.connect()
-        return self.held
-
-    def drop(self) -> None:
-        if self.held is not None:
-            with contextlib.suppress(Exception):
-                self.held.close()
-            self.held = None
 
 
 _RAW = RawMessage.__table__

@@ -88,7 +88,8 @@ def test_customer_numbers_are_unique(sessions) -> None:
 
 
 def test_r29_group_commit_answers_each_request_and_isolates_a_bad_one(sessions) -> None:
-    from intake.store import GroupCommit, Incoming
+    from intake.groupcommit import GroupCommit
+    from intake.store import Incoming
 
     group = GroupCommit(sessions)
     try:
@@ -118,7 +119,8 @@ def test_r29_group_commit_keeps_one_connection_and_replaces_a_broken_one(session
     each check-out costs a pre-ping round trip); after a failure it takes a fresh one."""
     from sqlalchemy import event
 
-    from intake.store import GroupCommit, Incoming
+    from intake.groupcommit import GroupCommit
+    from intake.store import Incoming
 
     engine = sessions.kw["bind"]
     checkouts: list[int] = []
@@ -144,7 +146,8 @@ def test_r29_group_commit_keeps_one_connection_and_replaces_a_broken_one(session
 def test_r29_two_group_commit_writers_store_each_message_once(sessions) -> None:
     """Two writer threads (PostgreSQL's door) share the queue: every request is answered with
     its row, and copies of one message sent at the same moment end in one row."""
-    from intake.store import GroupCommit, Incoming
+    from intake.groupcommit import GroupCommit
+    from intake.store import Incoming
 
     group = GroupCommit(sessions, writers=2)
     try:

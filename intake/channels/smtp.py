@@ -29,8 +29,9 @@ from sqlalchemy.orm import sessionmaker
 
 from intake.channels.smtpdata import Collected, DataCollector, read_data
 from intake.config import Config, ConfigError, SmtpConfig
+from intake.groupcommit import GroupCommit
 from intake.spool import SpooledData, spool_dir
-from intake.store import GroupCommit, Incoming
+from intake.store import Incoming
 
 log = logging.getLogger("uketsuke.smtp")
 
