@@ -15,9 +15,11 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
 from intake.channels.imap import ImapPoller
@@ -51,12 +53,8 @@ def check_schema(config: Config) -> None:
         raise SchemaNotReady("the database has no schema yet: run `uketsuke init-db`")
 
 
-async def serve(config: Config) -> int:
-    # The group-commit thread holds the database's write turn while it waits for the GIL
-    # between statements; the event loop thread gives the GIL up after this interval (default
-    # 5 ms), so a short one keeps every writer's wait for the turn short.
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    loop = asyncio.get_running_loop()
+def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    """An event set by the first SIGTERM/SIGINT (drain); a second signal exits at once."""
     stop = asyncio.Event()
     signals_seen = 0
 
@@ -71,16 +69,16 @@ async def serve(config: Config) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    return stop
 
-    # The doors' commits never checkpoint the WAL (no stall before a 250); the processor does.
-    engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
-    sessions = db.session_factory(engine)
-    if swept := sweep_temporary(spool_dir(config.home_path)):
-        log.info("removed %d partial spool file(s) of transfers cut off earlier", swept)
-    processor = ProcessorProcess(config)
-    processor.start()
-    smtp = await start_smtp_server(config, sessions, on_stored=processor.notify)
-    pollers_stop = threading.Event()
+
+def _start_pollers(
+    config: Config,
+    sessions: sessionmaker[Session],
+    on_stored: Callable[[int], None],
+    pollers_stop: threading.Event,
+) -> list[threading.Thread]:
+    """One started thread per IMAP mailbox, each polling until ``pollers_stop`` is set."""
     # The lease owner survives a restart of this instance (same host, same home), so a daemon
     # killed with -9 retakes its mailboxes at once instead of waiting for its own lease to expire.
     instance = f"{socket.gethostname()}:{Path(config.home).resolve()}"
@@ -90,7 +88,7 @@ async def serve(config: Config) -> int:
                 mailbox,
                 sessions,
                 config.default_profile,
-                processor.notify,
+                on_stored,
                 owner=instance,
                 spool=spool_dir(config.home_path),
             ).run,
@@ -102,6 +100,25 @@ async def serve(config: Config) -> int:
     ]
     for poller in pollers:
         poller.start()
+    return pollers
+
+
+async def serve(config: Config) -> int:
+    # The group-commit thread holds the database's write turn while it waits for the GIL
+    # between statements; the event loop thread gives the GIL up after this interval (default
+    # 5 ms), so a short one keeps every writer's wait for the turn short.
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    stop = _stop_on_signals(asyncio.get_running_loop())
+    # The doors' commits never checkpoint the WAL (no stall before a 250); the processor does.
+    engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
+    sessions = db.session_factory(engine)
+    if swept := sweep_temporary(spool_dir(config.home_path)):
+        log.info("removed %d partial spool file(s) of transfers cut off earlier", swept)
+    processor = ProcessorProcess(config)
+    processor.start()
+    smtp = await start_smtp_server(config, sessions, on_stored=processor.notify)
+    pollers_stop = threading.Event()
+    pollers = _start_pollers(config, sessions, processor.notify, pollers_stop)
     notify("READY=1")
     log.info(
         "uketsuke ready: smtp %s:%s, %d IMAP mailbox(es), home %s",
