@@ -125,42 +125,13 @@ def _parse_row(
     company = values.get("company", "")
     if not company:
         raise CustomerImportError(f"line {line}, column company: empty")
-    domains = []
-    for raw in _SPLIT.split(values.get("domains", "")):
-        if raw:
-            domain = normalize_domain(raw)
-            if not domain or "." not in domain:
-                raise CustomerImportError(f"line {line}, column domains: {raw!r} is not a domain")
-            domains.append(domain)
-    contacts = []
-    for raw in _SPLIT.split(values.get("contact_emails", "")):
-        if raw:
-            if not _EMAIL.match(raw):
-                raise CustomerImportError(
-                    f"line {line}, column contact_emails: {raw!r} is not an address"
-                )
-            contacts.append(raw.lower())
+    domains = _domains(values, line)
+    contacts = _contacts(values, line)
     profile = values.get("profile") or default_profile
     if profile not in profiles:
         raise CustomerImportError(f"line {line}, column profile: unknown profile {profile!r}")
     row = CustomerRow(line, number, company, domains, contacts, profile, values.get("product", ""))
-    accepted = _date(values.get("order_accepted", ""), line, "order_accepted")
-    previous_end = _date(values.get("previous_period_end", ""), line, "previous_period_end")
-    added = _date(values.get("added_license", ""), line, "added_license")
-    if previous_end and not accepted:
-        raise CustomerImportError(
-            f"line {line}, column order_accepted: needed with previous_period_end"
-        )
-    if accepted:
-        period = purchase_period(accepted, previous_end)
-        row.periods.append((period, accepted))
-        if added:
-            try:
-                row.periods.append((added_license_period(added, period.end), added))
-            except ValueError as exc:
-                raise CustomerImportError(f"line {line}, column added_license: {exc}") from None
-    elif added:
-        raise CustomerImportError(f"line {line}, column added_license: needs order_accepted")
+    row.periods.extend(_periods(values, line))
     quota = values.get("incident_quota", "")
     if quota:
         if not quota.isdigit():
@@ -169,6 +140,52 @@ def _parse_row(
             )
         row.quota = int(quota)
     return row
+
+
+def _domains(values: dict[str, str], line: int) -> list[str]:
+    domains = []
+    for raw in _SPLIT.split(values.get("domains", "")):
+        if raw:
+            domain = normalize_domain(raw)
+            if not domain or "." not in domain:
+                raise CustomerImportError(f"line {line}, column domains: {raw!r} is not a domain")
+            domains.append(domain)
+    return domains
+
+
+def _contacts(values: dict[str, str], line: int) -> list[str]:
+    contacts = []
+    for raw in _SPLIT.split(values.get("contact_emails", "")):
+        if raw:
+            if not _EMAIL.match(raw):
+                raise CustomerImportError(
+                    f"line {line}, column contact_emails: {raw!r} is not an address"
+                )
+            contacts.append(raw.lower())
+    return contacts
+
+
+def _periods(values: dict[str, str], line: int) -> list[tuple[SupportPeriod, date | None]]:
+    """The purchase period (and an added license's) with the dates they were ordered."""
+    accepted = _date(values.get("order_accepted", ""), line, "order_accepted")
+    previous_end = _date(values.get("previous_period_end", ""), line, "previous_period_end")
+    added = _date(values.get("added_license", ""), line, "added_license")
+    if previous_end and not accepted:
+        raise CustomerImportError(
+            f"line {line}, column order_accepted: needed with previous_period_end"
+        )
+    if not accepted:
+        if added:
+            raise CustomerImportError(f"line {line}, column added_license: needs order_accepted")
+        return []
+    period = purchase_period(accepted, previous_end)
+    periods: list[tuple[SupportPeriod, date | None]] = [(period, accepted)]
+    if added:
+        try:
+            periods.append((added_license_period(added, period.end), added))
+        except ValueError as exc:
+            raise CustomerImportError(f"line {line}, column added_license: {exc}") from None
+    return periods
 
 
 def import_rows(session: Session, rows: list[CustomerRow], progress: bool = True) -> int:
