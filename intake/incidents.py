@@ -20,6 +20,7 @@ from intake.models import (
     Incident,
     IncidentMessage,
     OutboxMail,
+    SupportContract,
     TimedAction,
 )
 from intake.submission import Intake, Item
@@ -155,31 +156,10 @@ def create_incidents(
     connection = session.connection()
     stated = {k: v for k, v in intake.fields.items() if v}
     for item in intake.items or [Item("", "other", False)]:
-        own_flags = list(flags)
-        if item.category == "out_of_scope":
-            own_flags.append("out_of_scope")  # R5: flagged, not rejected
-        if reply_address is None:
-            own_flags.append("no_reply_address")  # R10: never dropped, staff find an address
-        values = {
-            "profile": intake.profile,
-            "customer_id": customer.id if customer else None,
-            "inquiry_id": intake.held.id if intake.held else None,
-            "contract_id": contract.id if contract else None,
-            "channel": intake.channel,
-            "category": item.category,
-            "state": "open",
-            "subject": intake.subject,
-            "first_line": first_line(item.text or intake.subject),
-            "reply_address": reply_address,
-            "flags": own_flags,
-            "fields": stated,
-            "urgent": item.urgent,
-            "linked_incident_id": intake.linked_incident_id,
-            "created_at": now,
-            "updated_at": now,
-            "last_customer_message_at": now,
-            "minutes_worked": 0,
-        }
+        own_flags = _item_flags(flags, item, reply_address)
+        values = _incident_row(
+            intake, item, customer, contract, reply_address, own_flags, stated, now
+        )
         # Core INSERT … RETURNING: the intake hot path skips the ORM unit of work; callers get
         # a detached snapshot of the row.
         number = connection.execute(_INSERT_INCIDENT, values).scalar_one()
@@ -205,6 +185,49 @@ def create_incidents(
         )
         created.append(CreatedIncident(id=number, **values))
     return created
+
+
+def _item_flags(flags: list[str], item: Item, reply_address: str | None) -> list[str]:
+    """The inquiry's flags and this item's own (R5 out of scope, R10 no reply address)."""
+    own_flags = list(flags)
+    if item.category == "out_of_scope":
+        own_flags.append("out_of_scope")  # R5: flagged, not rejected
+    if reply_address is None:
+        own_flags.append("no_reply_address")  # R10: never dropped, staff find an address
+    return own_flags
+
+
+def _incident_row(
+    intake: Intake,
+    item: Item,
+    customer: Customer | None,
+    contract: SupportContract | None,
+    reply_address: str | None,
+    flags: list[str],
+    stated: dict[str, str],
+    now: datetime,
+) -> dict:
+    """The Incident columns of one item's new row."""
+    return {
+        "profile": intake.profile,
+        "customer_id": customer.id if customer else None,
+        "inquiry_id": intake.held.id if intake.held else None,
+        "contract_id": contract.id if contract else None,
+        "channel": intake.channel,
+        "category": item.category,
+        "state": "open",
+        "subject": intake.subject,
+        "first_line": first_line(item.text or intake.subject),
+        "reply_address": reply_address,
+        "flags": flags,
+        "fields": stated,
+        "urgent": item.urgent,
+        "linked_incident_id": intake.linked_incident_id,
+        "created_at": now,
+        "updated_at": now,
+        "last_customer_message_at": now,
+        "minutes_worked": 0,
+    }
 
 
 def find_by_thread(session: Session, ids: list[str]) -> list[Incident]:
