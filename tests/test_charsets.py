@@ -9,7 +9,6 @@ import base64
 import email
 import email.policy
 import encodings.aliases
-import os
 import random
 import time
 from datetime import timedelta
@@ -22,8 +21,9 @@ from hypothesis import strategies as st
 
 from intake.mail.charsets import decode_text, normalize_charset
 from intake.mail.headers import decode_header_value, decode_param
+from tests.conftest import REQUIRE_PEERS, SHARED, missing_peer
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = SHARED / "corpus"
 FFFD = "\ufffd"
 ESC_JIS, ESC_ASCII, ESC_KANA = b"\x1b$B", b"\x1b(B", b"\x1b(I"
 
@@ -758,6 +758,14 @@ def test_r28_every_python_codec_label_never_raises() -> None:
             assert isinstance(text, str)
 
 
+def test_r28_utf7_lone_surrogates_become_replacement_characters() -> None:
+    """UTF-7 can spell a lone surrogate ("+2AA-"): never text that cannot be stored (R29)."""
+    text, defects = decode_text(b"a+2AA-b+2D3eAA-", "utf-7")
+    assert text == "a\ufffdb\U0001f600"
+    assert defects == ["charset-replaced: 1 undecodable sequence(s) as U+FFFD (utf-7)"]
+    text.encode("utf-8")
+
+
 @pytest.mark.parametrize("label", ["iso-2022-jp", "utf-8", "shift_jis", "euc-jp", None])
 def test_r28_binary_junk_decodes_in_linear_time(label: str | None) -> None:
     junk = random.Random(28).randbytes(300_000)
@@ -770,6 +778,10 @@ def test_r28_binary_junk_decodes_in_linear_time(label: str | None) -> None:
 
 
 def corpus_files() -> list[Path]:
+    """Every file of the corpus; skips the test (fails it under UKETSUKE_REQUIRE_PEERS=1) when
+    the corpus is absent."""
+    if not CORPUS.is_dir():
+        missing_peer(f"corpus not found at {CORPUS}")
     skip = {"INDEX.tsv", "README.md"}
     return sorted(
         path
@@ -779,10 +791,6 @@ def corpus_files() -> list[Path]:
 
 
 def test_r28_real_corpus_never_raises_and_replaces_only_the_undecodable() -> None:
-    if not CORPUS.is_dir():
-        if os.environ.get("UKETSUKE_REQUIRE_PEERS") == "1":
-            pytest.fail(f"corpus missing: {CORPUS}")
-        pytest.skip(f"corpus missing: {CORPUS}")
     parts = replaced = 0
     for path in corpus_files():
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
@@ -805,3 +813,10 @@ def test_r28_real_corpus_never_raises_and_replaces_only_the_undecodable() -> Non
                 assert clean_japanese(payload) == [], path
     assert parts > 1000
     assert replaced <= 5
+
+
+def test_r28_corpus_test_skips_without_the_shared_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"{__name__}.CORPUS", Path("/nonexistent/uketsuke/corpus"))
+    expected = pytest.fail.Exception if REQUIRE_PEERS else pytest.skip.Exception
+    with pytest.raises(expected, match="corpus not found"):
+        corpus_files()

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intake.mail.parse import NotAMessage, ParseContext, parse_message, ticket_ref
-from tests.conftest import SHARED, missing_peer
+from tests.conftest import REQUIRE_PEERS, SHARED, missing_peer
 from tests.mailmaker import FIELDS_BLOCK, make_mail
+from tests.parsefuzz_messages import SEEDS
 
 CORPUS = SHARED / "corpus"
 JSON_KEYS = {
@@ -43,8 +44,9 @@ JSON_KEYS = {
 
 
 def corpus_rows() -> list[dict[str, str]]:
+    """The corpus index; skips the test (fails it under UKETSUKE_REQUIRE_PEERS=1) without it."""
     index = CORPUS / "INDEX.tsv"
-    if not index.exists():
+    if not index.is_file():
         missing_peer(f"corpus not found at {CORPUS}")
     with index.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
@@ -333,6 +335,13 @@ def test_r28_r29_every_corpus_message_parses_and_decodes_cleanly() -> None:
     assert replaced == []
 
 
+def test_r29_corpus_tests_skip_without_the_shared_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(f"{__name__}.CORPUS", Path("/nonexistent/uketsuke/corpus"))
+    expected = pytest.fail.Exception if REQUIRE_PEERS else pytest.skip.Exception
+    with pytest.raises(expected, match="corpus not found"):
+        corpus_rows()
+
+
 def test_r27_corpus_bounces_are_recognised_and_never_inquiries() -> None:
     kinds: dict[str, int] = {}
     for row in corpus_rows():
@@ -366,7 +375,7 @@ def test_r29_arbitrary_bytes_never_raise(data: bytes) -> None:
 
 def _corpus_sample() -> list[bytes]:
     if not CORPUS.exists():
-        return [make_mail(FIELDS_BLOCK)]
+        return list(SEEDS.values())
     paths = sorted(p for p in CORPUS.rglob("*.eml") if p.stat().st_size < 20000)
     return [p.read_bytes() for p in paths[::25]]
 

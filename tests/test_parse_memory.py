@@ -22,7 +22,7 @@ import pytest
 
 from intake.mail.mime import parse_tree
 from intake.mail.parse import NotAMessage, ParsedMessage, parse_message
-from tests.conftest import SHARED
+from tests.conftest import REQUIRE_PEERS, SHARED, missing_peer
 
 CORPUS = SHARED / "corpus"
 ATTACHMENT_BYTES = 18 * 1024 * 1024
@@ -158,8 +158,12 @@ def test_r29_mime_tree_of_mmap_is_windows_on_the_mapping(large_mail: tuple[Path,
 
 
 def _corpus_sample() -> list[Path]:
-    """Multipart messages of every kind the corpus has: reports, attachments, nested, Japanese."""
-    with (CORPUS / "INDEX.tsv").open(encoding="utf-8") as handle:
+    """Multipart messages of every kind the corpus has: reports, attachments, nested, Japanese.
+    Skips the test (fails it under UKETSUKE_REQUIRE_PEERS=1) when the corpus is absent."""
+    index = CORPUS / "INDEX.tsv"
+    if not index.is_file():
+        missing_peer(f"corpus not found at {CORPUS}")
+    with index.open(encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["dup_of"] == "-"]
     picked: list[Path] = []
     seen: set[str] = set()
@@ -196,3 +200,12 @@ def test_r29_corpus_multipart_from_mmap_equals_bytes(tmp_path: Path) -> None:
         assert got == expected, source
         assert tree == [(p.content_type, p.body, p.size) for p in parse_tree(data).walk()], source
     assert time.perf_counter() - started < 5
+
+
+def test_r29_corpus_test_skips_without_the_shared_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clone without ../shared beside it: the corpus test skips, or fails when peers are
+    required, and the module imports either way."""
+    monkeypatch.setattr(f"{__name__}.CORPUS", Path("/nonexistent/uketsuke/corpus"))
+    expected = pytest.fail.Exception if REQUIRE_PEERS else pytest.skip.Exception
+    with pytest.raises(expected, match="corpus not found"):
+        _corpus_sample()

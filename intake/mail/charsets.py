@@ -158,6 +158,7 @@ _TO_KANA = bytes(b | 0x80 if 0x21 <= b <= 0x5F else b for b in range(256))
 _ROMAN = str.maketrans({"\\": "\u00a5", "~": "\u203e"})  # JIS X 0201 Roman, as iso2022_jp does
 
 _KANA = re.compile("[\u3041-\u30ff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CP932_JUNK = re.compile("[\x80\ue000-\uf8ff]")  # 0x80, 0xA0, 0xFD-0xFF, user-defined rows
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _ISOLATED_HIGH = re.compile(rb"(?<![\x80-\xff])[\x80-\xff](?![\x80-\xff])")
@@ -597,6 +598,9 @@ def decode_text(data: bytes, declared: str | None) -> tuple[str, list[str]]:
         defects.append(f"charset-undeclared: decoded as {used}")
     elif codec is not None and used not in (codec, ASCII):
         defects.append(f"charset-mismatch: declared {_describe(declared)}, decoded as {used}")
+    if used == "utf-7" and _SURROGATE.search(text):  # UTF-7 decodes "+2AA-" to a lone U+D800
+        text, surrogates = _SURROGATE.subn(_FFFD, text)
+        bad += surrogates
     if bad:
         defects.append(f"charset-replaced: {bad} undecodable sequence(s) as U+FFFD ({used})")
     return text, defects

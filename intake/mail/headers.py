@@ -1,4 +1,5 @@
-"""Header and MIME parameter decoding (R28): RFC 2047 encoded-words, raw 8-bit, RFC 2231.
+"""Header and MIME parameter decoding (R28): RFC 2047 encoded-words, raw 8-bit, RFC 2231, and
+the addresses of From and To.
 
 Values arrive as ``email.message_from_bytes(policy=compat32)`` gives them: ``str`` with raw 8-bit
 bytes as surrogate escapes, or an ``email.header.Header`` when the raw value held 8-bit bytes.
@@ -9,10 +10,12 @@ an ``=?ISO-2022-JP?B?...?=`` word holding ① decodes like a body would. Nothing
 import binascii
 import re
 from email.header import Header, decode_header
+from email.utils import getaddresses, parseaddr
 
 from intake.mail.charsets import decode_text, normalize_charset
+from intake.text import strip_controls
 
-__all__ = ["decode_header_value", "decode_param"]
+__all__ = ["address", "clean_text", "decode_header_value", "decode_param", "recipients"]
 
 # charset ? B|Q ? text ?=  -- a missing "?=" ends the word at whitespace or the end of the value.
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]*)\?([bBqQ])\?(?:([^?]*?)\?=|([^?\s]*)\??(?=\s|$))")
@@ -21,6 +24,8 @@ _FOLD_STR = re.compile(r"[\r\n]+[ \t]*")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What clean_text changes: the controls strip_controls removes, and surrogates (one scan).
+_NOT_CLEAN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
@@ -151,3 +156,54 @@ def decode_param(value: str | tuple[str, str | None, str] | None) -> str | None:
         text = value[-1] if value and isinstance(value[-1], str) else ""
         return decode_text(_octets(_unquote(text)), charset or None)[0]
     return decode_header_value(_unquote(value))
+
+
+def clean_text(value: str) -> str:
+    """``value`` fit to store, print and send (R29): raw 8-bit bytes kept as surrogate escapes are
+    read as UTF-8 (RFC 6532 allows it in addresses), any other lone surrogate and what is not
+    UTF-8 become U+FFFD, and control characters other than tab, CR and LF are removed."""
+    if value.isprintable() or not _NOT_CLEAN.search(value):
+        return value
+    if _SURROGATE.search(value):
+        value = _str_to_bytes(value).decode("utf-8", "replace")
+    return strip_controls(value)
+
+
+_LOOSE_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The common shapes, read without the stdlib's character-by-character address parser:
+# "addr@example.jp", "<addr@example.jp>", "Name <addr@example.jp>", "=?UTF-8?B?...?= <addr>".
+_SIMPLE_ADDRESS = re.compile(
+    r'\s*(?:"?([^"<>,;:\\()]*?)"?\s*)?<([^<>\s",;:()\\@]+@[A-Za-z0-9.-]+)>\s*'
+    r'|\s*([^<>\s",;:()\\@]+@[A-Za-z0-9.-]+)\s*'
+)
+
+
+def recipients(values: list[str], defects: list[str]) -> list[str]:
+    """The addresses of To header values, lower-cased, as valid text (R29)."""
+    simple = [_SIMPLE_ADDRESS.fullmatch(item) for v in values for item in v.split(",")]
+    if simple and all(simple):
+        found = [(m.group(2) or m.group(3)) for m in simple if m]
+    else:
+        try:
+            found = [a for _, a in getaddresses(values) if a]
+        except (RecursionError, ValueError, IndexError):  # pathological address lists
+            defects.append("InvalidAddressListDefect")
+            found = [a for v in values for a in _LOOSE_ADDRESS.findall(v)][:100]
+    return [cleaned for a in found if (cleaned := clean_text(a).strip().lower())]
+
+
+def address(value: str | None) -> dict[str, str | None]:
+    """The display name (decoded, R28) and the address of a From value, as valid text (R29)."""
+    if not value:
+        return {"name": None, "address": None}
+    simple = _SIMPLE_ADDRESS.fullmatch(value)
+    try:
+        if simple:
+            name, found = simple.group(1) or "", simple.group(2) or simple.group(3)
+        else:
+            name, found = parseaddr(str(value))
+    except (RecursionError, ValueError, IndexError):
+        loose = _LOOSE_ADDRESS.search(value)
+        name, found = "", loose.group(0) if loose else ""
+    decoded = clean_text(decode_header_value(name)).strip() if name else ""
+    return {"name": decoded or None, "address": clean_text(found).strip().lower() or None}

@@ -9,16 +9,25 @@ three thousand ``readline`` calls. Bounded: nesting depth and part count are cap
 Nothing is copied to locate a part: every body is a window (offsets) on the one buffer the
 message came in, ``bytes`` or a read-only ``mmap`` of the spool file, so a 25 MB mail with an
 18 MB attachment costs its headers and the text that is read, not three copies of itself (R29).
+
+Reading a part never raises: MIME parameters the stdlib cannot join or decode (RFC 2231 in the
+``idna`` charset, ``name*`` beside ``name*0``) are read one by one, file names come out as valid
+text, and bodies are transfer-decoded as far as they go, with a defect.
 """
 
 from __future__ import annotations
 
+import binascii
 import mmap
 import re
-from email import errors
-from email.message import Message
+from email import errors, utils
+from email.message import Message, _parseparam
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
+
+from intake.mail.access import header
+from intake.mail.headers import clean_text, decode_param
 
 # What a message is parsed from: bytes, or a read-only mapping of the spool file holding it.
 Buffer = bytes | mmap.mmap
@@ -33,11 +42,16 @@ _DELIMITER_REST = re.compile(rb"(--)?[ \t\r]*")
 # One header field: a name, a colon, the value and its folded continuation lines (RFC 5322 2.2).
 _FIELD = re.compile(r"([!-9;-~]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)")
 _SIMPLE_HEAD = re.compile(r"(?:[!-9;-~]+:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|$))*")
+_PARAM_ERRORS = (TypeError, ValueError, IndexError, LookupError)  # UnicodeError is a ValueError
 
 
 class IndexedMessage(Message):
     """A compat32 Message whose ``get`` is a dict look-up (intake asks for ~30 headers a message,
-    and the stdlib scans the whole header list for each) returning the raw value."""
+    and the stdlib scans the whole header list for each) returning the raw value.
+
+    Its parameter readers never raise (R29): the stdlib's raise TypeError for ``name*`` beside
+    ``name*0``, and UnicodeError for an RFC 2231 value in the ``idna`` or ``undefined`` charset.
+    """
 
     _index: dict[str, str] | None = None
 
@@ -66,6 +80,35 @@ class IndexedMessage(Message):
         self._index = None
         super().set_raw(name, value)
 
+    def _get_params_preserve(self, failobj: object, header: str) -> Any:
+        """The parameters as the stdlib reads them; when its RFC 2231 joining fails, each
+        parameter decoded on its own (for ``get_param``, ``get_params`` and all that use them)."""
+        try:
+            return super()._get_params_preserve(failobj, header)
+        except _PARAM_ERRORS:
+            pass
+        pieces = [p.partition("=") for p in _parseparam(str(self.get(header, "")))]
+        params = [(name.strip(), value.strip()) for name, _, value in pieces[:1]]
+        for name, _, value in pieces[1:]:
+            try:
+                params += utils.decode_params([("", ""), (name.strip(), value.strip())])[1:]
+            except _PARAM_ERRORS:
+                continue
+        return params
+
+    def get_boundary(self, failobj: Any = None) -> Any:
+        try:
+            return super().get_boundary(failobj)
+        except _PARAM_ERRORS:  # an RFC 2231 boundary in a charset that cannot decode it
+            value = self.get_param("boundary", None)
+            value = value[2] if isinstance(value, tuple) else value
+            return utils.unquote(value).rstrip() if isinstance(value, str) else failobj
+
+    def get_filename(self, failobj: Any = None) -> Any:
+        """The file name decoded as intake decodes it (R28), valid text, never an exception."""
+        name = filename_of(self)
+        return failobj if name is None else name
+
 
 _HEADER_PARSER = BytesHeaderParser(_class=IndexedMessage, policy=compat32)
 
@@ -79,7 +122,7 @@ class Part:
     reports) are ever copied, never an attachment that is only measured (R29).
     """
 
-    __slots__ = ("buffer", "children", "defects", "end", "headers", "start")
+    __slots__ = ("_type", "buffer", "capped", "children", "defects", "end", "headers", "start")
 
     def __init__(
         self,
@@ -96,6 +139,8 @@ class Part:
         self.end = len(buffer) if end is None else end
         self.children: list[Part] = [] if children is None else children
         self.defects: list[str] = [] if defects is None else defects
+        self.capped = False  # a multipart left unsplit: past MAX_DEPTH or MAX_PARTS (R29)
+        self._type: str | None = None
 
     def __repr__(self) -> str:
         return f"Part({self.content_type!r}, size={self.size}, children={len(self.children)})"
@@ -112,11 +157,18 @@ class Part:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get_content_type()
+        """``type/subtype``, lower case, read once (the headers of a part do not change)."""
+        if self._type is None:
+            self._type = self.headers.get_content_type()
+        return self._type
+
+    @property
+    def maintype(self) -> str:
+        return self.content_type.split("/", 1)[0]
 
     @property
     def is_multipart(self) -> bool:
-        return self.headers.get_content_maintype() == "multipart"
+        return self.content_type.startswith("multipart/")
 
     def walk(self) -> list[Part]:
         """Every part, depth first, in document order (iterative: no recursion limit)."""
@@ -127,6 +179,76 @@ class Part:
             out.append(part)
             stack.extend(reversed(part.children))
         return out
+
+
+def filename_of(headers: Message) -> str | None:
+    """A part's file name: Content-Disposition ``filename``, else Content-Type ``name``, decoded
+    (R28: RFC 2231, encoded-words, raw 8-bit) to valid text without control characters (R29).
+    None when the part names no file; never raises."""
+    try:
+        raw = headers.get_param("filename", None, "content-disposition")
+        if raw is None:
+            raw = headers.get_param("name", None, "content-type")
+    except _PARAM_ERRORS:
+        return None
+    return None if raw is None else clean_text(decode_param(raw)).strip()  # type: ignore[arg-type]
+
+
+def names_a_file(headers: Message) -> bool:
+    """Whether the part has a file name, without decoding it."""
+    try:
+        return (
+            headers.get_param("filename", None, "content-disposition") is not None
+            or headers.get_param("name", None, "content-type") is not None
+        )
+    except _PARAM_ERRORS:
+        return False
+
+
+def transfer_encoding(part: Part) -> str:
+    return header(part.headers, "Content-Transfer-Encoding").strip().lower()
+
+
+_SIZE_SLICE = 1 << 16  # base64 is measured a slice at a time: no copy of an attachment (R29)
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def payload_size(part: Part) -> int:
+    """Decoded size without decoding: base64 is 3/4 of its characters (name, type, size)."""
+    if transfer_encoding(part) != "base64":
+        return part.size
+    buffer, end = part.buffer, part.end
+    characters = 0
+    for start in range(part.start, end, _SIZE_SLICE):
+        piece = buffer[start : min(start + _SIZE_SLICE, end)]
+        characters += len(piece.translate(None, b"\r\n\t ="))
+    return characters * 3 // 4
+
+
+def _lenient_base64(data: bytes) -> bytes:
+    """Base64 with broken padding or a cut-off end, decoded as far as it goes (R29)."""
+    try:
+        return binascii.a2b_base64(data, strict_mode=False)
+    except binascii.Error:
+        compact = _NOT_BASE64.sub(b"", data)
+        if len(compact) % 4 == 1:
+            compact = compact[:-1]
+        return binascii.a2b_base64(compact + b"=" * (-len(compact) % 4))
+
+
+def payload(part: Part, defects: list[str]) -> bytes:
+    """The body with its transfer encoding (base64, quoted-printable) undone, as far as it goes;
+    a defect when it would not decode (R29)."""
+    encoding = transfer_encoding(part)
+    data = part.body
+    try:
+        if encoding == "base64":
+            return _lenient_base64(data)
+        if encoding == "quoted-printable":
+            return binascii.a2b_qp(data)
+    except (ValueError, binascii.Error):
+        defects.append("UndecodablePayloadDefect")
+    return data
 
 
 def locate_head(buffer: Buffer, start: int, end: int) -> tuple[int, int]:
@@ -188,8 +310,10 @@ def build_tree(data: Buffer, head: bytes, body_start: int) -> Part:
             continue
         if depth >= MAX_DEPTH or count >= MAX_PARTS:
             root.defects.append("TooDeeplyNestedDefect")
+            part.capped = True
             continue
         boundary = part.headers.get_boundary()
+        digest = part.content_type == "multipart/digest"
         if not boundary:
             root.defects.append(errors.NoBoundaryInMultipartDefect.__name__)
             continue
@@ -198,6 +322,8 @@ def build_tree(data: Buffer, head: bytes, body_start: int) -> Part:
         ):
             head_end, child_start = locate_head(data, chunk_start, chunk_end)
             child = Part(parse_headers(data[chunk_start:head_end]), data, child_start, chunk_end)
+            if digest:  # RFC 2046 5.1.5: a digest's parts are messages unless they say otherwise
+                child.headers.set_default_type("message/rfc822")
             part.children.append(child)
             count += 1
             stack.append((child, depth + 1))

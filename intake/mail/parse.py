@@ -2,29 +2,42 @@
 
 Pure: bytes in, a :class:`ParsedMessage` out; no database, no network. Built for speed on the
 intake hot path (``bench/parse.py``): the stdlib parser runs with ``compat32`` (no header objects),
-only the headers intake needs are decoded, only the text part intake reads is decoded, and
+only the headers intake needs are decoded, only the text parts intake reads are decoded, and
 attachments are measured, never decoded.
+
+Nothing of a message disappears (R29): every inline text part is in ``body``, everything else is
+listed in ``attachments``. Every text field is valid text without control characters other than
+tab, CR and LF (PostgreSQL refuses NUL in text columns).
 """
 
 from __future__ import annotations
 
-import binascii
 import re
 from dataclasses import asdict, dataclass, field
 from email import errors
-from email.message import Message
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from intake.mail.access import header, headers
 from intake.mail.bounce import bounce_of, is_bounce
-from intake.mail.charsets import decode_header_value, decode_param, decode_text
+from intake.mail.charsets import decode_text
 from intake.mail.classify import categorize, has_japanese, is_urgent
-from intake.mail.fields import extract_fields
+from intake.mail.fields import Fields, extract_fields
+from intake.mail.headers import address, clean_text, decode_header_value, recipients
 from intake.mail.htmltext import html_to_text
-from intake.mail.layout import analyse_layout
+from intake.mail.layout import BodyLayout, analyse_layout
 from intake.mail.loops import auto_reply_reason
-from intake.mail.mime import Buffer, Part, build_tree, is_cr_only, parse_tree
+from intake.mail.mime import (
+    Buffer,
+    Part,
+    build_tree,
+    filename_of,
+    is_cr_only,
+    names_a_file,
+    parse_tree,
+    payload,
+    payload_size,
+)
 from intake.mail.split import split_inquiries
 
 MAX_BODY_CHARS = 200_000  # longer bodies are kept whole but analysed only this far (bounded time)
@@ -112,47 +125,8 @@ _FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789"
 def _msgid(value: str | None) -> str | None:
     if not value:
         return None
-    match = _MSGID.search(str(value))
+    match = _MSGID.search(clean_text(str(value)))
     return match.group(0) if match else None
-
-
-_LOOSE_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-# The common shapes, read without the stdlib's character-by-character address parser:
-# "addr@example.jp", "<addr@example.jp>", "Name <addr@example.jp>", "=?UTF-8?B?...?= <addr>".
-_SIMPLE_ADDRESS = re.compile(
-    r'\s*(?:"?([^"<>,;:\\()]*?)"?\s*)?<([^<>\s",;:()\\@]+@[A-Za-z0-9.-]+)>\s*'
-    r'|\s*([^<>\s",;:()\\@]+@[A-Za-z0-9.-]+)\s*'
-)
-
-
-def _recipients(message: Message, defects: list[str]) -> list[str]:
-    values = headers(message, "To")
-    simple = [_SIMPLE_ADDRESS.fullmatch(item) for v in values for item in v.split(",")]
-    if simple and all(simple):
-        return [(m.group(2) or m.group(3)).lower() for m in simple if m]
-    try:
-        return [a.lower() for _, a in getaddresses(values) if a]
-    except (RecursionError, ValueError, IndexError):  # pathological address lists
-        defects.append("InvalidAddressListDefect")
-        return [a.lower() for v in values for a in _LOOSE_ADDRESS.findall(v)][:100]
-
-
-def _address(value: str | None) -> dict[str, str | None]:
-    if not value:
-        return {"name": None, "address": None}
-    simple = _SIMPLE_ADDRESS.fullmatch(value)
-    try:
-        if simple:
-            name, address = simple.group(1) or "", simple.group(2) or simple.group(3)
-        else:
-            name, address = parseaddr(str(value))
-    except (RecursionError, ValueError, IndexError):
-        found = _LOOSE_ADDRESS.search(value)
-        name, address = "", found.group(0) if found else ""
-    decoded = decode_header_value(name).strip() if name else ""
-    return {"name": decoded or None, "address": address.strip().lower() or None}
 
 
 def _date(value: str | None, defects: list[str]) -> str | None:
@@ -166,115 +140,102 @@ def _date(value: str | None, defects: list[str]) -> str | None:
     return parsed.isoformat()
 
 
+# Text that is data, not something written to be read: listed as attachments, never in the body.
+_DATA_TEXT = frozenset(
+    {
+        "text/rfc822-headers",
+        "text/rfc822-header",
+        "text/calendar",
+        "text/vcard",
+        "text/x-vcard",
+        "text/directory",
+    }
+)
+
+
 def _is_attachment(part: Part) -> bool:
     headers = part.headers
     disposition = header(headers, "Content-Disposition").split(";", 1)[0].strip().lower()
     if disposition == "attachment":
         return True
-    if headers.get_content_maintype() not in ("text", "multipart"):
+    maintype = part.maintype
+    if maintype == "multipart":
+        return part.capped  # a multipart left unsplit is measured, never read as text
+    if maintype != "text" or part.content_type in _DATA_TEXT:
         return True
-    return headers.get_filename() is not None and part.content_type not in (
-        "text/plain",
-        "text/html",
-    )
+    return part.content_type not in ("text/plain", "text/html") and names_a_file(headers)
 
 
-def _encoding(part: Part) -> str:
-    return header(part.headers, "Content-Transfer-Encoding").strip().lower()
+def _shown(part: Part, root: Part) -> bool:
+    """Is this leaf read as text? Parts inside an attached message are not the sender's text.
+    A multipart without a boundary or a delimiter is one (what the stdlib makes of it)."""
+    if part is not root and part.maintype == "message":
+        return False
+    return not _is_attachment(part)
 
 
-_SIZE_SLICE = 1 << 16  # base64 is measured a slice at a time: no copy of an attachment (R29)
+_WRITTEN = re.compile(rb"\S")
 
 
-def _payload_size(part: Part) -> int:
-    """Decoded size without decoding: base64 is 3/4 of its characters (name, type, size)."""
-    if _encoding(part) != "base64":
-        return part.size
-    buffer, end = part.buffer, part.end
-    characters = 0
-    for start in range(part.start, end, _SIZE_SLICE):
-        piece = buffer[start : min(start + _SIZE_SLICE, end)]
-        characters += len(piece.translate(None, b"\r\n\t ="))
-    return characters * 3 // 4
+def _alternative(part: Part, root: Part) -> Part | None:
+    """The alternative intake reads: the first holding plain text, else the first holding
+    HTML (read as text); one whose text parts are all blank only when no other has text (an
+    empty text/plain beside the HTML). None when none holds text: all are then listed."""
+    ranked: list[tuple[bool, bool, int]] = []
+    for index, child in enumerate(part.children):
+        leaves = [p for p in child.walk() if not p.children and _shown(p, root)]
+        if leaves:
+            blank = not any(_WRITTEN.search(p.buffer, p.start, p.end) for p in leaves)
+            html = all(p.content_type == "text/html" for p in leaves)
+            ranked.append((blank, html, index))
+    return part.children[min(ranked)[2]] if ranked else None
 
 
-def _filename(part: Part) -> str | None:
-    try:
-        raw = part.headers.get_param("filename", None, "content-disposition")
-        if raw is None:
-            raw = part.headers.get_param("name", None, "content-type")
-    except (IndexError, ValueError, TypeError):
-        return None
-    return decode_param(raw)  # type: ignore[arg-type]
-
-
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
-
-
-def _lenient_base64(data: bytes) -> bytes:
-    """Base64 with broken padding or a cut-off end, decoded as far as it goes (R29)."""
-    try:
-        return binascii.a2b_base64(data, strict_mode=False)
-    except binascii.Error:
-        compact = _NOT_BASE64.sub(b"", data)
-        if len(compact) % 4 == 1:
-            compact = compact[:-1]
-        return binascii.a2b_base64(compact + b"=" * (-len(compact) % 4))
+def _collect(part: Part, root: Part, shown: list[Part], attachments: list[Part]) -> None:
+    """Sort the leaves under ``part``, in document order: text read into the body, the rest
+    listed. In a multipart/alternative one alternative is read; the text of the others is the
+    same message in another form, but what else they hold (an image) is listed. The depth of
+    the tree is bounded (MAX_DEPTH), so is this recursion."""
+    if not part.children:
+        (shown if _shown(part, root) else attachments).append(part)
+        return
+    chosen = _alternative(part, root) if part.content_type == "multipart/alternative" else None
+    for child in part.children:
+        if chosen is None or child is chosen:
+            _collect(child, root, shown, attachments)
+        else:
+            attachments.extend(p for p in child.walk() if not p.children and not _shown(p, root))
 
 
 def _decode_part(part: Part, defects: list[str]) -> str:
-    encoding = _encoding(part)
-    data = part.body
-    try:
-        if encoding == "base64":
-            data = _lenient_base64(data)
-        elif encoding == "quoted-printable":
-            data = binascii.a2b_qp(data)
-    except (ValueError, binascii.Error):
-        defects.append("UndecodablePayloadDefect")
+    data = payload(part, defects)
     try:
         charset = part.headers.get_content_charset()
     except (ValueError, TypeError, LookupError):
         charset = None
     text, charset_defects = decode_text(data, charset)
     defects.extend(charset_defects)
-    return text
-
-
-def _walk(root: Part) -> tuple[Part | None, Part | None, list[Part]]:
-    """The first inline text/plain, the first inline text/html, and the attachments.
-
-    Parts inside an attached message (message/rfc822) are not the sender's own text.
-    """
-    plain: Part | None = None
-    html: Part | None = None
-    attachments: list[Part] = []
-    for part in root.walk():
-        if part.is_multipart:
-            continue
-        if part is not root and part.headers.get_content_maintype() == "message":
-            attachments.append(part)
-            continue
-        if _is_attachment(part):
-            attachments.append(part)
-            continue
-        content_type = part.content_type
-        if content_type == "text/html":
-            html = html or part
-        elif content_type.startswith("text/") and plain is None:
-            plain = part
-    return plain, html, attachments
+    if part.content_type == "text/html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _body(root: Part, defects: list[str]) -> tuple[str, list[Part]]:
-    plain, html, attachments = _walk(root)
-    if plain is not None:
-        text = _decode_part(plain, defects)
-    elif html is not None:
-        text = html_to_text(_decode_part(html, defects))
-    else:
-        text = ""
-    return text.replace("\r\n", "\n").replace("\r", "\n"), attachments
+    """Every inline text part, each decoded with its own charset (R28), in order and joined by
+    a blank line; and the parts listed as attachments. Nothing of the message is dropped."""
+    shown: list[Part] = []
+    attachments: list[Part] = []
+    _collect(root, root, shown, attachments)
+    texts = [_decode_part(part, defects) for part in shown]
+    if len(texts) > 1:
+        texts = [text.rstrip("\n") + "\n" for text in texts if text.strip()]
+    return clean_text("\n".join(texts)), attachments
+
+
+def safe_filename(part: Part) -> str | None:
+    """A part's file name as valid text without control characters, or None; never raises
+    (R28, R29). What ``part.headers.get_filename()`` of the stdlib cannot promise."""
+    return filename_of(part.headers)
 
 
 def _kind(
@@ -329,6 +290,34 @@ def _parse_bytes(data: Buffer) -> Part:
     return root
 
 
+def _inquiries(kind: str, layout: BodyLayout, body: str, subject: str) -> list[Inquiry]:
+    if kind not in ("inquiry", "reply", "fax", "staff_reply"):
+        return []
+    # A forward without comment or a bottom-posted reply has no new text: read the whole body.
+    texts = split_inquiries(layout.new_text) or [body[:MAX_BODY_CHARS].strip()]
+    inquiries = []
+    for text in texts:
+        category = categorize(text)
+        if category == "other" and len(texts) == 1:
+            category = categorize(subject + "\n" + text)
+        inquiries.append(Inquiry(text, category, is_urgent(subject, text)))
+    return inquiries
+
+
+def _fields(fields: Fields) -> dict[str, str | None]:
+    return {
+        "company": fields.company,
+        "name": fields.name,
+        "domain": fields.domain,
+        "customer_number": fields.customer_number,
+    }
+
+
+def _attachment(part: Part) -> AttachmentInfo:
+    content_type = clean_text(part.content_type)
+    return AttachmentInfo(filename_of(part.headers), content_type, payload_size(part))
+
+
 def parse_message(data: Buffer, context: ParseContext | None = None) -> ParsedMessage:
     """Everything intake reads from a message, given as ``bytes`` or as a read-only ``mmap`` of
     the file holding it (never copied whole). Raises only NotAMessage (R29: never crash)."""
@@ -336,51 +325,35 @@ def parse_message(data: Buffer, context: ParseContext | None = None) -> ParsedMe
     root = _parse_bytes(data)
     message = root.headers
     defects = list(root.defects)
-    subject = decode_header_value(header(message, "Subject")).strip()
-    sender = _address(header(message, "From"))
-    recipients = _recipients(message, defects)
+    subject = clean_text(decode_header_value(header(message, "Subject"))).strip()
+    sender = address(header(message, "From"))
     in_reply_to = _msgid(header(message, "In-Reply-To"))
-    references = _MSGID.findall(header(message, "References"))
+    references = _MSGID.findall(clean_text(header(message, "References")))
     ref = ticket_ref(subject, context.tag_prefix)
     kind, reason = _kind(root, sender["address"], subject, ref, in_reply_to, references, context)
     body, attachment_parts = _body(root, defects)
     layout = analyse_layout(body[:MAX_BODY_CHARS])
     fields = extract_fields(layout)
-    inquiries = []
-    if kind in ("inquiry", "reply", "fax", "staff_reply"):
-        # A forward without comment or a bottom-posted reply has no new text: read the whole body.
-        texts = split_inquiries(layout.new_text) or [body[:MAX_BODY_CHARS].strip()]
-        for text in texts:
-            category = categorize(text)
-            if category == "other" and len(texts) == 1:
-                category = categorize(subject + "\n" + text)
-            inquiries.append(Inquiry(text, category, is_urgent(subject, text)))
+    bounced = _msgid(bounce_of(root, body)) if kind == "bounce" else None
     return ParsedMessage(
         message_id=_msgid(header(message, "Message-ID")),
         in_reply_to=in_reply_to,
         references=references,
         date=_date(header(message, "Date"), defects),
         sender=sender,
-        to=recipients,
+        to=recipients(headers(message, "To"), defects),
         subject=subject,
         kind=kind,
         ticket_ref=ref,
-        bounce_of=bounce_of(root, body) if kind == "bounce" else None,
-        fields={
-            "company": fields.company,
-            "name": fields.name,
-            "domain": fields.domain,
-            "customer_number": fields.customer_number,
-        },
+        bounce_of=bounced,
+        fields=_fields(fields),
         missing=fields.missing(),
-        inquiries=inquiries,
+        inquiries=_inquiries(kind, layout, body, subject),
         language="ja" if has_japanese(subject) or has_japanese(body[:MAX_BODY_CHARS]) else "other",
-        attachments=[
-            AttachmentInfo(_filename(p), p.content_type, _payload_size(p)) for p in attachment_parts
-        ],
+        attachments=[_attachment(part) for part in attachment_parts],
         body=body,
         quoted_from_line=layout.quoted_from_line,
         signature_from_line=layout.signature_from_line,
-        auto_reason=reason,
-        defects=list(dict.fromkeys(defects)),
+        auto_reason=None if reason is None else clean_text(reason),
+        defects=list(dict.fromkeys(defects)),  # class names; charset labels given by repr()
     )
