@@ -34,7 +34,6 @@ class Identification:
     missing: list[str] = field(default_factory=list)  # field names, in FIELD_ORDER
     unknown: list[str] = field(default_factory=list)  # present but not in the registry
     flags: list[str] = field(default_factory=list)
-    support: SupportStatus | None = None
 
 
 def registry_loaded(session: Session) -> bool:
@@ -85,7 +84,6 @@ def standing(
     """An accepted inquiry's flags: a domain outside the registered ones (R2), a lapsed
     support period (R25). Also for a customer identified before (a reopened incident, R19)."""
     flags: list[str] = []
-    status: SupportStatus | None = None
     if customer is not None:
         domain = (fields.get("domain") or "").lower()
         registered = {d.domain for d in customer.domains}
@@ -102,7 +100,7 @@ def standing(
             # No period on record: staff check the registry; the customer is not told that a
             # support they may well have has lapsed (R25, read in the customer's favour).
             flags.append("no_support_period")
-    return Identification(True, customer, [], [], flags, status)
+    return Identification(True, customer, [], [], flags)
 
 
 def contact_addresses(customer: Customer | None) -> list[str]:

@@ -76,14 +76,6 @@ class RawState(StrEnum):
     UNPROCESSABLE = "unprocessable"  # the code failed on it: kept for staff and `reprocess` (R29)
 
 
-class Channel(StrEnum):
-    SMTP = "smtp"
-    IMAP = "imap"
-    FAX = "fax"
-    WEB = "web"
-    PHONE = "phone"
-
-
 class Customer(Base):
     __tablename__ = "customers"
 

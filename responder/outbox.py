@@ -127,9 +127,6 @@ class Dispatcher:
             sent += self.send_many(ids[start : start + chunk], now)
         return sent
 
-    def send_one(self, row_id: int, now: datetime) -> int:
-        return self.send_many([row_id], now)
-
     def send_many(self, row_ids: list[int], now: datetime) -> int:
         if self.sessions.kw["bind"].dialect.name == "sqlite":
             return self._send_then_mark(row_ids, now)
