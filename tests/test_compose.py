@@ -390,7 +390,7 @@ def test_random_japanese_text_round_trips(subject: str, body: str, name: str, ch
     assert decoded["body"] == reference["body"]
 
 
-def test_r29_control_characters_never_reach_an_outgoing_mail() -> None:
+def test_control_characters_never_reach_an_outgoing_mail() -> None:
     mail = OutgoingMail(
         sender="support@example.jp",
         sender_name="サポート\x00",

@@ -59,7 +59,7 @@ def test_r24_import_creates_customers_with_support_periods(cli, tmp_path) -> Non
     engine.dispose()
 
 
-def test_r25_reimport_is_idempotent_and_updates(cli, tmp_path) -> None:
+def test_reimport_is_idempotent_and_updates(cli, tmp_path) -> None:
     cli("init-db")
     path = write(tmp_path, "C-1,旧社名,a.jp,x@a.jp,,,2026-11-02,,,\n")
     assert cli("customers", "import", str(path)).returncode == 0

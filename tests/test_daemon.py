@@ -37,7 +37,7 @@ def status(daemon: Daemon) -> dict:
     return json.loads(result.stdout)
 
 
-def test_r29_ready_only_after_sockets_bound_and_sigterm_drains(daemon: Daemon) -> None:
+def test_ready_only_after_sockets_bound_and_sigterm_drains(daemon: Daemon) -> None:
     daemon.start()
     with socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=5) as sock:
         assert sock.recv(100).startswith(b"220 ")
@@ -53,7 +53,7 @@ def test_r29_ready_only_after_sockets_bound_and_sigterm_drains(daemon: Daemon) -
     assert counts["raw_messages"] == 1
 
 
-def test_r29_refuses_to_start_without_schema(tmp_path: Path, database_url: str) -> None:
+def test_r30_refuses_to_start_without_schema(tmp_path: Path, database_url: str) -> None:
     home = tmp_path / "empty"
     home.mkdir()
     instance = Daemon(home, database_url)

@@ -217,7 +217,7 @@ def test_r11_r29_reprocess_reads_the_fax_as_the_daemon_would(config, cli, tmp_pa
     engine.dispose()
 
 
-def test_r11_ocr_engine_loads_when_the_first_fax_arrives(config) -> None:
+def test_ocr_engine_loads_when_the_first_fax_arrives(config) -> None:
     """A daemon with a fax gateway but no fax yet never imports the OCR engine (memory)."""
     probe = (
         "import sys\n"

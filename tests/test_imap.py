@@ -438,7 +438,7 @@ def test_r7_imap_login_failure_is_logged_and_retried(
     assert server.user not in text
 
 
-def test_r7_imap_backoff_doubles_up_to_five_minutes() -> None:
+def test_imap_backoff_doubles_up_to_five_minutes() -> None:
     assert [backoff_seconds(n) for n in (1, 2, 3, 4, 9, 10, 1000)] == [1, 2, 4, 8, 256, 300, 300]
 
 
@@ -461,7 +461,7 @@ def test_r7_imap_tls_with_the_servers_ca(
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
-def test_r7_imap_tls_without_the_ca_fails_and_reads_nothing(
+def test_imap_tls_without_the_ca_fails_and_reads_nothing(
     fresh_dovecot_tls: DovecotServer, sessions: sessionmaker[Session], security: str
 ) -> None:
     server = fresh_dovecot_tls
@@ -477,7 +477,7 @@ def test_r7_imap_tls_without_the_ca_fails_and_reads_nothing(
     assert all(flags == set() for _data, flags in mailbox(server, "INBOX").values())
 
 
-def test_r7_imap_starttls_never_falls_back_to_plaintext(
+def test_imap_starttls_never_falls_back_to_plaintext(
     dovecot: DovecotServer, sessions: sessionmaker[Session]
 ) -> None:
     folder = new_folder()
@@ -494,7 +494,7 @@ def test_r7_imap_starttls_never_falls_back_to_plaintext(
 # -- the lease ----------------------------------------------------------------------------------
 
 
-def test_r7_imap_lease_lets_one_poller_poll(
+def test_imap_lease_lets_one_poller_poll(
     dovecot: DovecotServer, sessions: sessionmaker[Session]
 ) -> None:
     """Two instances on one database (DESIGN principle 6): one polls, the other skips."""
@@ -517,7 +517,7 @@ def test_r7_imap_lease_lets_one_poller_poll(
     assert len(raw_rows(sessions)) == 2
 
 
-def test_r7_imap_lease_taken_by_one_of_many_at_once(
+def test_imap_lease_taken_by_one_of_many_at_once(
     dovecot: DovecotServer, sessions: sessionmaker[Session]
 ) -> None:
     config = imap_config(dovecot, new_folder())

@@ -122,7 +122,7 @@ class CommitsWhileDelivering:
         return "250 2.0.0 queued"
 
 
-def test_r16_slow_relay_never_holds_up_the_doors_commits(sessions) -> None:
+def test_slow_relay_never_holds_up_the_doors_commits(sessions) -> None:
     handler = CommitsWhileDelivering(sessions)
     relay = Controller(handler, hostname="127.0.0.1", port=free_port())
     relay.start()
@@ -135,7 +135,7 @@ def test_r16_slow_relay_never_holds_up_the_doors_commits(sessions) -> None:
     assert handler.stored_during_delivery == [True]
 
 
-def test_r16_outbox_defers_to_an_intake_backlog_for_30_seconds_at_most(sessions, tmp_path) -> None:
+def test_outbox_defers_to_an_intake_backlog_for_30_seconds_at_most(sessions, tmp_path) -> None:
     """Intake first: while stored mail waits to be processed the outbox waits too, but an
     acknowledgment is never held back longer than OUTBOX_MAX_DEFER."""
     dispatcher = Dispatcher(

@@ -61,7 +61,7 @@ def test_wheel_ships_templates_and_migrations_found_when_installed(tmp_path: Pat
     assert subject == "お問い合わせ受付期限切れのお知らせ"
 
 
-def test_r29_systemd_unit_notifies_and_drains_from_the_main_process() -> None:
+def test_systemd_unit_notifies_and_drains_from_the_main_process() -> None:
     """Type=notify (READY=1 after the sockets are bound) and KillMode=mixed: SIGTERM reaches the
     main process only, which lets the processor finish its batch (the drain tested in
     test_daemon); systemd's SIGKILL after TimeoutStopSec reaches every process."""

@@ -3,7 +3,8 @@
 R29 (nothing lost) and R7 (channels: the IMAP mailbox) are what the IMAP poller will rely on;
 these tests prove the peer it will be tested against behaves like a real server: appends and
 fetches bytes unchanged, sees mail dropped into the Maildir, notifies IDLE, changes UIDVALIDITY,
-drops connections and restarts, and speaks TLS with a certificate only we trust.
+drops connections and restarts, and speaks TLS with a certificate only we trust. They check the
+peer, not uketsuke, so they name no rule (test_imap.py checks the poller against R29 and R7).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def unique_folder(prefix: str = "peer") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_r29_dovecot_peer_roundtrip(dovecot: DovecotServer) -> None:
+def test_dovecot_peer_roundtrip(dovecot: DovecotServer) -> None:
     raw = japanese_message()
     assert b"\xe3\x81\x8a" in raw, "body must be raw 8-bit UTF-8"
     folder = unique_folder()
@@ -69,7 +70,7 @@ def test_r29_dovecot_peer_roundtrip(dovecot: DovecotServer) -> None:
     assert b"\\Seen" not in fetched[b"FLAGS"]
 
 
-def test_r29_dovecot_deliver_then_search(dovecot: DovecotServer) -> None:
+def test_dovecot_deliver_then_search(dovecot: DovecotServer) -> None:
     raw = japanese_message("【至急】返品について")
     path = dovecot.deliver(raw)
     assert path.parent == dovecot.maildir / "new"
@@ -81,7 +82,7 @@ def test_r29_dovecot_deliver_then_search(dovecot: DovecotServer) -> None:
         assert client.fetch(uids, ["BODY.PEEK[]"])[uids[0]][b"BODY[]"] == raw
 
 
-def test_r7_dovecot_deliver_into_japanese_folder(dovecot: DovecotServer) -> None:
+def test_dovecot_deliver_into_japanese_folder(dovecot: DovecotServer) -> None:
     folder = f"問い合わせ-{uuid.uuid4().hex[:6]}"
     raw = japanese_message()
     dovecot.deliver(raw, folder=folder)
@@ -92,7 +93,7 @@ def test_r7_dovecot_deliver_into_japanese_folder(dovecot: DovecotServer) -> None
 
 
 @pytest.mark.parametrize("how", ["append", "deliver"])
-def test_r7_dovecot_idle_notices_new_mail(dovecot: DovecotServer, how: str) -> None:
+def test_dovecot_idle_notices_new_mail(dovecot: DovecotServer, how: str) -> None:
     folder = unique_folder("idle")
     raw = japanese_message()
     with dovecot.client() as watcher, dovecot.client() as sender:
@@ -113,7 +114,7 @@ def test_r7_dovecot_idle_notices_new_mail(dovecot: DovecotServer, how: str) -> N
         assert (1, b"EXISTS") in responses, responses
 
 
-def test_r29_dovecot_uidvalidity_changes_after_recreate(fresh_dovecot: DovecotServer) -> None:
+def test_dovecot_uidvalidity_changes_after_recreate(fresh_dovecot: DovecotServer) -> None:
     server = fresh_dovecot
     raw = japanese_message()
     server.deliver(raw)
@@ -144,7 +145,7 @@ def test_r29_dovecot_uidvalidity_changes_after_recreate(fresh_dovecot: DovecotSe
     assert info[b"EXISTS"] == 0
 
 
-def test_r29_dovecot_uidvalidity_change_seen_by_open_session(
+def test_dovecot_uidvalidity_change_seen_by_open_session(
     fresh_dovecot: DovecotServer,
 ) -> None:
     """A session that has the mailbox selected is disconnected by Dovecot, not lied to."""
@@ -158,7 +159,7 @@ def test_r29_dovecot_uidvalidity_change_seen_by_open_session(
         client.noop()
 
 
-def test_r29_dovecot_drop_connections(fresh_dovecot: DovecotServer) -> None:
+def test_dovecot_drop_connections(fresh_dovecot: DovecotServer) -> None:
     server = fresh_dovecot
     client = server.client()
     client.select_folder("INBOX")
@@ -171,7 +172,7 @@ def test_r29_dovecot_drop_connections(fresh_dovecot: DovecotServer) -> None:
         assert again.select_folder("INBOX")[b"EXISTS"] == 0
 
 
-def test_r29_dovecot_restart_keeps_mail_and_port(fresh_dovecot: DovecotServer) -> None:
+def test_dovecot_restart_keeps_mail_and_port(fresh_dovecot: DovecotServer) -> None:
     server = fresh_dovecot
     raw = japanese_message()
     server.deliver(raw)
@@ -199,7 +200,7 @@ def test_r29_dovecot_restart_keeps_mail_and_port(fresh_dovecot: DovecotServer) -
         assert again.select_folder("INBOX")[b"EXISTS"] == 1
 
 
-def test_r7_dovecot_tls_imaps_and_starttls(fresh_dovecot_tls: DovecotServer) -> None:
+def test_dovecot_tls_imaps_and_starttls(fresh_dovecot_tls: DovecotServer) -> None:
     server = fresh_dovecot_tls
     assert server.tls and server.tls_port and server.tls_port != server.port
     raw = japanese_message()
@@ -228,7 +229,7 @@ def test_r7_dovecot_tls_imaps_and_starttls(fresh_dovecot_tls: DovecotServer) -> 
         server.client("starttls", ssl_context=ssl.create_default_context())
 
 
-def test_r7_dovecot_missing_binary_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dovecot_missing_binary_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(peer, "dovecot_binary", lambda: None)
     monkeypatch.delenv("UKETSUKE_REQUIRE_PEERS", raising=False)
     with pytest.raises(pytest.skip.Exception, match="dovecot-imapd not installed"):
@@ -238,7 +239,7 @@ def test_r7_dovecot_missing_binary_skips_or_fails(monkeypatch: pytest.MonkeyPatc
         peer.require_dovecot()
 
 
-def test_r7_dovecot_starts_fast(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_dovecot_starts_fast(tmp_path_factory: pytest.TempPathFactory) -> None:
     peer.require_dovecot()
     started = time.monotonic()
     with DovecotServer(tmp_path_factory.mktemp("dovecot-timing")) as server:

@@ -63,7 +63,7 @@ class Turns:
         pipeline.process_some = recorded  # type: ignore[method-assign]
 
 
-def test_r29_processor_gives_way_during_a_burst_and_never_starves(pipeline: Pipeline) -> None:
+def test_processor_gives_way_during_a_burst_and_never_starves(pipeline: Pipeline) -> None:
     store(pipeline, 12)
     doors = DoorActivity(get_context("spawn"))
     processor = Processor(pipeline, SystemClock(), workers=0, batch=4, doors=doors)
@@ -88,7 +88,7 @@ def test_r29_processor_gives_way_during_a_burst_and_never_starves(pipeline: Pipe
     assert min(gaps) >= BURST_PACE_SECONDS * 0.95  # one turn a pace, not one after another
 
 
-def test_r29_processor_does_not_wait_when_the_doors_are_quiet(pipeline: Pipeline) -> None:
+def test_processor_does_not_wait_when_the_doors_are_quiet(pipeline: Pipeline) -> None:
     store(pipeline, 8)
     doors = DoorActivity(get_context("spawn"))
     doors.stored()
@@ -100,7 +100,7 @@ def test_r29_processor_does_not_wait_when_the_doors_are_quiet(pipeline: Pipeline
     assert not processor._in_burst  # no turn was taken as a burst turn
 
 
-def test_r29_door_activity_is_shared_with_a_spawned_process() -> None:
+def test_door_activity_is_shared_with_a_spawned_process() -> None:
     context = get_context("spawn")
     doors = DoorActivity(context)
     assert doors.quiet_for() > 1  # never stored: quiet
@@ -111,7 +111,7 @@ def test_r29_door_activity_is_shared_with_a_spawned_process() -> None:
     assert doors.quiet_for() < 30  # what the child wrote is what this process reads
 
 
-def test_r29_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
+def test_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
     pipeline: Pipeline,
 ) -> None:
     """Until the spawned parse worker is up, batches are parsed in the processor (a restart
@@ -137,7 +137,7 @@ def test_r29_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
         pool.shutdown()
 
 
-def test_r29_processor_checkpoints_the_wal_between_turns(tmp_path) -> None:
+def test_processor_checkpoints_the_wal_between_turns(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'u.db'}"
     engine = db.make_engine(url, autocheckpoint=False)
     db.upgrade(engine)

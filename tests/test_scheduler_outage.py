@@ -219,7 +219,7 @@ def test_r16_outage_logs_start_and_end_once(
     assert len(list((config.outbox_maildir / "new").iterdir())) == 1
 
 
-def test_r16_each_job_reports_its_own_outage(
+def test_each_job_reports_its_own_outage(
     database: Database, config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The outbox (every 2 s) and held-inquiry expiry (every 60 s) through one 90 s outage:
@@ -251,7 +251,7 @@ def test_r16_each_job_reports_its_own_outage(
         assert level == want_level and message.startswith(start), (level, message)
 
 
-def test_r16_a_second_outage_is_reported_again(
+def test_a_second_outage_is_reported_again(
     database: Database, config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Down, up, down (the pool's connections cut under it), up: two starts, two ends, and the
@@ -273,7 +273,7 @@ def test_r16_a_second_outage_is_reported_again(
     assert lines[3][1] == "job outbox: database available again after 10 s, 5 ticks failed"
 
 
-def test_r16_a_bug_in_a_job_still_raises(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_bug_in_a_job_still_raises(caplog: pytest.LogCaptureFixture) -> None:
     """Only an outage is kept quiet: any other error reaches APScheduler, which logs it with
     its traceback as before."""
     caplog.set_level(logging.INFO, logger=LOGGER)
@@ -286,7 +286,7 @@ def test_r16_a_bug_in_a_job_still_raises(caplog: pytest.LogCaptureFixture) -> No
     assert scheduler_lines(caplog) == []
 
 
-def test_r16_scheduler_runs_the_quiet_ticks(config: Config, engine: Engine) -> None:
+def test_scheduler_runs_the_quiet_ticks(config: Config, engine: Engine) -> None:
     scheduler = build_scheduler(config, db.session_factory(engine), Clock(START))
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert sorted(jobs) == ["held-expiry", "outbox"]

@@ -28,7 +28,7 @@ def _engine(path: Path, timeout: float = 30):
     return engine
 
 
-def test_r29_writers_wait_for_their_turn_and_proceed_after_commit(tmp_path: Path) -> None:
+def test_writers_wait_for_their_turn_and_proceed_after_commit(tmp_path: Path) -> None:
     engine = _engine(tmp_path / "u.db")
     sessions = db.session_factory(engine)
     order: list[str] = []
@@ -50,7 +50,7 @@ def test_r29_writers_wait_for_their_turn_and_proceed_after_commit(tmp_path: Path
     engine.dispose()
 
 
-def test_r29_a_writer_in_another_process_waits_for_the_turn(tmp_path: Path) -> None:
+def test_a_writer_in_another_process_waits_for_the_turn(tmp_path: Path) -> None:
     path = tmp_path / "u.db"
     engine = _engine(path)
     sessions = db.session_factory(engine)
@@ -69,7 +69,7 @@ def test_r29_a_writer_in_another_process_waits_for_the_turn(tmp_path: Path) -> N
     engine.dispose()
 
 
-def test_r29_readers_take_no_write_lock(tmp_path: Path) -> None:
+def test_readers_take_no_write_lock(tmp_path: Path) -> None:
     engine = _engine(tmp_path / "u.db", timeout=0.2)
     sessions = db.session_factory(engine)
     reads = db.read_sessions(sessions)
@@ -80,7 +80,7 @@ def test_r29_readers_take_no_write_lock(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_r29_nested_writer_in_one_thread_does_not_wait_for_itself(tmp_path: Path) -> None:
+def test_nested_writer_in_one_thread_does_not_wait_for_itself(tmp_path: Path) -> None:
     """A thread that already holds the turn and opens a second writer gets SQLite's answer
     (busy timeout, then "database is locked") rather than waiting for itself forever."""
     engine = _engine(tmp_path / "u.db", timeout=0.2)
@@ -99,7 +99,7 @@ def test_r29_nested_writer_in_one_thread_does_not_wait_for_itself(tmp_path: Path
     engine.dispose()
 
 
-def test_r29_holder_sees_a_waiting_writer_and_yields(tmp_path: Path) -> None:
+def test_holder_sees_a_waiting_writer_and_yields(tmp_path: Path) -> None:
     engine = _engine(tmp_path / "u.db")
     sessions = db.session_factory(engine)
     waiting = db.writer_waiting(engine)
@@ -120,7 +120,7 @@ def test_r29_holder_sees_a_waiting_writer_and_yields(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_r29_processor_batch_commits_early_for_a_waiting_writer(
+def test_processor_batch_commits_early_for_a_waiting_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pipeline.process_some ends its transaction after the message under way when a writer

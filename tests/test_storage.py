@@ -18,7 +18,7 @@ from scheduler.calendar import TOKYO
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 
-def test_r29_migrations_create_the_schema_the_models_describe(database_url: str) -> None:
+def test_migrations_create_the_schema_the_models_describe(database_url: str) -> None:
     engine = db.make_engine(database_url)
     assert db.current_revision(engine) is None
     head = db.upgrade(engine)
@@ -114,7 +114,7 @@ def test_r29_group_commit_answers_each_request_and_isolates_a_bad_one(sessions) 
         assert session.scalar(select(func.count()).select_from(RawMessage)) == 20
 
 
-def test_r29_group_commit_keeps_one_connection_and_replaces_a_broken_one(sessions) -> None:
+def test_group_commit_keeps_one_connection_and_replaces_a_broken_one(sessions) -> None:
     """The door's writer thread checks a connection out once, not once a batch (on PostgreSQL
     each check-out costs a pre-ping round trip); after a failure it takes a fresh one."""
     from sqlalchemy import event
@@ -195,7 +195,7 @@ def test_r29_a_fresh_batch_is_one_insert_and_a_copy_is_still_found(sessions) -> 
         assert session.scalar(select(func.count()).select_from(RawMessage)) == 4
 
 
-def test_r29_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
+def test_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
     """Migration 0003: PostgreSQL keeps raw mail out of line without pglz (the SMTP door's
     commit no longer compresses); downgrading restores the default. SQLite: nothing to do."""
     engine = db.make_engine(database_url)
@@ -216,7 +216,7 @@ def test_r29_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) 
     engine.dispose()
 
 
-def test_r29_daemon_commits_leave_the_wal_to_an_explicit_checkpoint(tmp_path) -> None:
+def test_daemon_commits_leave_the_wal_to_an_explicit_checkpoint(tmp_path) -> None:
     """The daemon's engines do not checkpoint at commit (no stall inside a writer's turn before
     a 250); :func:`db.checkpoint` copies the WAL into the database file without a write turn."""
     path = tmp_path / "u.db"
