@@ -3,95 +3,57 @@
 :class:`ImapPoller` reads new messages with ``BODY.PEEK[]`` (so nothing is ``\\Seen`` early),
 commits each batch through :func:`store_raw_many`, and only when a whole batch is committed flags it
 (``\\Seen`` + keyword) or moves it, in one command. A crash anywhere before that leaves the mail
-as it was, and the next poll finds it again; :func:`store_raw` recognises what was committed
+as it was, and the next poll finds it again; :func:`store_raw_many` recognises what was committed
 already (source key ``imap:NAME:UIDVALIDITY:UID``, else Message-ID + content hash), so a message
 seen twice is stored once. This is the reverse of Roundup's ``do_imap``, which marks
 ``\\Deleted`` first (STYLE.md).
 
 Where the poller stands (UIDVALIDITY, last UID) and who may poll (a lease, DESIGN principle 6)
-live in ``mailbox_state``. TLS is as configured or not at all: a failed STARTTLS is an error,
-never a reason to go on in plaintext. Logs name the mailbox and exception classes only: never
-passwords, bodies or addresses.
+live in ``mailbox_state`` (:mod:`intake.channels.mailboxstate`). Connecting, TLS (as configured
+or not at all) and back-off are in :mod:`intake.channels.imapconn`. Logs name the mailbox and
+exception classes only: never passwords, bodies or addresses.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import select
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from imapclient import IMAPClient, SocketTimeout
+from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
-from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.channels.imapconn import (
+    ImapSecurityError,
+    backoff_seconds,
+    connect,
+    describe_error,
+    disconnect,
+)
+from intake.channels.mailboxstate import MailboxLease, default_owner
 from intake.config import ImapConfig
-from intake.models import MailboxState, utcnow
 from intake.store import Incoming, store_raw_many
+
+__all__ = ["ImapPoller", "ImapSecurityError", "backoff_seconds"]
 
 log = logging.getLogger("uketsuke.imap")
 
-LEASE = timedelta(minutes=2)
 LEASE_RENEW_SECONDS = 30.0
 IDLE_MAX_SECONDS = 29 * 60  # RFC 2177: re-issue IDLE at least every 29 minutes
 IDLE_TICK_SECONDS = 0.5  # how often an idling run() looks at its stop event
-# A hung server must not hold the loop forever; connecting is quick or not at all.
-SOCKET_TIMEOUT = SocketTimeout(connect=10.0, read=60.0)
-BACKOFF_FIRST_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 300.0
 
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 
 
-class ImapSecurityError(Exception):
-    """TLS was configured but cannot be had; the poller refuses to go on in plaintext."""
-
-
 class ConnectionLost(Exception):
     """The server said BYE, or closed the connection, while the poller was idling."""
-
-
-def default_owner() -> str:
-    """The lease owner of this process: ``hostname:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def backoff_seconds(failures: int) -> float:
-    """The wait after ``failures`` failed rounds in a row: 1 s, 2 s, 4 s, … at most 5 min."""
-    return min(BACKOFF_FIRST_SECONDS * 2 ** min(max(failures - 1, 0), 30), BACKOFF_MAX_SECONDS)
-
-
-def describe_error(error: BaseException) -> str:
-    """What a log line may say about an error: its class and, for TLS and sockets, the reason.
-
-    Never ``str(error)`` in general: a database error carries its SQL parameters (message bytes),
-    a protocol error may echo what was sent.
-    """
-    name = type(error).__name__
-    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
-        return f"{name} ({error.verify_message})"
-    if isinstance(error, ssl.SSLError) and error.reason:
-        return f"{name} ({error.reason})"
-    if isinstance(error, ImapSecurityError):
-        return f"{name} ({error})"
-    if isinstance(error, IMAPClientError) and not isinstance(error, LoginError):
-        command, failed, _server_text = str(error).partition(" failed")
-        if failed and command.isalpha():
-            return f"{name} ({command} failed)"  # e.g. "select failed": a missing folder
-    if isinstance(error, OSError) and error.strerror:
-        return f"{name} ({error.strerror})"
-    return name
 
 
 @dataclass(frozen=True)
@@ -126,7 +88,7 @@ class ImapPoller:
         self.spool = spool  # where messages over the spool threshold are kept
         self.profile = config.profile or default_profile
         self.on_stored = on_stored
-        self.owner = owner or default_owner()
+        self._state = MailboxLease(sessions, config.name, owner or default_owner())
         self._warned_no_uidplus = False
         # imapclient logs the whole conversation at DEBUG (user names, message bodies).
         imapclient_log = logging.getLogger("imapclient")
@@ -161,7 +123,7 @@ class ImapPoller:
             while not stop.is_set():
                 try:
                     if not self.take_lease():
-                        _close(client)
+                        disconnect(client)
                         client = None
                         stop.wait(self.config.poll_seconds)
                         continue
@@ -176,11 +138,11 @@ class ImapPoller:
                     if self.config.idle and client.has_capability("IDLE"):
                         self._idle(client, stop, result)
                     else:
-                        _close(client)
+                        disconnect(client)
                         client = None
                         stop.wait(self.config.poll_seconds)
                 except Exception as error:
-                    _close(client, polite=False)
+                    disconnect(client, polite=False)
                     client = None
                     failures += 1
                     delay = backoff_seconds(failures)
@@ -191,79 +153,22 @@ class ImapPoller:
                     log.warning("imap %s: %s; retrying in %g s", self.config.name, reason, delay)
                     stop.wait(delay)
         finally:
-            _close(client)
+            disconnect(client)
             with contextlib.suppress(Exception):
                 self.release_lease()
 
     def take_lease(self) -> bool:
-        """Take or renew this mailbox's lease for 2 minutes; False when another owner holds it.
-
-        One conditional UPDATE, so two instances racing for it cannot both win.
-        """
-        now = utcnow()
-        with self.sessions() as session:
-            if session.get(MailboxState, self.config.name) is None:
-                session.add(MailboxState(name=self.config.name, last_uid=0))
-                try:
-                    session.commit()
-                except IntegrityError:  # another instance created the row first
-                    session.rollback()
-            result = session.execute(
-                update(MailboxState)
-                .where(
-                    MailboxState.name == self.config.name,
-                    or_(
-                        MailboxState.lease_owner.is_(None),
-                        MailboxState.lease_owner == self.owner,
-                        MailboxState.lease_expires.is_(None),
-                        MailboxState.lease_expires < now,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_expires=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            session.commit()
-            return result.rowcount == 1  # type: ignore[attr-defined]
+        """Take or renew this mailbox's lease (2 minutes); False when another owner holds it."""
+        return self._state.take()
 
     def release_lease(self) -> None:
         """Give the lease up at once (on shutdown), so another instance need not wait it out."""
-        with self.sessions() as session:
-            session.execute(
-                update(MailboxState)
-                .where(
-                    MailboxState.name == self.config.name, MailboxState.lease_owner == self.owner
-                )
-                .values(lease_owner=None, lease_expires=None)
-                .execution_options(synchronize_session=False)
-            )
-            session.commit()
+        self._state.release()
 
     # -- connection ---------------------------------------------------------------------------
 
-    def tls_context(self) -> ssl.SSLContext:
-        """Verification always on: against ``ca_file`` when set, else the system's CAs."""
-        return ssl.create_default_context(cafile=self.config.ca_file or None)
-
     def _connect(self) -> IMAPClient:
-        config = self.config
-        context = None if config.security == "plain" else self.tls_context()
-        client = IMAPClient(
-            config.host,
-            port=config.port,
-            ssl=config.security == "tls",
-            ssl_context=context,
-            timeout=SOCKET_TIMEOUT,
-        )
-        try:
-            if config.security == "starttls":
-                if not client.has_capability("STARTTLS"):
-                    raise ImapSecurityError("server does not offer STARTTLS")
-                client.starttls(context)
-            client.login(config.username, config.secret())
-        except BaseException:
-            _close(client, polite=False)
-            raise
-        return client
+        return connect(self.config)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[IMAPClient]:
@@ -271,9 +176,9 @@ class ImapPoller:
         try:
             yield client
         except BaseException:
-            _close(client, polite=False)
+            disconnect(client, polite=False)
             raise
-        _close(client)
+        disconnect(client)
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -282,7 +187,7 @@ class ImapPoller:
         selected = client.select_folder(config.folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
         uidnext = _uidnext(selected)
-        known_validity, last_uid = self._position()
+        known_validity, last_uid = self._state.position()
         if known_validity != uidvalidity:
             if known_validity is not None:
                 # UIDs of the old UIDVALIDITY mean nothing now: read everything again; what was
@@ -294,7 +199,7 @@ class ImapPoller:
                     uidvalidity,
                 )
             last_uid = 0
-            self._save_position(uidvalidity, 0)
+            self._state.save_position(uidvalidity, 0)
         uids = self._unmarked_after(client, last_uid)
         stored = marked = 0
         for start in range(0, len(uids), config.batch_size):
@@ -306,7 +211,7 @@ class ImapPoller:
                 self._mark(client, done)
             stored += new
             marked += len(done)
-            if not self._save_position(uidvalidity, batch[-1]):
+            if not self._state.save_position(uidvalidity, batch[-1]):
                 log.warning("imap %s: lease lost during a poll; stopping it", config.name)
                 break
         if stored or marked:
@@ -427,34 +332,6 @@ class ImapPoller:
                 break  # readable but nothing to read: closed? idle_done below will tell
         client.idle_done()
 
-    # -- position in the mailbox ----------------------------------------------------------------
-
-    def _position(self) -> tuple[int | None, int]:
-        with self.sessions() as session:
-            state = session.get(MailboxState, self.config.name)
-            if state is None:
-                return None, 0
-            return state.uidvalidity, int(state.last_uid or 0)
-
-    def _save_position(self, uidvalidity: int, last_uid: int) -> bool:
-        """Record progress and renew the lease; False when the lease went to someone else."""
-        with self.sessions() as session:
-            result = session.execute(
-                update(MailboxState)
-                .where(
-                    MailboxState.name == self.config.name,
-                    MailboxState.lease_owner == self.owner,
-                )
-                .values(
-                    uidvalidity=uidvalidity,
-                    last_uid=last_uid,
-                    lease_expires=utcnow() + LEASE,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            session.commit()
-            return result.rowcount == 1  # type: ignore[attr-defined]
-
 
 def _uidnext(selected: dict[bytes, object]) -> int | None:
     value = selected.get(b"UIDNEXT")
@@ -469,21 +346,3 @@ def _announces_mail(responses: list[tuple[object, ...]]) -> bool:
         if len(response) >= 2 and response[1] == b"RECENT" and response[0] != 0:
             return True
     return False
-
-
-def _close(client: IMAPClient | None, *, polite: bool = True) -> None:
-    """Log out, or (not ``polite``) just drop the socket.
-
-    After an error the peer may be hung: a LOGOUT would wait out the read timeout before the
-    loop could back off or stop.
-    """
-    if client is None:
-        return
-    if polite:
-        try:
-            client.logout()
-            return
-        except Exception:
-            pass
-    with contextlib.suppress(Exception):
-        client.shutdown()
