@@ -17,6 +17,7 @@ from intake.fax.ocr import OcrError, available_engine, read_text
 from intake.mail.access import header
 from intake.mail.charsets import decode_header_value, decode_text
 from intake.mail.mime import Part, parse_tree
+from intake.mail.parse import safe_filename
 
 log = logging.getLogger("uketsuke.fax")
 
@@ -43,7 +44,7 @@ def _body_bytes(part: Part) -> bytes:
 
 
 def _is_image(part: Part) -> bool:
-    name = (part.headers.get_filename() or "").lower()
+    name = (safe_filename(part) or "").lower()
     return part.content_type in IMAGE_TYPES or name.endswith(IMAGE_SUFFIXES)
 
 
