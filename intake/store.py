@@ -1,8 +1,10 @@
 """Commit #1: the raw bytes, before anything can fail (R29, DESIGN principle 2).
 
-Every door calls :func:`store_raw` and answers (SMTP 250, IMAP flag) only after it returned. A
-message seen twice is stored once: by its source key (IMAP UIDVALIDITY+UID) or by Message-ID plus
-content hash (an SMTP client that retries after a lost 250, the same mail fetched twice).
+Every door stores through :func:`store_raw_many` (the SMTP door by way of
+:class:`intake.groupcommit.GroupCommit`) and answers (SMTP 250, IMAP flag) only after it
+returned; :func:`store_raw` stores one message. A message seen twice is stored once: by its
+source key (IMAP UIDVALIDITY+UID) or by Message-ID plus content hash (an SMTP client that
+retries after a lost 250, the same mail fetched twice).
 """
 
 from __future__ import annotations
