@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from intake.accept import accept
@@ -61,7 +61,7 @@ _DEFER_RAW = (
 )
 
 
-def due(now: datetime):  # noqa: ANN201 - a SQL expression
+def due(now: datetime) -> ColumnElement[bool]:
     """Received messages that may be processed now (a deferred reply waits, R19)."""
     return (RawMessage.state == RawState.RECEIVED) & or_(
         RawMessage.not_before.is_(None), RawMessage.not_before <= now

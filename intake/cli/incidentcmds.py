@@ -319,6 +319,7 @@ def run_held_complete(args: argparse.Namespace) -> int:
     from intake import db
     from intake.mail.fields import normalize_customer_number, normalize_domain, normalize_text
     from intake.pipeline import Pipeline
+    from intake.processor import fax_reader
 
     config = config_from(args)
     fields = {
@@ -327,7 +328,9 @@ def run_held_complete(args: argparse.Namespace) -> int:
         "domain": normalize_domain(args.domain) if args.domain else None,
         "customer_number": normalize_customer_number(args.customer) if args.customer else None,
     }
-    pipeline = Pipeline(config, db.session_factory(engine_from(config)))
+    # As the daemon would: without --text, a fax is read again by OCR (R11).
+    sessions = db.session_factory(engine_from(config))
+    pipeline = Pipeline(config, sessions, read_fax=fax_reader(config))
     try:
         numbers = pipeline.transcribe(
             args.id, {k: v for k, v in fields.items() if v}, args.text, datetime.now(UTC)
