@@ -27,7 +27,8 @@ from intake.channels.fax import FaxReading
 from intake.config import Config
 from intake.identify import registry_loaded
 from intake.mail.classify import categorize, is_urgent
-from intake.mail.parse import ParseContext, ParsedMessage, parse_message
+from intake.mail.context import ParseContext, parse_context
+from intake.mail.parse import ParsedMessage, parse_message
 from intake.mail.split import split_inquiries
 from intake.models import Incident, Inquiry, RawMessage, RawState
 from intake.outcomes import Deferred, Held, Outcome
@@ -79,16 +80,6 @@ class _Batch:
 
 class _Isolate(Exception):
     """A message of a batch run without SAVEPOINTs failed: run the batch again with them."""
-
-
-def parse_context(config: Config, profile: str | None = None) -> ParseContext:
-    """What the parser needs of the configuration: the profile's tag, staff and fax senders."""
-    staff = {a.lower() for p in config.profiles.values() for a in p.staff_addresses}
-    return ParseContext(
-        tag_prefix=config.profile(profile).tag_prefix,
-        staff_addresses=frozenset(staff),
-        fax_senders=frozenset(config.fax_sender_addresses()),
-    )
 
 
 @dataclass

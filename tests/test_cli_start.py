@@ -14,8 +14,6 @@ import sys
 import pytest
 
 from intake.cli import COMMANDS, build_parser, modules_for
-from intake.cli.mailcmds import parse_context
-from intake.config import FaxGatewayConfig, load_config
 
 HEAVY = ("sqlalchemy", "alembic", "aiosmtpd", "flask", "imapclient", "apscheduler", "pydantic")
 LIGHT_COMMANDS = [
@@ -85,16 +83,3 @@ def test_command_table_is_exactly_what_the_modules_register() -> None:
 )
 def test_modules_for(argv: list[str], expected: tuple[str, ...]) -> None:
     assert modules_for(argv) == expected
-
-
-def test_parse_context_is_the_pipelines() -> None:
-    """mailcmds builds the parse context itself (the pipeline's module loads SQLAlchemy)."""
-    from intake.pipeline import parse_context as pipeline_context
-
-    config = load_config(None, env={}).model_copy(
-        update={
-            "fax_gateways": [FaxGatewayConfig(name="gw", sender_addresses=["Fax@GW.example.jp"])]
-        }
-    )
-    for profile in (None, "desknet"):
-        assert parse_context(config, profile) == pipeline_context(config, profile)

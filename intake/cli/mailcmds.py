@@ -1,8 +1,7 @@
 """``uketsuke parse``: print, as JSON, what intake reads from a message.
 
 The parser is imported by the handler (start-up rule in ``intake.cli.common``); the parse context
-is built here rather than by ``intake.pipeline.parse_context``, whose module loads SQLAlchemy (a
-test keeps the two equal).
+is the pipeline's (``intake.mail.context``).
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from intake.cli.common import CliError, add_config_option, config_from, print_json
 
 if TYPE_CHECKING:
-    from intake.config import Config
-    from intake.mail.parse import ParseContext
+    pass
 
 
 def register(commands: Any) -> None:
@@ -27,19 +25,8 @@ def register(commands: Any) -> None:
     parse.set_defaults(handler=run_parse)
 
 
-def parse_context(config: Config, profile: str | None = None) -> ParseContext:
-    """What the parser needs of the configuration: the profile's tag, staff and fax senders."""
-    from intake.mail.parse import ParseContext
-
-    staff = {a.lower() for p in config.profiles.values() for a in p.staff_addresses}
-    return ParseContext(
-        tag_prefix=config.profile(profile).tag_prefix,
-        staff_addresses=frozenset(staff),
-        fax_senders=frozenset(config.fax_sender_addresses()),
-    )
-
-
 def run_parse(args: argparse.Namespace) -> int:
+    from intake.mail.context import parse_context
     from intake.mail.parse import NotAMessage, parse_message
 
     config = config_from(args)

@@ -22,6 +22,7 @@ from intake.mail.access import header, headers
 from intake.mail.bounce import bounce_of, is_bounce
 from intake.mail.charsets import decode_text
 from intake.mail.classify import categorize, has_japanese, is_urgent
+from intake.mail.context import ParseContext
 from intake.mail.fields import Fields, extract_fields
 from intake.mail.headers import address, clean_text, decode_header_value, recipients
 from intake.mail.htmltext import html_to_text
@@ -46,15 +47,6 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 
 class NotAMessage(ValueError):
     """The bytes are not a mail at all (no header fields)."""
-
-
-@dataclass(frozen=True)
-class ParseContext:
-    """What the parser needs to know of the configuration: who is staff, who is a fax gateway."""
-
-    tag_prefix: str = "#"
-    staff_addresses: frozenset[str] = frozenset()
-    fax_senders: frozenset[str] = frozenset()
 
 
 @dataclass
