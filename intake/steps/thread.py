@@ -19,6 +19,9 @@ from intake.outcomes import Deferred, Held, Processed
 from intake.steps.context import Context
 from intake.steps.inquiry import intake_from_mail
 
+# A waiting reply is looked at again this soon: the mail it answers is usually milliseconds
+# behind it (concurrent SMTP clients), and the processor polls once a second anyway.
+RECHECK_SECONDS = 1.0
 _HELD_BY_REQUEST = (
     select(Inquiry)
     .where(
@@ -71,7 +74,8 @@ def _wait_for_thread(ctx: Context, ids: list[str]) -> None:
     settled = set(ctx.session.scalars(_SETTLED, {"ids": ids}))
     if all(i in settled for i in ids):
         return  # every named message was processed, and none is ours
-    raise Deferred("waits for the message it answers", min(until, ctx.now + timedelta(seconds=5)))
+    again = ctx.now + timedelta(seconds=RECHECK_SECONDS)
+    raise Deferred("waits for the message it answers", min(until, again))
 
 
 def _tagged(ctx: Context, number: int) -> Incident | None:
