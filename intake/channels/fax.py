@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from intake.config import Config
 from intake.fax.ocr import OcrError, available_engine, read_text
 from intake.mail.access import header
-from intake.mail.charsets import decode_header_value, decode_text
+from intake.mail.charsets import decode_text
+from intake.mail.headers import decode_header_value
 from intake.mail.mime import Part, parse_tree
 from intake.mail.parse import safe_filename
 
