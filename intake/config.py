@@ -16,72 +16,24 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from intake.configchecks import (
+    WEEKDAYS,
+    check_closures,
+    check_holidays,
+    check_patterns,
+    check_periods,
+    is_loopback,
+    parse_hhmm,
+    parse_month_day,
+)
 from intake.schema import Check, ConfigError, Model, NonEmpty, Pattern, Range, as_data, build
 from scheduler.calendar import BusinessCalendar, HoursVersion, RecurringClosure
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
 IMAP_PASSWORD_PREFIX = "UKETSUKE_IMAP_PASSWORD_"
-LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
-
-
-def _parse_hhmm(value: str) -> time:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", value)
-    if not match:
-        raise ValueError(f"invalid time {value!r} (expected HH:MM)")
-    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
-    if hour > 23 or minute > 59 or second > 59:
-        raise ValueError(f"invalid time {value!r} (expected HH:MM)")
-    return time(hour, minute, second)
-
-
-def _parse_month_day(value: str) -> tuple[int, int]:
-    match = _MONTH_DAY.fullmatch(value)
-    if not match:
-        raise ValueError(f"invalid date {value!r} (expected MM-DD)")
-    month, day = int(match[1]), int(match[2])
-    try:
-        date(2000, month, day)  # a leap year, so 02-29 is allowed
-    except ValueError:
-        raise ValueError(f"invalid date {value!r} (expected MM-DD)") from None
-    return month, day
-
-
-def _check_periods(periods: list[tuple[str, str]]) -> None:
-    previous_end: time | None = None
-    for start_s, end_s in periods:
-        start, end = _parse_hhmm(start_s), _parse_hhmm(end_s)
-        if start >= end:
-            raise ValueError(f"period {start_s}-{end_s} ends before it starts")
-        if previous_end is not None and start <= previous_end:
-            raise ValueError(f"period {start_s}-{end_s} overlaps or is out of order")
-        previous_end = end
-
-
-def _check_holidays(ranges: list[tuple[str, str]]) -> None:
-    for start, end in ranges:
-        _parse_month_day(start)
-        _parse_month_day(end)
-
-
-def _check_closures(ranges: list[tuple[date, date]]) -> None:
-    for start, end in ranges:
-        if end < start:
-            raise ValueError(f"closure {start}..{end} ends before it starts")
-
-
-def _check_patterns(patterns: list[str]) -> None:
-    for pattern in patterns:
-        try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
-        if compiled.groups < 1:
-            raise ValueError(f"pattern {pattern!r} needs a group for the fax number")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +44,7 @@ class HoursConfig(Model):
     weekdays: Annotated[
         list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], NonEmpty()
     ] = field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
-    periods: Annotated[list[tuple[str, str]], NonEmpty(), Check(_check_periods)]
+    periods: Annotated[list[tuple[str, str]], NonEmpty(), Check(check_periods)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,13 +57,13 @@ class ProfileConfig(Model):
     staff_addresses: list[str] = field(default_factory=lambda: ["staff@example.jp"])
     oncall_addresses: list[str] = field(default_factory=lambda: ["oncall@example.jp"])
     hours: Annotated[list[HoursConfig], NonEmpty()]
-    company_holidays: Annotated[list[tuple[str, str]], Check(_check_holidays)] = field(
+    company_holidays: Annotated[list[tuple[str, str]], Check(check_holidays)] = field(
         default_factory=lambda: [("12-29", "01-03"), ("08-13", "08-16")]
     )
-    closures: Annotated[list[tuple[date, date]], Check(_check_closures)] = field(
+    closures: Annotated[list[tuple[date, date]], Check(check_closures)] = field(
         default_factory=list
     )
-    license_cutoff: Annotated[str, Check(_parse_hhmm)] = "17:00"
+    license_cutoff: Annotated[str, Check(parse_hhmm)] = "17:00"
     tag_prefix: str = "#"
     outgoing_charset: Literal["utf-8", "iso-2022-jp"] = "utf-8"
     auto_close_hours: Annotated[int, Range(ge=1)] = 120
@@ -129,7 +81,7 @@ class ProfileConfig(Model):
         versions = tuple(
             HoursVersion(
                 effective_from=h.effective_from,
-                periods=tuple((_parse_hhmm(a), _parse_hhmm(b)) for a, b in h.periods),
+                periods=tuple((parse_hhmm(a), parse_hhmm(b)) for a, b in h.periods),
                 weekdays=frozenset(WEEKDAYS.index(d) for d in h.weekdays),
             )
             for h in sorted(self.hours, key=lambda h: h.effective_from)
@@ -137,11 +89,11 @@ class ProfileConfig(Model):
         return BusinessCalendar(
             hours=versions,
             recurring_closures=tuple(
-                RecurringClosure(_parse_month_day(a), _parse_month_day(b))
+                RecurringClosure(parse_month_day(a), parse_month_day(b))
                 for a, b in self.company_holidays
             ),
             closures=tuple(self.closures),
-            license_cutoff=_parse_hhmm(self.license_cutoff),
+            license_cutoff=parse_hhmm(self.license_cutoff),
         )
 
 
@@ -185,12 +137,6 @@ class IntakeConfig(Model):
 def _get(entry: object, name: str) -> Any:
     """A field of a checked table, or of one that failed its checks (still a dict)."""
     return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: a host whose traffic never leaves the machine."""
-    host = host.strip().lower()
-    return host in LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,7 +194,7 @@ class FaxGatewayConfig(Model):
     sender_addresses: Annotated[list[str], NonEmpty()]
     profile: str = ""
     # Regular expressions with one group: the sender's fax number, searched in subject then body.
-    fax_number_patterns: Annotated[list[str], Check(_check_patterns)] = field(
+    fax_number_patterns: Annotated[list[str], Check(check_patterns)] = field(
         default_factory=lambda: [r"(?:from|FAX|送信元)[:：\s]*([+0-9][0-9()\- ]{6,})"]
     )
 
