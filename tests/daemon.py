@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import UKETSUKE
 
@@ -119,3 +120,21 @@ class Daemon:
         self.notify.close()
         self.notify_path.unlink(missing_ok=True)
         self._notify_dir.rmdir()
+
+
+def write_imap_config(path: Path, server: Any, profile: str = "helpdesk", **extra: object) -> Path:
+    """A configuration file with one ``[[imap]]`` table polling ``server`` (a Dovecot peer)."""
+    lines = [
+        "[[imap]]",
+        'name = "inbox"',
+        f'host = "{server.host}"',
+        f"port = {server.port}",
+        'security = "plain"',
+        f'username = "{server.user}"',
+        f'password = "{server.password}"',
+        f'profile = "{profile}"',
+        "poll_seconds = 1",
+        *(f"{key} = {value}" for key, value in extra.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

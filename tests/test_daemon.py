@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from intake import db
 from intake.models import Incident, OutboxMail, RawMessage
-from tests.daemon import Daemon
+from tests.daemon import Daemon, write_imap_config
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 
@@ -163,22 +163,7 @@ def test_r29_imap_backlog_with_kill_9_stored_once_and_marked_after_commit(
     daemon: Daemon, fresh_dovecot
 ) -> None:
     total = 500
-    config = daemon.home / "uketsuke.toml"
-    config.write_text(
-        f"""
-[[imap]]
-name = "inbox"
-host = "{fresh_dovecot.host}"
-port = {fresh_dovecot.port}
-security = "plain"
-username = "{fresh_dovecot.user}"
-password = "{fresh_dovecot.password}"
-profile = "helpdesk"
-poll_seconds = 1
-batch_size = 50
-""",
-        encoding="utf-8",
-    )
+    config = write_imap_config(daemon.home / "uketsuke.toml", fresh_dovecot, batch_size=50)
     daemon.config = config
     message_ids = [f"<imap.{n}@customer.example.co.jp>" for n in range(total)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon
+from tests.daemon import Daemon, write_imap_config
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 STATED = {
@@ -61,21 +61,7 @@ def wait_for(daemon: Daemon, count: int, timeout: float = 60) -> list[dict]:
 
 
 def test_r2_r10_smtp_and_imap_doors_end_in_the_same_accept(daemon: Daemon, fresh_dovecot) -> None:
-    config = daemon.home / "uketsuke.toml"
-    config.write_text(
-        f"""
-[[imap]]
-name = "inbox"
-host = "{fresh_dovecot.host}"
-port = {fresh_dovecot.port}
-security = "plain"
-username = "{fresh_dovecot.user}"
-password = "{fresh_dovecot.password}"
-profile = "desknet"
-poll_seconds = 1
-""",
-        encoding="utf-8",
-    )
+    config = write_imap_config(daemon.home / "uketsuke.toml", fresh_dovecot, "desknet")
     daemon.config = config
     daemon.start()
     with smtplib.SMTP("127.0.0.1", daemon.smtp_port, timeout=10) as client:
