@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.identify import Identification, contact_addresses, identify, standing
 from intake.incidents import CreatedIncident, create_incidents
-from intake.models import AuditEntry, IncidentMessage, Inquiry, RawMessage, RawState, TimedAction
+from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedAction
 from intake.outcomes import Held
 from intake.submission import Intake, Item
 from intake.text import strip_controls, strip_controls_opt
@@ -132,16 +132,7 @@ def _acknowledge(
         fields=intake.fields,
         non_japanese=intake.language != "ja",
     )
-    if sent is None:  # R27: the sender's hourly limit; recorded, never silent
-        session.add(
-            AuditEntry(
-                at=now,
-                actor="uketsuke",
-                action="ack_rate_limited",
-                target=f"raw:{intake.raw_message_id}" if intake.raw_message_id else None,
-                detail={"incidents": [i.id for i in created]},
-            )
-        )
+    if sent is None:  # R27: held back by the hourly limit (recorded where it is decided)
         return
     session.connection().execute(
         insert(IncidentMessage.__table__),

@@ -16,13 +16,15 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.identify import FIELD_LABELS
 from intake.incidents import CreatedIncident
-from intake.models import Incident
+from intake.models import AuditEntry, Incident
 from responder.compose import OutgoingMail, compose, new_message_id
 from responder.outbox import automatic_mails_in_last_hour, queue_mail
 from responder.templates import render_mail
 from scheduler.calendar import to_tokyo
 
 WEEKDAY_JA = "月火水木金土日"
+# The audit action of an automatic mail held back by R27's hourly limit.
+SUPPRESSED = "mail_suppressed"
 
 
 def format_ja(instant: datetime) -> str:
@@ -58,6 +60,16 @@ def _queue(
         return None
     limit = config.outbox.auto_mails_per_sender_per_hour
     if automatic_mails_in_last_hour(session, to[0], now) >= limit:
+        # R27: held back, never silently: recorded (no address, R26) and counted by status.
+        session.add(
+            AuditEntry(
+                at=now,
+                actor="uketsuke",
+                action=SUPPRESSED,
+                target=f"incident:{incident_id}" if incident_id else None,
+                detail={"kind": kind, "reason": "rate_limit", "limit": limit},
+            )
+        )
         return None
     profile = config.profile(profile_name)
     subject, body = render_mail(

@@ -41,6 +41,7 @@ def test_r29_status_incidents_and_held_json(cli) -> None:
         "ignored": 0,
         "unprocessable": 0,
         "outbox": {"pending": 2, "sent": 0, "failed": 0},
+        "suppressed": 0,
     }
     listed = lines(cli("incidents", "list", "--json").stdout)
     assert [i["number"] for i in listed] == [1, 2]
@@ -141,3 +142,11 @@ def test_r29_reprocess_exits_1_when_a_message_stays_unprocessable(cli) -> None:
     assert f"raw {lost.id}: unprocessable" in result.stdout
     assert result.stderr.splitlines()[-1] == "uketsuke: 1 of 2 still unprocessable"
     engine.dispose()
+
+
+def test_r27_suppressed_automatic_mails_are_counted_by_status(cli) -> None:
+    assert cli("init-db").returncode == 0
+    for n in range(7):  # one sender, seven inquiries in an hour: five acknowledgments
+        receive(cli, make_mail(FIELDS_BLOCK + f"\n質問{n}です。\n"))
+    status = json.loads(cli("status", "--json").stdout)
+    assert (status["incidents"], status["outbox"]["pending"], status["suppressed"]) == (7, 5, 2)

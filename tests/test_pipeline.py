@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from intake.config import OutboxConfig, load_config
 from intake.customers import import_rows, parse_rows
 from intake.models import (
+    AuditEntry,
     Incident,
     IncidentMessage,
     Inquiry,
@@ -301,6 +302,12 @@ def test_r27_at_most_five_automatic_mails_per_sender_per_hour(pipeline, sessions
     for n in range(7):
         receive(pipeline, make_mail(f"ログインできません {n}\n"), at=OPEN + timedelta(minutes=n))
     assert len(outbox(sessions)) == 5
+    with sessions() as session:  # each one held back is recorded, without the address (R26)
+        held_back = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(a.action, a.detail["reason"]) for a in held_back] == [
+        ("mail_suppressed", "rate_limit")
+    ] * 2
+    assert all("@" not in str(a.detail) and "@" not in (a.target or "") for a in held_back)
     receive(pipeline, make_mail("再送\n"), at=OPEN + timedelta(hours=2))
     assert len(outbox(sessions)) == 6
 

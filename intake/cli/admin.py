@@ -159,7 +159,8 @@ def _mailbox_line(config: Config, index: int) -> str:
 def status_counts(session: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from intake.models import Incident, OutboxMail, RawMessage
+    from intake.models import AuditEntry, Incident, OutboxMail, RawMessage
+    from responder.acks import SUPPRESSED
 
     raw = dict(
         session.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all()
@@ -174,6 +175,11 @@ def status_counts(session: Any) -> dict[str, Any]:
         "ignored": raw.get("ignored", 0),
         "unprocessable": raw.get("unprocessable", 0),
         "outbox": {k: outbox.get(k, 0) for k in ("pending", "sent", "failed")},
+        # R27: automatic mails held back by the hourly limit (each one in the audit log)
+        "suppressed": session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == SUPPRESSED)
+        )
+        or 0,
     }
 
 
