@@ -314,6 +314,7 @@ class StaffUser(Base):
     name: Mapped[str] = mapped_column(String(255), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     reply_secret: Mapped[str] = mapped_column(String(64))
+    profiles: Mapped[list[str]] = mapped_column(default=list)  # [] = every profile
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "intake.cli.timecmds": ("calendar", "support-period"),
     "intake.cli.mailcmds": ("parse",),
     "intake.cli.incidentcmds": ("incidents", "held", "reprocess"),
+    "intake.cli.staffcmds": ("staff",),
 }
 EXIT_BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE reports it (`yes | head -1`)
 

@@ -1,0 +1,161 @@
+"""Staff commands: staff add/list/remove, the accounts that may answer by mail (R20, R21).
+
+An account names the profiles it works for (none: every profile). Its ``reply_secret`` is made
+here and never printed: it keys the staff's reply tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from intake.cli.common import (
+    CliError,
+    add_config_option,
+    config_from,
+    engine_from,
+    format_instant,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from intake.config import Config
+    from intake.models import StaffUser
+
+# Handlers import what they use in their bodies (start-up rule in intake.cli.common).
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+ADDRESS = re.compile(rf"[^\s@<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+")
+MAX_ADDRESS = 320  # RFC 5321: 64 + @ + 255; the column's width
+
+
+def register(commands: Any) -> None:
+    staff = commands.add_parser("staff", help="staff accounts that may answer by mail")
+    actions = staff.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    add = actions.add_parser("add", help="add a staff account")
+    add_config_option(add)
+    add.add_argument("name", help="the staff member's name")
+    add.add_argument("email", help="the address staff mail comes from")
+    add.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a profile the account works for (repeat; none: every profile)",
+    )
+    add.set_defaults(handler=run_add)
+    listing = actions.add_parser("list", help="staff accounts, oldest first")
+    add_config_option(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_list)
+    remove = actions.add_parser("remove", help="delete a staff account")
+    add_config_option(remove)
+    remove.add_argument("email")
+    remove.set_defaults(handler=run_remove)
+
+
+def normalize_email(text: str) -> str:
+    """The address as stored: trimmed, lower-case; anything that is not one address is refused."""
+    email = text.strip().lower()
+    if len(email) > MAX_ADDRESS or not ADDRESS.fullmatch(email):
+        raise CliError(f"{text!r} is not an email address (e.g. yamada@example.jp)")
+    return email
+
+
+def checked_profiles(config: Config, names: list[str]) -> list[str]:
+    """The profiles named, each once in the order given; an unknown one is refused."""
+    known = sorted(config.profiles)
+    chosen: list[str] = []
+    for name in names:
+        if name not in config.profiles:
+            raise CliError(f"unknown profile {name!r} (known: {', '.join(known)})")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def staff_json(user: StaffUser) -> dict[str, Any]:
+    """The documented JSON of an account (README); never its reply secret."""
+    return {
+        "email": user.email,
+        "name": user.name,
+        "profiles": list(user.profiles or []),
+        "active": user.active,
+        "created_at": format_instant(user.created_at),
+    }
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from intake import db
+    from intake.models import StaffUser
+
+    config = config_from(args)
+    name = " ".join(args.name.split())
+    if not name:
+        raise CliError("the name is empty")
+    email = normalize_email(args.email)
+    profiles = checked_profiles(config, args.profile)
+    sessions = db.session_factory(engine_from(config))
+    try:
+        with sessions.begin() as session:
+            if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+                raise CliError(f"staff {email} exists")
+            session.add(
+                StaffUser(
+                    email=email,
+                    name=name,
+                    profiles=profiles,
+                    reply_secret=secrets.token_hex(32),
+                    active=True,
+                )
+            )
+    except IntegrityError:  # added at the same moment by another run
+        raise CliError(f"staff {email} exists") from None
+    print(f"staff {email} added ({_profiles_text(profiles)})")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from intake import db
+    from intake.models import StaffUser
+
+    with db.session_factory(engine_from(config_from(args)))() as session:
+        rows = [staff_json(u) for u in session.scalars(select(StaffUser).order_by(StaffUser.id))]
+    if args.json:
+        for row in rows:
+            print_json(row)
+        return 0
+    for row in rows:
+        state = "active" if row["active"] else "inactive"
+        print(
+            f"{row['email']} {row['name']} ({_profiles_text(row['profiles'])}) {state}"
+            f" since {row['created_at']}"
+        )
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from sqlalchemy import delete
+
+    from intake import db
+    from intake.models import StaffUser
+
+    email = args.email.strip().lower()
+    with db.session_factory(engine_from(config_from(args))).begin() as session:
+        removed = session.execute(delete(StaffUser).where(StaffUser.email == email)).rowcount
+    if not removed:
+        raise CliError(f"no staff {email}")
+    print(f"staff {email} removed")
+    return 0
+
+
+def _profiles_text(profiles: list[str]) -> str:
+    return "profiles: " + (", ".join(profiles) if profiles else "all")
