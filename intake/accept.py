@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from intake.accepted import Accepted, after_accept_steps
 from intake.config import Config
 from intake.identify import Identification, contact_addresses, identify, standing
 from intake.incidents import CreatedIncident, create_incidents
@@ -57,10 +58,14 @@ def accept(
         flags=flags,
         reply_address=recipients[0] if recipients else None,
         now=now,
+        after_hours=not terms.calendar().is_open(intake.received_at),
     )
     if intake.held is not None:
         _resolve(session, intake.held, found, now)
     _acknowledge(session, config, intake, created, recipients, now)
+    done = Accepted(session, config, intake, created, found.customer, now)
+    for step in after_accept_steps():
+        step(done)
     return created
 
 

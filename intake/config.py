@@ -54,7 +54,9 @@ class ProfileConfig(Model):
     display_name: str = ""
     intake_addresses: list[str] = field(default_factory=list)
     support_address: str = ""
-    staff_addresses: list[str] = field(default_factory=lambda: ["staff@example.jp"])
+    # Staff addresses without an account: they get staff mail without a reply token (read, not
+    # answer, by mail), and their mail is never taken for a customer's inquiry (R20, R21).
+    staff_addresses: list[str] = field(default_factory=list)
     oncall_addresses: list[str] = field(default_factory=lambda: ["oncall@example.jp"])
     hours: Annotated[list[HoursConfig], NonEmpty()]
     company_holidays: Annotated[list[tuple[str, str]], Check(check_holidays)] = field(
@@ -68,6 +70,15 @@ class ProfileConfig(Model):
     outgoing_charset: Literal["utf-8", "iso-2022-jp"] = "utf-8"
     auto_close_hours: Annotated[int, Range(ge=1)] = 120
     require_active_support: bool = False
+    # R14-R16: the command that prints a reissued license key (request as JSON on stdin);
+    # empty: key requests are left to staff (nothing is sent automatically).
+    license_issuer: list[str] = field(default_factory=list)
+    # R15/R24: the product whose support period makes a customer eligible; empty: any period
+    # of this profile.
+    license_product: str = ""
+    # R23: after-hours work billed at this rate per billing_unit_minutes, time rounded up.
+    after_hours_rate_jpy: Annotated[int, Range(ge=0)] = 3000
+    billing_unit_minutes: Annotated[int, Range(ge=1)] = 30
 
     def calendar(self) -> BusinessCalendar:
         """The pure business calendar (R9, R12, R13) these terms describe (built once: it is
@@ -111,6 +122,17 @@ class WebConfig(Model):
     host: str = "127.0.0.1"
     port: Annotated[int, Range(ge=0, le=65535)] = 8080
     secret_key: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffConfig(Model):
+    """Staff answering by mail (R20, R21)."""
+
+    # Keys the reply-address tokens (HMAC-SHA256, with each account's own secret). Empty: the
+    # accounts' secrets alone. UKETSUKE_STAFF_REPLY_KEY overrides it.
+    reply_key: str = ""
+    # Staff domains whose DKIM signature authenticates a staff answer without a token.
+    dkim_domains: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +231,7 @@ class Config(Model):
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     web: WebConfig = field(default_factory=WebConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    staff: StaffConfig = field(default_factory=StaffConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     profiles: dict[str, ProfileConfig] = field(default_factory=lambda: builtin_profiles())
     fax_gateways: list[FaxGatewayConfig] = field(default_factory=list)
@@ -288,8 +311,10 @@ class Config(Model):
         return {a.lower() for g in self.fax_gateways for a in g.sender_addresses}
 
     def profile_for_address(self, address: str) -> str | None:
-        """The profile that owns an intake address (SMTP recipients map to profiles)."""
-        wanted = address.lower()
+        """The profile that owns an intake address (SMTP recipients map to profiles), a
+        sub-address of it (``support+TOKEN@…``, staff reply addresses, R20) included."""
+        local, at, domain = address.lower().rpartition("@")
+        wanted = f"{local.partition('+')[0]}{at}{domain}" if at else address.lower()
         for name, profile in self.profiles.items():
             if wanted in (a.lower() for a in profile.intake_addresses):
                 return name
@@ -362,6 +387,7 @@ _ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("UKETSUKE_WEB_PORT", ("web", "port")),
     ("UKETSUKE_WEB_SECRET_KEY", ("web", "secret_key")),
     ("UKETSUKE_RELAY_PASSWORD", ("outbox", "relay_password")),
+    ("UKETSUKE_STAFF_REPLY_KEY", ("staff", "reply_key")),
 )
 
 

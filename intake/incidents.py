@@ -149,14 +149,16 @@ def create_incidents(
     flags: list[str],
     reply_address: str | None,
     now: datetime,
+    after_hours: bool = False,
 ) -> list[CreatedIncident]:
-    """R3: one incident per item; R4: each consumes one of the customer's support period."""
+    """R3: one incident per item; R4: each consumes one of the customer's support period.
+    ``after_hours``: received outside business hours (an urgent item is then paged, R22)."""
     contract = _contract_for(customer, intake.profile, now)
     created: list[CreatedIncident] = []
     connection = session.connection()
     stated = {k: v for k, v in intake.fields.items() if v}
     for item in intake.items or [Item("", "other", False)]:
-        own_flags = _item_flags(flags, item, reply_address)
+        own_flags = _item_flags(flags, item, reply_address, after_hours)
         values = _incident_row(
             intake, item, customer, contract, reply_address, own_flags, stated, now
         )
@@ -187,9 +189,14 @@ def create_incidents(
     return created
 
 
-def _item_flags(flags: list[str], item: Item, reply_address: str | None) -> list[str]:
-    """The inquiry's flags and this item's own (R5 out of scope, R10 no reply address)."""
+def _item_flags(
+    flags: list[str], item: Item, reply_address: str | None, after_hours: bool
+) -> list[str]:
+    """The inquiry's flags and this item's own (R5 out of scope, R10 no reply address, R22/R23
+    after hours: urgent and received outside business hours, so handled after hours)."""
     own_flags = list(flags)
+    if after_hours and item.urgent:
+        own_flags.append("after_hours")
     if item.category == "out_of_scope":
         own_flags.append("out_of_scope")  # R5: flagged, not rejected
     if reply_address is None:

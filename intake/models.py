@@ -168,6 +168,8 @@ class RawMessage(Base):
     processed_at: Mapped[datetime | None]
     # A reply waiting for the mail it answers is processed again from this time (R19).
     not_before: Mapped[datetime | None]
+    # R26: the raw bytes of a closed incident's mail were removed after keep_raw_mail_days.
+    purged_at: Mapped[datetime | None]
 
 
 class Inquiry(Base):
@@ -221,6 +223,8 @@ class Incident(Base):
     closed_at: Mapped[datetime | None]
     cause: Mapped[str | None] = mapped_column(String(32))
     minutes_worked: Mapped[int] = mapped_column(Integer, default=0)
+    # R17: the latest answer's one-click close link; a new answer or a close voids older links.
+    close_nonce: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def number(self) -> int:
@@ -276,13 +280,15 @@ class OutboxMail(Base):
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     rate_key: Mapped[str | None] = mapped_column(String(320), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|held|sent|failed
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the mail needs when it is sent, not when queued (a license-key request, R14-R16).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class TimedAction(Base):

@@ -37,6 +37,7 @@ class OutgoingMail:
     automatic: str | None = "auto-replied"  # RFC 3834; None for a staff answer relayed
     charset: str = "utf-8"
     profile: str = ""
+    reply_to: str | None = None  # a staff notification's tokened reply address (R20)
 
 
 _CRLF = "\r\n"
@@ -82,6 +83,8 @@ def compose(mail: OutgoingMail) -> bytes:
         ]
     head.append(_from("From", mail.sender_name, mail.sender, charset))
     head.append(_field("To", ", ".join(mail.to)))
+    if mail.reply_to:
+        head.append(_field("Reply-To", mail.reply_to))
     head.append(_field("Subject", mail.subject, charset))
     head.append("Date: " + format_datetime(mail.date))
     head.append(_field("Message-ID", mail.message_id))

@@ -34,12 +34,21 @@ from responder.outbox import Dispatcher
 from responder.transports import make_transport
 from scheduler.clock import Clock
 from scheduler.jobs import expire_held
+from scheduler.lifecycle import auto_close_due
+from scheduler.retention import purge_raw_mail
 
 log = logging.getLogger("uketsuke.scheduler")
 
 OUTBOX_SECONDS = 2
 HELD_EXPIRY_SECONDS = 60
-INTERVALS = {"outbox": OUTBOX_SECONDS, "held-expiry": HELD_EXPIRY_SECONDS}
+AUTO_CLOSE_SECONDS = 30
+RETENTION_SECONDS = 3600
+INTERVALS = {
+    "outbox": OUTBOX_SECONDS,
+    "held-expiry": HELD_EXPIRY_SECONDS,
+    "auto-close": AUTO_CLOSE_SECONDS,
+    "retention": RETENTION_SECONDS,
+}
 # While stored mail waits to be processed, the outbox waits too (intake first), but never
 # longer than this: acknowledgments of a burst go out seconds later, never lost or held back.
 OUTBOX_MAX_DEFER = timedelta(seconds=30)
@@ -176,6 +185,8 @@ def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> 
     return {
         "outbox": JobTick("outbox", outbox.run, clock),
         "held-expiry": JobTick("held-expiry", partial(expire_held, sessions, config), clock),
+        "auto-close": JobTick("auto-close", partial(auto_close_due, sessions, config), clock),
+        "retention": JobTick("retention", partial(purge_raw_mail, sessions, config), clock),
     }
 
 

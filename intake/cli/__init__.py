@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "intake.cli.mailcmds": ("parse",),
     "intake.cli.incidentcmds": ("incidents", "held", "reprocess"),
     "intake.cli.staffcmds": ("staff",),
+    "intake.cli.queuecmds": ("timers", "outbox"),
+    "intake.cli.reportcmds": ("report",),
 }
 EXIT_BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE reports it (`yes | head -1`)
 

@@ -1,0 +1,233 @@
+"""Staff mail (R20, R21): notifications of new incidents and follow-ups, and alerts.
+
+Every staff member of a profile gets each new incident and each customer follow-up by mail, one
+mail each, with a Reply-To of the support address carrying that member's token (answering by
+mail, ``intake.stafftoken``). Addresses in the profile's ``staff_addresses`` that have no account
+get the same mail without a token: they can read but not answer by mail. Staff mail is internal:
+``Auto-Submitted: auto-generated`` (no auto-responder answers it) and never counted against a
+customer's R27 hourly limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.accepted import Accepted
+from intake.config import Config
+from intake.models import Customer, Incident, IncidentMessage, OutboxMail, StaffUser, TimedAction
+from intake.stafftoken import reply_address
+from responder.compose import OutgoingMail, compose, new_message_id
+from responder.outbox import queue_mail
+from responder.templates import render_mail
+from scheduler.calendar import to_tokyo
+
+# Everything from this line down is the notification, cut from a staff member's answer (R20).
+REPLY_MARKER = "##- この行より上に回答をお書きください / reply above this line -##"
+
+
+@dataclass(frozen=True)
+class StaffRecipient:
+    address: str
+    account: StaffUser | None  # None: a staff_addresses entry without an account (no token)
+
+
+def staff_accounts(session: Session, profile: str) -> list[StaffUser]:
+    """Active accounts working for ``profile`` (an account naming no profile works for all)."""
+    users = session.scalars(
+        select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.id)
+    )
+    return [u for u in users if not u.profiles or profile in u.profiles]
+
+
+def staff_recipients(session: Session, config: Config, profile: str) -> list[StaffRecipient]:
+    accounts = staff_accounts(session, profile)
+    known = {u.email.lower() for u in accounts}
+    extra = [
+        StaffRecipient(a.lower(), None)
+        for a in dict.fromkeys(config.profile(profile).staff_addresses)
+        if a.lower() not in known
+    ]
+    return [StaffRecipient(u.email, u) for u in accounts] + extra
+
+
+def queue_staff_mail(
+    session: Session,
+    config: Config,
+    profile: str,
+    *,
+    kind: str,
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    incident_id: int | None = None,
+    reply_to: str | None = None,
+) -> str:
+    """One internal mail to one staff address, from the support address; its Message-ID."""
+    terms = config.profile(profile)
+    message_id = new_message_id(terms.support_address)
+    data = compose(
+        OutgoingMail(
+            sender=terms.support_address,
+            sender_name=f"uketsuke {terms.display_name or profile}",
+            to=[to],
+            subject=subject,
+            body=body,
+            message_id=message_id,
+            date=now,
+            automatic="auto-generated",
+            charset=terms.outgoing_charset,
+            profile=profile,
+            reply_to=reply_to,
+        )
+    )
+    queue_mail(
+        session,
+        kind=kind,
+        profile=profile,
+        recipients=[to],
+        data=data,
+        message_id=message_id,
+        now=now,
+        incident_id=incident_id,
+        automatic=False,  # internal: never counted against a customer's R27 limit
+    )
+    return message_id
+
+
+def alert_staff(
+    session: Session,
+    config: Config,
+    profile: str,
+    *,
+    subject: str,
+    body: str,
+    now: datetime,
+    incident_id: int | None = None,
+    kind: str = "staff_alert",
+) -> int:
+    """Tell every staff member of ``profile`` something that needs a person (no token: an alert
+    is not answered by mail). Returns how many mails were queued."""
+    recipients = staff_recipients(session, config, profile)
+    for recipient in recipients:
+        queue_staff_mail(
+            session,
+            config,
+            profile,
+            kind=kind,
+            to=recipient.address,
+            subject=subject,
+            body=body,
+            now=now,
+            incident_id=incident_id,
+        )
+    return len(recipients)
+
+
+def notify_staff_of_new_incidents(accepted: Accepted) -> None:
+    """R20: every staff member of the profile gets each new incident by mail."""
+    session = accepted.session
+    for created in accepted.incidents:
+        incident = session.get(Incident, created.id)
+        assert incident is not None
+        text = _item_text(session, incident)
+        notify_staff(session, accepted.config, incident, text=text, now=accepted.now)
+
+
+def notify_staff(
+    session: Session,
+    config: Config,
+    incident: Incident,
+    *,
+    text: str,
+    now: datetime,
+    follow_up: bool = False,
+) -> int:
+    """One notification per staff recipient of the incident's profile; how many were queued."""
+    terms = config.profile(incident.profile)
+    tag = f"[{terms.tag_prefix}{incident.id}]"
+    customer = session.get(Customer, incident.customer_id) if incident.customer_id else None
+    context = {
+        "tag": tag,
+        "follow_up": follow_up,
+        "first_line": incident.first_line,
+        "reply_marker": REPLY_MARKER,
+        "profile_name": terms.display_name or incident.profile,
+        "channel": incident.channel,
+        "category": incident.category,
+        "urgent": incident.urgent,
+        "customer_number": customer.number if customer else None,
+        "customer_company": customer.company if customer else "",
+        "fields": {
+            k: incident.fields.get(k) for k in ("company", "name", "domain", "customer_number")
+        },
+        "reply_address": incident.reply_address,
+        "flags": list(incident.flags),
+        "timers": _timers(session, incident),
+        "text": text,
+    }
+    recipients = staff_recipients(session, config, incident.profile)
+    for recipient in recipients:
+        account = recipient.account
+        subject, body = render_mail("staff_notify", can_answer=account is not None, **context)
+        queue_staff_mail(
+            session,
+            config,
+            incident.profile,
+            kind="staff_notify",
+            to=recipient.address,
+            subject=subject,
+            body=body,
+            now=now,
+            incident_id=incident.id,
+            reply_to=(
+                reply_address(
+                    terms.support_address,
+                    config.staff.reply_key,
+                    account.reply_secret,
+                    account.id,
+                    account.email,
+                    incident.id,
+                )
+                if account is not None
+                else None
+            ),
+        )
+    return len(recipients)
+
+
+def _item_text(session: Session, incident: Incident) -> str:
+    body = session.scalar(
+        select(IncidentMessage.body)
+        .where(IncidentMessage.incident_id == incident.id, IncidentMessage.direction == "in")
+        .order_by(IncidentMessage.id.desc())
+        .limit(1)
+    )
+    return body or incident.subject
+
+
+def _timers(session: Session, incident: Incident) -> list[str]:
+    """Pending timers of the incident, for the staff (R16, R18)."""
+    lines = [
+        f"{t.kind}: {to_tokyo(t.due_at):%Y-%m-%d %H:%M}"
+        for t in session.scalars(
+            select(TimedAction)
+            .where(TimedAction.incident_id == incident.id, TimedAction.state == "pending")
+            .order_by(TimedAction.due_at)
+        )
+    ]
+    lines += [
+        f"license_mail: {to_tokyo(o.due_at):%Y-%m-%d %H:%M}"
+        for o in session.scalars(
+            select(OutboxMail).where(
+                OutboxMail.incident_id == incident.id,
+                OutboxMail.kind == "license_key",
+                OutboxMail.state.in_(("pending", "held")),
+            )
+        )
+    ]
+    return lines
