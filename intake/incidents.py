@@ -299,7 +299,9 @@ def join(
         connection.execute(_TOUCH_INCIDENT, {"target": incident.id, "now": now})
         set_committed_value(incident, "last_customer_message_at", now)
         set_committed_value(incident, "updated_at", now)
-    else:  # reopened just now (R19): the ORM flushes its state with these
+    else:  # answered, or reopened just now (R19): the ORM flushes its state with these
+        if incident.state == "answered":
+            incident.state = "open"  # R18: the customer wrote; the incident waits for staff
         incident.last_customer_message_at = now
         incident.updated_at = now
     # R18: the auto-close clock restarts with any customer message

@@ -34,7 +34,7 @@ from intake.models import Incident, Inquiry, RawMessage, RawState
 from intake.outcomes import Deferred, Held, Outcome
 from intake.spool import open_raw, read_raw, spool_dir
 from intake.steps import STEPS, Context, Step
-from intake.steps.context import FaxReader
+from intake.steps.context import DnsLookup, FaxReader
 from intake.steps.fax import fax_intake
 from intake.steps.inquiry import intake_from_mail
 from intake.submission import Item
@@ -87,6 +87,8 @@ class Pipeline:
     config: Config
     sessions: sessionmaker[Session]
     read_fax: FaxReader | None = None
+    # DKIM key look-up for staff answers (R21): None is DNS; tests give their own keys.
+    dkim_dns: DnsLookup | None = None
     steps: tuple[Step, ...] = STEPS
     _registry: bool | None = None
 
@@ -185,6 +187,7 @@ class Pipeline:
             registry=self._registry,
             read_fax=self.read_fax,
             parsed=batch.parsed.get(raw.id),
+            dkim_dns=self.dkim_dns,
         )
 
     def profile_of(self, raw: RawMessage, again: bool) -> str:

@@ -23,6 +23,7 @@ from intake.models import (
     OutboxMail,
     RawMessage,
     RawState,
+    StaffUser,
     TimedAction,
 )
 from intake.pipeline import Pipeline
@@ -392,7 +393,9 @@ def test_r18_customer_follow_up_restarts_the_auto_close_clock(pipeline, sessions
 def test_r21_mail_claiming_to_be_staff_is_held_never_relayed(pipeline, sessions) -> None:
     receive(pipeline, make_mail(FIELDS_BLOCK + "\n質問です。\n"))
     [incident] = incidents(sessions)
-    sent_before = len(outbox(sessions))
+    with sessions.begin() as session:  # a staff account, writing to the plain intake address
+        session.add(StaffUser(email="staff@example.jp", name="Staff", reply_secret="ab" * 32))
+    sent_before = len(outbox(sessions, "ack")) + len(outbox(sessions, "answer"))
     claim = make_mail(
         "お客様へ: 設定を変更してください。\n",
         sender="staff@example.jp",
@@ -406,4 +409,5 @@ def test_r21_mail_claiming_to_be_staff_is_held_never_relayed(pipeline, sessions)
             select(IncidentMessage).where(IncidentMessage.incident_id == incident.id)
         ).all()
         assert all(m.raw_message_id != raw_id for m in thread)  # not attached
-    assert len(outbox(sessions)) == sent_before  # never relayed to the customer
+    # never relayed to the customer (staff are told: staff_alert)
+    assert len(outbox(sessions, "ack")) + len(outbox(sessions, "answer")) == sent_before

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from intake.steps.context import Context
 from intake.steps.fax import fax
 from intake.steps.inquiry import inquiry
-from intake.steps.route import automatic, bounce, parse, staff
+from intake.steps.route import automatic, bounce, parse
+from intake.steps.staff import staff
 from intake.steps.thread import follow_up
 
 Step = Callable[[Context], None]

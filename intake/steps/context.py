@@ -15,6 +15,7 @@ from intake.mail.parse import ParsedMessage
 from intake.models import AuditEntry, RawMessage
 
 FaxReader = Callable[[bytes, str | None], FaxReading]
+DnsLookup = Callable[..., bytes | None]  # dkimpy's dnsfunc(name, timeout=…) -> TXT record
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Context:
     registry: bool | None = None
     read_fax: FaxReader | None = None
     parsed: ParsedMessage | None = None
+    dkim_dns: DnsLookup | None = None
 
     @property
     def message(self) -> ParsedMessage:

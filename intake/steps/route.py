@@ -42,10 +42,3 @@ def automatic(ctx: Context) -> None:
     """R27: automatic mail is stored and never answered."""
     if ctx.message.kind == "auto_reply":
         raise Ignored(f"automatic mail ({ctx.message.auto_reason})")
-
-
-def staff(ctx: Context) -> None:
-    """R20/R21: staff answers by mail come with the staff issue; until then staff look."""
-    if ctx.message.kind == "staff_reply":
-        ctx.audit("staff_reply_held", {"profile": ctx.profile})
-        raise Held("staff reply: answering from mail clients is not enabled yet")

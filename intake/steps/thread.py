@@ -18,6 +18,7 @@ from intake.models import Incident, Inquiry, RawMessage, RawState
 from intake.outcomes import Deferred, Held, Processed
 from intake.steps.context import Context
 from intake.steps.inquiry import intake_from_mail
+from responder.staffnotify import notify_staff
 
 # A waiting reply is looked at again this soon: the mail it answers is usually milliseconds
 # behind it (concurrent SMTP clients), and the processor polls once a second anyway.
@@ -89,6 +90,7 @@ def _tagged(ctx: Context, number: int) -> Incident | None:
 
 
 def _join(ctx: Context, incident: Incident) -> None:
+    """R19: the follow-up joins; R18: the auto-close clock stops; R20: staff are told."""
     inc.join(
         ctx.session,
         incident,
@@ -98,6 +100,8 @@ def _join(ctx: Context, incident: Incident) -> None:
         body=ctx.message.body,
         now=ctx.now,
     )
+    text = ctx.message.body.strip() or ctx.message.subject
+    notify_staff(ctx.session, ctx.config, incident, text=text, now=ctx.now, follow_up=True)
 
 
 def _reopen(ctx: Context, closed: Incident) -> None:

@@ -1,0 +1,233 @@
+"""Staff act on an incident: answer, note, close, split, category, cause, time (R17–R20, R23).
+
+One code path for every way staff act — a mailed answer (``intake.steps.staff``), the command
+line (``uketsuke incidents reply/close``) and, later, the dashboard — so the rules hold alike:
+an answer is relayed by email only (R10), starts the auto-close timer (R18), and every action is
+audited (R26). Runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from intake.config import Config
+from intake.models import AuditEntry, Incident, IncidentMessage, StaffUser, TimedAction
+from intake.staffcommands import CommandError, StaffAnswer
+from intake.submission import Intake, Item
+
+
+def audit(
+    session: Session, actor: str, action: str, incident: Incident, now: datetime, **detail: object
+) -> None:
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action=action,
+            target=f"incident:{incident.id}",
+            detail=dict(detail),
+        )
+    )
+
+
+def cancel_auto_close(session: Session, incident: Incident, now: datetime) -> None:
+    session.flush()  # a timer added in this transaction is cancelled too (no autoflush here)
+    session.execute(
+        update(TimedAction)
+        .where(
+            TimedAction.incident_id == incident.id,
+            TimedAction.kind == "auto_close",
+            TimedAction.state == "pending",
+        )
+        .values(state="cancelled", done_at=now)
+    )
+
+
+def act(
+    session: Session,
+    config: Config,
+    incident: Incident,
+    staff: StaffUser,
+    answer: StaffAnswer,
+    now: datetime,
+    *,
+    message_id: str | None = None,
+    raw_message_id: int | None = None,
+) -> list[str]:
+    """Carry out a staff member's answer and commands; returns what was done, one word each.
+
+    Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
+    if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
+        raise CommandError("the answer is empty (write the answer above the quoted notification)")
+    if answer.split and not answer.text:
+        raise CommandError("#split needs the text of the new incident below the command")
+    if (answer.text and not (answer.note or answer.split)) and not incident.reply_address:
+        raise CommandError(
+            "the incident has no reply address (no_reply_address): find the customer's address"
+            " first; nothing was sent"
+        )
+    done: list[str] = []
+    _set_fields(session, incident, staff, answer, now, done)
+    if answer.text and answer.note:
+        _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
+        audit(session, staff.email, "staff_note", incident, now)
+        done.append("note")
+    elif answer.text and answer.split:
+        done.append(f"split:#{split(session, config, incident, staff, answer.text, now)}")
+    elif answer.text:
+        relay(session, config, incident, staff, answer.text, now, raw_message_id)
+        done.append("answer")
+    if answer.close:
+        close(session, config, incident, now, by=staff.email)
+        done.append("close")
+    return done
+
+
+def _set_fields(
+    session: Session,
+    incident: Incident,
+    staff: StaffUser,
+    answer: StaffAnswer,
+    now: datetime,
+    done: list[str],
+) -> None:
+    if answer.category:
+        incident.category = answer.category
+        flags = [f for f in incident.flags if f != "out_of_scope"]
+        incident.flags = [*flags, "out_of_scope"] if answer.category == "out_of_scope" else flags
+        done.append(f"category:{answer.category}")
+    if answer.cause:
+        incident.cause = answer.cause
+        done.append(f"cause:{answer.cause}")
+    if answer.minutes:
+        incident.minutes_worked = (incident.minutes_worked or 0) + answer.minutes
+        done.append(f"time:{answer.minutes}m")
+    if answer.category or answer.cause or answer.minutes:
+        incident.updated_at = now
+        audit(
+            session,
+            staff.email,
+            "staff_update",
+            incident,
+            now,
+            category=answer.category,
+            cause=answer.cause,
+            minutes=answer.minutes,
+        )
+
+
+def _record(
+    session: Session,
+    incident: Incident,
+    staff: StaffUser,
+    direction: str,
+    body: str,
+    now: datetime,
+    message_id: str | None,
+    raw_message_id: int | None,
+) -> None:
+    session.add(
+        IncidentMessage(
+            incident_id=incident.id,
+            direction=direction,
+            raw_message_id=raw_message_id,
+            message_id=message_id,
+            author=staff.email,
+            body=body,
+            created_at=now,
+        )
+    )
+
+
+def relay(
+    session: Session,
+    config: Config,
+    incident: Incident,
+    staff: StaffUser,
+    text: str,
+    now: datetime,
+    raw_message_id: int | None = None,
+) -> str:
+    """R20: the answer goes to the customer by email (R10); R18: the auto-close clock starts."""
+    from responder.answers import queue_answer
+
+    sent = queue_answer(session, config, incident, staff_name=staff.name, text=text, now=now)
+    _record(session, incident, staff, "out", text, now, sent, raw_message_id)
+    cancel_auto_close(session, incident, now)
+    hours = config.profile(incident.profile).auto_close_hours
+    session.add(
+        TimedAction(
+            kind="auto_close",
+            due_at=now + timedelta(hours=hours),
+            incident_id=incident.id,
+            created_at=now,
+            payload={"answered_at": now.isoformat()},
+        )
+    )
+    incident.state = "answered"
+    incident.closed_at = None
+    incident.last_staff_answer_at = now
+    incident.updated_at = now
+    incident.close_nonce = secrets.token_hex(16)  # R17: older one-click links are void
+    audit(session, staff.email, "staff_answer", incident, now)
+    return sent
+
+
+def close(
+    session: Session,
+    config: Config,
+    incident: Incident,
+    now: datetime,
+    *,
+    by: str,
+    auto: bool = False,
+) -> bool:
+    """R17/R18: close (once) and tell the customer; False when it was closed already."""
+    from responder.answers import queue_closed
+
+    if incident.state == "closed":
+        return False
+    incident.state = "closed"
+    incident.closed_at = now
+    incident.updated_at = now
+    incident.close_nonce = None
+    cancel_auto_close(session, incident, now)
+    queue_closed(session, config, incident, now=now, auto=auto)
+    audit(session, by, "auto_close" if auto else "close", incident, now)
+    return True
+
+
+def split(
+    session: Session,
+    config: Config,
+    incident: Incident,
+    staff: StaffUser,
+    text: str,
+    now: datetime,
+) -> int:
+    """R3/R4: the text becomes a new incident of the same customer, through the same accept
+    (it consumes one incident, and the customer is acknowledged by email)."""
+    from intake.accept import accept
+    from intake.mail.classify import categorize, is_urgent
+
+    fields = {k: incident.fields.get(k) for k in ("company", "name", "domain", "customer_number")}
+    if incident.customer is not None:
+        fields["customer_number"] = incident.customer.number
+    intake = Intake(
+        channel=incident.channel,
+        profile=incident.profile,
+        fields=fields,
+        items=[Item(text, categorize(text), is_urgent("", text))],
+        subject=incident.subject,
+        received_at=now,
+        reply_to=[incident.reply_address] if incident.reply_address else [],
+        linked_incident_id=incident.id,
+        customer=incident.customer,
+    )
+    [created] = accept(session, config, intake, now)
+    audit(session, staff.email, "split", incident, now, into=created.id)
+    return created.id

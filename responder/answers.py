@@ -1,0 +1,133 @@
+"""Mail to the customer about an incident: a staff answer relayed, the closing notice (R10,
+R17, R18, R20).
+
+An answer goes from the profile's support address to the incident's reply address, threaded to
+the customer's latest message (In-Reply-To) and to the whole thread (References), with the tag
+in the subject: no token and no staff address is visible to the customer. It is a person's
+answer, not an automatic mail: no ``Auto-Submitted``, never held back by R27's hourly limit.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.config import Config
+from intake.models import Incident, IncidentMessage, OutboxMail
+from responder.acks import Thread, _queue, format_ja
+from responder.compose import OutgoingMail, compose, new_message_id
+from responder.outbox import queue_mail
+from responder.templates import render_mail
+
+MAX_REFERENCES = 20
+_REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|返信|転送)\s*[:：]\s*)+", re.IGNORECASE)
+
+
+def thread_of(session: Session, incident: Incident) -> Thread:
+    """In-Reply-To the customer's latest message, References every message of the incident."""
+    rows = session.execute(
+        select(IncidentMessage.direction, IncidentMessage.message_id)
+        .where(IncidentMessage.incident_id == incident.id, IncidentMessage.message_id.is_not(None))
+        .order_by(IncidentMessage.id)
+    ).all()
+    outgoing = session.scalars(
+        select(OutboxMail.message_id)
+        .where(OutboxMail.incident_id == incident.id, OutboxMail.kind.in_(("ack", "answer")))
+        .order_by(OutboxMail.id)
+    ).all()
+    latest_in = next((m for d, m in reversed(rows) if d == "in"), None)
+    references = list(dict.fromkeys([*(m for _, m in rows), *outgoing]))
+    return Thread(latest_in, references[-MAX_REFERENCES:])
+
+
+def clean_subject(subject: str, tag: str) -> str:
+    """The customer's subject without reply prefixes and without our tag (it is put first)."""
+    return " ".join(_REPLY_PREFIX.sub("", subject.replace(tag, " ")).split()) or "お問い合わせ"
+
+
+def queue_answer(
+    session: Session,
+    config: Config,
+    incident: Incident,
+    *,
+    staff_name: str,
+    text: str,
+    now: datetime,
+) -> str:
+    """Queue a staff answer to the customer; returns its Message-ID (R10, R20)."""
+    assert incident.reply_address
+    terms = config.profile(incident.profile)
+    tag = f"[{terms.tag_prefix}{incident.id}]"
+    subject, body = render_mail(
+        "answer",
+        tag=tag,
+        subject=clean_subject(incident.subject, tag),
+        text=text,
+        staff_name=staff_name,
+        profile_name=terms.display_name or incident.profile,
+        support_address=terms.support_address,
+        auto_close_hours=terms.auto_close_hours,
+        auto_close_days=f"{terms.auto_close_hours / 24:g}",
+    )
+    thread = thread_of(session, incident)
+    message_id = new_message_id(terms.support_address)
+    data = compose(
+        OutgoingMail(
+            sender=terms.support_address,
+            sender_name=terms.display_name,
+            to=[incident.reply_address],
+            subject=subject,
+            body=body,
+            message_id=message_id,
+            date=now,
+            in_reply_to=thread.in_reply_to,
+            references=thread.references,
+            automatic=None,  # a person's answer (RFC 3834: not auto-submitted)
+            charset=terms.outgoing_charset,
+            profile=incident.profile,
+        )
+    )
+    queue_mail(
+        session,
+        kind="answer",
+        profile=incident.profile,
+        recipients=[incident.reply_address],
+        data=data,
+        message_id=message_id,
+        now=now,
+        incident_id=incident.id,
+        automatic=False,
+    )
+    return message_id
+
+
+def queue_closed(
+    session: Session, config: Config, incident: Incident, *, now: datetime, auto: bool
+) -> str | None:
+    """R17/R18: tell the customer the incident is closed (auto: after the silent 120 hours)."""
+    if not incident.reply_address:
+        return None
+    terms = config.profile(incident.profile)
+    answered = incident.last_staff_answer_at
+    return _queue(
+        session,
+        config,
+        incident.profile,
+        kind="closed",
+        template="closed",
+        to=[incident.reply_address],
+        thread=thread_of(session, incident),
+        now=now,
+        incident_id=incident.id,
+        tag=f"[{terms.tag_prefix}{incident.id}]",
+        first_line=incident.first_line,
+        company=incident.fields.get("company"),
+        name=incident.fields.get("name"),
+        auto=auto,
+        answered_at=format_ja(answered) if answered else "",
+        auto_close_hours=terms.auto_close_hours,
+        auto_close_days=f"{terms.auto_close_hours / 24:g}",
+    )
