@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from intake.cli import answercmds
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -51,6 +52,7 @@ def register(commands: Any) -> None:
     new.add_argument("--profile", help="profile (default: the default profile)")
     new.add_argument("--json", action="store_true")
     new.set_defaults(handler=run_new)
+    answercmds.add_parsers(actions, add_config_option)
 
     held = commands.add_parser("held", help="held inquiries and unprocessable mail")
     held_actions = held.add_subparsers(dest="action", metavar="ACTION")

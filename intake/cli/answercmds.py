@@ -1,0 +1,104 @@
+"""``uketsuke incidents reply`` and ``incidents close``: staff act from the command line.
+
+The same code as a mailed staff answer (``intake.answers``): the answer is relayed by email only
+(R10, R20), the commands on its first lines work the same way, the auto-close clock starts
+(R18), and every action is audited (R26).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from intake.cli.common import CliError, config_from, engine_from
+
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+def add_parsers(actions: argparse._SubParsersAction, add_config_option) -> None:  # noqa: ANN001
+    reply = actions.add_parser("reply", help="answer an incident by email as a staff member")
+    add_config_option(reply)
+    reply.add_argument("number", type=int)
+    reply.add_argument("--from", dest="staff", required=True, metavar="STAFF_EMAIL")
+    reply.add_argument(
+        "--file", required=True, metavar="ANSWER.txt", help="the answer (UTF-8; - for stdin)"
+    )
+    reply.set_defaults(handler=run_reply)
+    close = actions.add_parser("close", help="close an incident; the customer is told (R17)")
+    add_config_option(close)
+    close.add_argument("number", type=int)
+    close.add_argument("--by", metavar="STAFF_EMAIL", help="the staff member closing it")
+    close.set_defaults(handler=run_close)
+
+
+def _read_answer(path: str) -> str:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_ANSWER_BYTES:
+        raise CliError(f"{path} is over {MAX_ANSWER_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not UTF-8 text") from None
+
+
+def _staff(session, email: str):  # noqa: ANN001, ANN202
+    from sqlalchemy import func, select
+
+    from intake.models import StaffUser
+
+    member = session.scalars(
+        select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower())
+    ).one_or_none()
+    if member is None or not member.active:
+        raise CliError(f"no active staff account {email} (uketsuke staff add NAME EMAIL)")
+    return member
+
+
+def _incident(session, number: int):  # noqa: ANN001, ANN202
+    from intake.models import Incident
+
+    incident = session.get(Incident, number)
+    if incident is None:
+        raise CliError(f"no incident #{number}")
+    return incident
+
+
+def run_reply(args: argparse.Namespace) -> int:
+    from intake import db
+    from intake.answers import act
+    from intake.staffcommands import CommandError, parse_answer
+
+    config = config_from(args)
+    text = _read_answer(args.file)
+    now = datetime.now(UTC)
+    with db.session_factory(engine_from(config)).begin() as session:
+        incident = _incident(session, args.number)
+        member = _staff(session, args.staff)
+        if member.profiles and incident.profile not in member.profiles:
+            raise CliError(f"{member.email} does not work for profile {incident.profile}")
+        try:
+            done = act(session, config, incident, member, parse_answer(text), now)
+        except CommandError as exc:
+            raise CliError(f"nothing sent: {exc}") from None
+    print(f"incident #{args.number}: {', '.join(done)}")
+    return 0
+
+
+def run_close(args: argparse.Namespace) -> int:
+    from intake import db
+    from intake.answers import close
+
+    config = config_from(args)
+    now = datetime.now(UTC)
+    with db.session_factory(engine_from(config)).begin() as session:
+        incident = _incident(session, args.number)
+        by = _staff(session, args.by).email if args.by else "cli"
+        if not close(session, config, incident, now, by=by):
+            raise CliError(f"incident #{args.number} is closed already")
+    print(f"incident #{args.number} closed")
+    return 0

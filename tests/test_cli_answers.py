@@ -1,0 +1,96 @@
+"""`uketsuke incidents reply` and `incidents close`: staff act from the command line (R10, R17,
+R18, R20), through the same code as a mailed answer."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+
+import pytest
+from sqlalchemy import select
+
+from intake import db
+from intake.models import AuditEntry, Incident, OutboxMail, TimedAction
+from tests.conftest import Cli
+
+REGISTRY = (
+    "customer_number,company,domains,contact_emails,profile,order_accepted\n"
+    "C0123-4567,株式会社サンプル商事,example.co.jp,it@example.co.jp,,\n"
+)
+
+
+@pytest.fixture
+def desk(cli: Cli, tmp_path) -> Cli:
+    assert cli("migrate").returncode == 0
+    registry = tmp_path / "registry.csv"
+    registry.write_text(REGISTRY, encoding="utf-8")
+    assert cli("customers", "import", str(registry)).returncode == 0
+    assert cli("staff", "add", "佐藤 花子", "sato@example.jp").returncode == 0
+    new = cli(
+        "incidents",
+        "new",
+        "--customer",
+        "C0123-4567",
+        "--name",
+        "山田",
+        "--text",
+        "印刷できません。",
+    )
+    assert new.stdout == "incident #1 created\n", new.stderr
+    return cli
+
+
+def rows(database_url: str, kind: str) -> list[OutboxMail]:
+    engine = db.make_engine(database_url)
+    try:
+        with db.session_factory(engine)() as session:
+            return list(session.scalars(select(OutboxMail).where(OutboxMail.kind == kind)))
+    finally:
+        engine.dispose()
+
+
+def test_r20_r10_reply_from_the_command_line_is_mailed_to_the_customer(
+    desk: Cli, database_url: str, tmp_path
+) -> None:
+    answer = tmp_path / "answer.txt"
+    answer.write_text("#time 30m\nドライバを更新してください。\n佐藤", encoding="utf-8")
+    result = desk("incidents", "reply", "1", "--from", "SATO@example.jp", "--file", str(answer))
+    assert (result.returncode, result.stdout) == (0, "incident #1: time:30m, answer\n")
+    [sent] = rows(database_url, "answer")
+    message = email.message_from_bytes(sent.data, policy=policy.default)
+    assert sent.recipients == ["it@example.co.jp"] and "[#1]" in message["Subject"]
+    assert "ドライバを更新してください。" in message.get_content()
+    assert "#time" not in message.get_content()
+    engine = db.make_engine(database_url)
+    with db.session_factory(engine)() as session:
+        incident = session.get(Incident, 1)
+        assert (incident.state, incident.minutes_worked) == ("answered", 30)
+        assert session.scalars(select(TimedAction.kind)).all() == ["auto_close"]  # R18
+        assert "staff_answer" in session.scalars(select(AuditEntry.action)).all()
+    engine.dispose()
+
+
+def test_r20_reply_errors_send_nothing(desk: Cli, database_url: str, tmp_path) -> None:
+    answer = tmp_path / "answer.txt"
+    answer.write_text("#urgent\n本文", encoding="utf-8")
+    bad_command = desk(
+        "incidents", "reply", "1", "--from", "sato@example.jp", "--file", str(answer)
+    )
+    assert bad_command.returncode == 2 and "nothing sent: #urgent" in bad_command.stderr
+    answer.write_text("本文", encoding="utf-8")
+    stranger = desk("incidents", "reply", "1", "--from", "x@example.jp", "--file", str(answer))
+    assert stranger.returncode == 2 and "no active staff account" in stranger.stderr
+    missing = desk("incidents", "reply", "9", "--from", "sato@example.jp", "--file", str(answer))
+    assert (missing.returncode, missing.stderr) == (2, "uketsuke: no incident #9\n")
+    assert rows(database_url, "answer") == []
+
+
+def test_r17_close_from_the_command_line_tells_the_customer_once(
+    desk: Cli, database_url: str
+) -> None:
+    closed = desk("incidents", "close", "1", "--by", "sato@example.jp")
+    assert (closed.returncode, closed.stdout) == (0, "incident #1 closed\n")
+    again = desk("incidents", "close", "1")
+    assert again.returncode == 2 and "closed already" in again.stderr
+    [notice] = rows(database_url, "closed")
+    assert notice.recipients == ["it@example.co.jp"]
