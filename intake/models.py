@@ -178,7 +178,7 @@ class Inquiry(Base):
     __tablename__ = "inquiries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"), index=True)
     profile: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
@@ -244,7 +244,7 @@ class IncidentMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
     direction: Mapped[str] = mapped_column(String(8))  # in | out | note
-    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"), index=True)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     author: Mapped[str | None] = mapped_column(String(320))

@@ -1,9 +1,112 @@
-"""After-hours emergencies (R22): an urgent inquiry outside business hours is paged at once."""
+"""After-hours emergencies (R22): an urgent inquiry outside business hours is paged at once.
+
+``accept`` flags an incident ``after_hours`` when its item is urgent (緊急 in subject, body or
+form, not negated) and was received outside the profile's business hours; this after-accept step
+queues one mail of kind ``oncall`` to each of the profile's ``oncall_addresses``, in the accept's
+transaction, due at once. It is internal staff mail (``queue_staff_mail``): never counted against
+a customer's R27 limit and carrying no reply token — on-call staff answer through the incident's
+staff notification or the command line. The page says that after-hours work may be billable
+(R23), so time and cause get recorded while the work is fresh.
+"""
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy import select
+
 from intake.accepted import Accepted
+from intake.incidents import CreatedIncident
+from intake.models import AuditEntry, IncidentMessage
+from intake.submission import STATED_FIELDS
+from responder.acks import format_ja
+from responder.staffnotify import queue_staff_mail
+from responder.templates import render_mail
+
+log = logging.getLogger("uketsuke.oncall")
+
+# The audit action of an after-hours emergency no on-call address was configured for (R22).
+UNCONFIGURED = "oncall_unconfigured"
 
 
 def page_oncall(accepted: Accepted) -> None:
-    """R22: page the on-call addresses for each urgent incident received after hours."""
+    """R22: page the on-call addresses for each urgent incident received after hours.
+
+    A profile without on-call addresses pages nobody, but never silently: the incident gets an
+    audit entry and a WARNING (incident number and profile only, R26); the staff notification
+    (R20) still goes out."""
+    for created in accepted.incidents:
+        if "after_hours" not in created.flags:
+            continue
+        addresses = _oncall_addresses(accepted.config.profile(created.profile).oncall_addresses)
+        if not addresses:
+            accepted.session.add(
+                AuditEntry(
+                    at=accepted.now,
+                    actor="uketsuke",
+                    action=UNCONFIGURED,
+                    target=f"incident:{created.id}",
+                    detail={"profile": created.profile},
+                )
+            )
+            log.warning(
+                "incident #%s is urgent after hours but profile %s has no oncall_addresses",
+                created.id,
+                created.profile,
+            )
+            continue
+        subject, body = render_mail("oncall", **_context(accepted, created))
+        for address in addresses:
+            queue_staff_mail(
+                accepted.session,
+                accepted.config,
+                created.profile,
+                kind="oncall",
+                to=address,
+                subject=subject,
+                body=body,
+                now=accepted.now,
+                incident_id=created.id,
+            )
+
+
+def _oncall_addresses(configured: list[str]) -> list[str]:
+    """Each address once, whatever its case (one page per person, not per spelling)."""
+    unique: dict[str, str] = {}
+    for address in configured:
+        unique.setdefault(address.lower(), address)
+    return list(unique.values())
+
+
+def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
+    """What the on-call person needs to act without opening anything else (R22, R23)."""
+    terms = accepted.config.profile(created.profile)
+    customer = accepted.customer
+    return {
+        "tag": f"[{terms.tag_prefix}{created.id}]",
+        "number": created.id,
+        "first_line": created.first_line,
+        "received_at": format_ja(accepted.intake.received_at),
+        "profile_name": terms.display_name or created.profile,
+        "channel": created.channel,
+        "category": created.category,
+        "customer_number": customer.number if customer else None,
+        "customer_company": customer.company if customer else "",
+        "fields": {name: created.fields.get(name) for name in STATED_FIELDS},
+        "reply_address": created.reply_address,
+        "flags": list(created.flags),
+        "rate": f"{terms.after_hours_rate_jpy:,}",
+        "unit_minutes": terms.billing_unit_minutes,
+        "text": _item_text(accepted, created),
+    }
+
+
+def _item_text(accepted: Accepted, created: CreatedIncident) -> str:
+    """The incident's own item (R3): its first incoming thread message."""
+    body = accepted.session.scalar(
+        select(IncidentMessage.body)
+        .where(IncidentMessage.incident_id == created.id, IncidentMessage.direction == "in")
+        .order_by(IncidentMessage.id)
+        .limit(1)
+    )
+    return body or created.subject
