@@ -30,6 +30,13 @@ from intake.configchecks import (
     parse_hhmm,
     parse_month_day,
 )
+from intake.configparts import (
+    IntakeConfig,
+    OutboxConfig,
+    SmtpConfig,
+    StaffConfig,
+    WebConfig,
+)
 from intake.schema import Check, ConfigError, Model, NonEmpty, Pattern, Range, as_data, build
 from scheduler.calendar import BusinessCalendar, HoursVersion, RecurringClosure
 
@@ -106,54 +113,6 @@ class ProfileConfig(Model):
             closures=tuple(self.closures),
             license_cutoff=parse_hhmm(self.license_cutoff),
         )
-
-
-@dataclass(frozen=True, kw_only=True)
-class SmtpConfig(Model):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Range(ge=0, le=65535)] = 2525
-    max_message_size: Annotated[int, Range(ge=1024)] = 25 * 1024 * 1024
-    tls_cert: str = ""
-    tls_key: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class WebConfig(Model):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Range(ge=0, le=65535)] = 8080
-    secret_key: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class StaffConfig(Model):
-    """Staff answering by mail (R20, R21)."""
-
-    # Keys the reply-address tokens (HMAC-SHA256, with each account's own secret). Empty: the
-    # accounts' secrets alone. UKETSUKE_STAFF_REPLY_KEY overrides it.
-    reply_key: str = ""
-    # Staff domains whose DKIM signature authenticates a staff answer without a token.
-    dkim_domains: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutboxConfig(Model):
-    transport: Literal["maildir", "smtp"] = "maildir"
-    maildir: str = ""
-    relay_host: str = ""
-    relay_port: Annotated[int, Range(ge=1, le=65535)] = 587
-    relay_starttls: bool = True
-    relay_user: str = ""
-    relay_password: str = ""
-    max_attempts: Annotated[int, Range(ge=1)] = 12
-    auto_mails_per_sender_per_hour: Annotated[int, Range(ge=0)] = 5
-
-
-@dataclass(frozen=True, kw_only=True)
-class IntakeConfig(Model):
-    held_expiry_days: Annotated[int, Range(ge=1)] = 14
-    reopen_window_days: Annotated[int, Range(ge=0)] = 0
-    keep_raw_mail_days: Annotated[int, Range(ge=0)] = 0
-    reply_wait_seconds: Annotated[int, Range(ge=0)] = 60
 
 
 def _get(entry: object, name: str) -> Any:

@@ -1,0 +1,59 @@
+"""The plain tables of the configuration: SMTP, web, outbox, staff, intake (one schema,
+checked by :mod:`intake.schema`; :mod:`intake.config` composes them with the profiles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from intake.schema import Model, Range
+
+__all__ = ["IntakeConfig", "OutboxConfig", "SmtpConfig", "StaffConfig", "WebConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpConfig(Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Range(ge=0, le=65535)] = 2525
+    max_message_size: Annotated[int, Range(ge=1024)] = 25 * 1024 * 1024
+    tls_cert: str = ""
+    tls_key: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebConfig(Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Range(ge=0, le=65535)] = 8080
+    secret_key: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffConfig(Model):
+    """Staff answering by mail (R20, R21)."""
+
+    # Keys the reply-address tokens (HMAC-SHA256, with each account's own secret). Empty: the
+    # accounts' secrets alone. UKETSUKE_STAFF_REPLY_KEY overrides it.
+    reply_key: str = ""
+    # Staff domains whose DKIM signature authenticates a staff answer without a token.
+    dkim_domains: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxConfig(Model):
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: str = ""
+    relay_host: str = ""
+    relay_port: Annotated[int, Range(ge=1, le=65535)] = 587
+    relay_starttls: bool = True
+    relay_user: str = ""
+    relay_password: str = ""
+    max_attempts: Annotated[int, Range(ge=1)] = 12
+    auto_mails_per_sender_per_hour: Annotated[int, Range(ge=0)] = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeConfig(Model):
+    held_expiry_days: Annotated[int, Range(ge=1)] = 14
+    reopen_window_days: Annotated[int, Range(ge=0)] = 0
+    keep_raw_mail_days: Annotated[int, Range(ge=0)] = 0
+    reply_wait_seconds: Annotated[int, Range(ge=0)] = 60
