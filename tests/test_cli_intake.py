@@ -40,7 +40,7 @@ def test_r29_status_incidents_and_held_json(cli) -> None:
         "held": 1,
         "ignored": 0,
         "unprocessable": 0,
-        "outbox": {"pending": 2, "sent": 0, "failed": 0},
+        "outbox": {"pending": 2, "held": 0, "sent": 0, "failed": 0},
         "suppressed": 0,
     }
     listed = lines(cli("incidents", "list", "--json").stdout)

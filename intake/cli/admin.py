@@ -174,7 +174,7 @@ def status_counts(session: Any) -> dict[str, Any]:
         "held": raw.get("held", 0),
         "ignored": raw.get("ignored", 0),
         "unprocessable": raw.get("unprocessable", 0),
-        "outbox": {k: outbox.get(k, 0) for k in ("pending", "sent", "failed")},
+        "outbox": {k: outbox.get(k, 0) for k in ("pending", "held", "sent", "failed")},
         # R27: automatic mails held back by the hourly limit (each one in the audit log)
         "suppressed": session.scalar(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == SUPPRESSED)
