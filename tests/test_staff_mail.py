@@ -358,3 +358,38 @@ def test_r21_reply_address_token_round_trip() -> None:
     assert not verifies(token, "k", "s" * 64, "ito@example.jp")
     assert token_in("support@example.jp") is None
     assert token_in("support+hello@example.jp") is None
+
+
+def test_r18_auto_close_hours_is_read_from_the_profile(config, sessions) -> None:
+    import dataclasses
+
+    terms = dataclasses.replace(config.profile("helpdesk"), auto_close_hours=48)
+    config = dataclasses.replace(config, profiles={**config.profiles, "helpdesk": terms})
+    with sessions.begin() as session:
+        session.add(StaffUser(email=STAFF, name="佐藤 花子", reply_secret="ab" * 32))
+    pipeline = Pipeline(config, sessions)
+    number, notify, _ = new_incident(pipeline)
+    receive(pipeline, staff_reply(notify, "ご確認ください。"), to=[str(parsed(notify)["Reply-To"])])
+    with sessions() as session:
+        timer = session.scalars(select(TimedAction)).one()
+        assert timer.due_at == OPEN + timedelta(hours=48)
+    assert auto_close_due(sessions, config, OPEN + timedelta(hours=47, minutes=59)) == 0
+    assert auto_close_due(sessions, config, OPEN + timedelta(hours=48)) == 1
+
+
+def test_r20_staff_addresses_without_account_read_but_cannot_answer(config, sessions) -> None:
+    import dataclasses
+
+    terms = dataclasses.replace(config.profile("helpdesk"), staff_addresses=["team@example.jp"])
+    config = dataclasses.replace(config, profiles={**config.profiles, "helpdesk": terms})
+    pipeline = Pipeline(config, sessions)
+    number, notify, _ = new_incident(pipeline)
+    assert notify.recipients == ["team@example.jp"]
+    assert parsed(notify)["Reply-To"] is None  # no token: reading only
+    assert "uketsuke staff add" in parsed(notify).get_content()
+    claim = make_mail("回答します。", sender="team@example.jp", subject=f"Re: [#{number}] 質問")
+    state, reason = receive(pipeline, claim)
+    assert state == RawState.HELD and "without an active staff account" in reason
+    with sessions() as session:
+        assert session.scalars(select(Incident)).all()[0].id == number  # no new incident
+        assert len(session.scalars(select(Incident)).all()) == 1

@@ -100,7 +100,8 @@ def _join(ctx: Context, incident: Incident) -> None:
         body=ctx.message.body,
         now=ctx.now,
     )
-    text = ctx.message.body.strip() or ctx.message.subject
+    new_text = "\n\n".join(i.text for i in ctx.message.inquiries).strip()
+    text = new_text or ctx.message.body.strip() or ctx.message.subject
     notify_staff(ctx.session, ctx.config, incident, text=text, now=ctx.now, follow_up=True)
 
 
