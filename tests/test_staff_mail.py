@@ -16,6 +16,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
+from intake import db
 from intake.config import StaffConfig, load_config
 from intake.models import (
     AuditEntry,
@@ -278,11 +279,16 @@ def test_r18_customer_message_stops_the_clock_and_auto_reply_does_not(
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=200)) == 0
 
 
-def test_r18_auto_close_fires_at_120_hours_not_119_once(pipeline, sessions, config) -> None:
+def test_r18_auto_close_fires_at_120_hours_not_119_once(
+    pipeline, sessions, config, database_url
+) -> None:
     number, notify, _ = new_incident(pipeline)
     to = [str(parsed(notify)["Reply-To"])]
     receive(pipeline, staff_reply(notify, "ご確認ください。"), at=OPEN, to=to)
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=119)) == 0
+    # A restart between 119 h and 120 h: new engine and sessions, the timer is a row.
+    sessions.kw["bind"].dispose()
+    sessions = db.session_factory(db.make_engine(database_url))
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=120)) == 1
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=121)) == 0  # once
     [closed] = outbox(sessions, "closed")
@@ -291,6 +297,7 @@ def test_r18_auto_close_fires_at_120_hours_not_119_once(pipeline, sessions, conf
         incident = session.get(Incident, number)
         assert incident.state == "closed"
         assert incident.closed_at == OPEN + timedelta(hours=120)
+    sessions.kw["bind"].dispose()
 
 
 def _dkim_keys(tmp_path) -> tuple[bytes, bytes]:
