@@ -2,7 +2,7 @@
 
 ``accept`` creates the incidents and queues the acknowledgment; then each step here runs once, in
 the same transaction, whatever door the inquiry came through: the after-hours page (R22), the
-staff notification (R20) and the license-key mail (R14–R16). A new duty is a new step.
+license-key mail (R14–R16) and the staff notification (R20). A new duty is a new step.
 """
 
 from __future__ import annotations
@@ -42,4 +42,5 @@ def after_accept_steps() -> tuple[AfterStep, ...]:
     from responder.staffnotify import notify_staff_of_new_incidents
     from scheduler.oncall import page_oncall
 
-    return (page_oncall, notify_staff_of_new_incidents, license_requests)
+    # The key mail is queued before staff are told, so their notification shows its due time.
+    return (page_oncall, license_requests, notify_staff_of_new_incidents)

@@ -1,14 +1,16 @@
 """The outbox: mail is queued as rows in the sender's transaction, sent afterwards with retries.
 
 DESIGN principle 4: a failed relay delays mail, never loses it. R16: a due row survives restarts
-and crashes; one sent late is still sent and recorded as late.
+and crashes; one sent late is still sent and recorded as late. A kind of mail that can only be
+finished when it is sent (the license key, R14–R16) gives the dispatcher a :class:`SendHook`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, defer, sessionmaker
@@ -32,6 +34,7 @@ _COUNT_AUTOMATIC = (
     )
 )
 MAX_BACKOFF = timedelta(hours=1)
+_DELIVERING = ("pending", "held")
 
 
 def queue_mail(
@@ -46,26 +49,30 @@ def queue_mail(
     due_at: datetime | None = None,
     incident_id: int | None = None,
     automatic: bool = True,
+    payload: dict[str, Any] | None = None,
 ) -> None:
-    """Add a mail to the outbox in the caller's transaction (sent only after it commits)."""
-    session.connection().execute(  # Core: on the intake hot path, no ORM unit of work
-        _INSERT_OUTBOX,
-        dict(
-            kind=kind,
-            profile=profile,
-            incident_id=incident_id,
-            message_id=message_id,
-            recipients=recipients,
-            automatic=automatic,
-            rate_key=recipients[0].lower() if automatic and recipients else None,
-            data=data,
-            due_at=due_at or now,
-            created_at=now,
-            state="pending",
-            attempts=0,
-            late=False,
-        ),
+    """Add a mail to the outbox in the caller's transaction (sent only after it commits).
+
+    ``payload``: what a :class:`SendHook` needs to finish the mail when it is sent."""
+    values = dict(
+        kind=kind,
+        profile=profile,
+        incident_id=incident_id,
+        message_id=message_id,
+        recipients=recipients,
+        automatic=automatic,
+        rate_key=recipients[0].lower() if automatic and recipients else None,
+        data=data,
+        due_at=due_at or now,
+        created_at=now,
+        state="pending",
+        attempts=0,
+        late=False,
     )
+    if payload is not None:  # else SQL NULL, as before, rather than a JSON null
+        values["payload"] = payload
+    # Core: on the intake hot path, no ORM unit of work
+    session.connection().execute(_INSERT_OUTBOX, values)
 
 
 def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
@@ -82,6 +89,27 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+def first_due(row: OutboxMail) -> datetime:
+    """When the row was first due. Backoff moves ``due_at``; a mail whose day is promised (the
+    key mail, R14) keeps its first due time in ``payload["due_at"]`` and is judged late by it
+    (R16), however many retries it took."""
+    first = (row.payload or {}).get("due_at")
+    return datetime.fromisoformat(first) if first else row.due_at
+
+
+class SendHook(Protocol):
+    """A kind of mail finished when it is sent, not when queued (the license key, R14–R16)."""
+
+    def compose(self, row: OutboxMail, now: datetime) -> bytes:
+        """The bytes to deliver, never stored; raising delays the row like a relay failure,
+        so the exception's text (stored as ``last_error``) must hold nothing secret."""
+        ...
+
+    def failed(self, session: Session, row: OutboxMail, now: datetime) -> None:
+        """The row's first failure, in the transaction that records it (e.g. alert staff)."""
+        ...
+
+
 class Dispatcher:
     """Sends due outbox rows, a few per transaction.
 
@@ -93,6 +121,11 @@ class Dispatcher:
     Either way a crash after delivery and before the commit sends the row again: into the
     Maildir that replaces its own file; through a relay the repeat carries the same Message-ID
     (R16).
+
+    ``hooks`` finish rows of their kind at send time, with no transaction open on SQLite and
+    under the row's lock on PostgreSQL. A hook runs on every attempt: a relay failure after a
+    license key was issued issues a new key on the retry (the first was never delivered), and so
+    does a crash between delivery and commit.
     """
 
     def __init__(
@@ -101,11 +134,13 @@ class Dispatcher:
         transport: Transport,
         sender_of: Callable[[str], str],
         max_attempts: int = 12,
+        hooks: Mapping[str, SendHook] | None = None,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
         self.sender_of = sender_of
         self.max_attempts = max_attempts
+        self.hooks = dict(hooks or {})
         self.reads = read_sessions(sessions)
 
     def due_ids(self, now: datetime, limit: int = 100) -> list[int]:
@@ -139,7 +174,7 @@ class Dispatcher:
                 .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
-                sent += self._send(row, now)
+                sent += self._record(session, row, self._deliver(row, now), now)
         return sent
 
     def _send_then_mark(self, row_ids: list[int], now: datetime) -> int:
@@ -149,31 +184,36 @@ class Dispatcher:
                 .where(OutboxMail.id.in_(row_ids), OutboxMail.state == "pending")
                 .order_by(OutboxMail.id)
             ).all()
-        outcomes = {row.id: self._deliver(row) for row in rows}  # no transaction open
+        outcomes = {row.id: self._deliver(row, now) for row in rows}  # no transaction open
         sent = 0
         with self.sessions.begin() as session:
+            # A row staff held while it was being delivered was still delivered: it is
+            # recorded as sent, never released and sent again (held stays held on a failure).
             for row in session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.id.in_(list(outcomes)), OutboxMail.state == "pending")
+                .where(OutboxMail.id.in_(list(outcomes)), OutboxMail.state.in_(_DELIVERING))
                 .order_by(OutboxMail.id)
                 .options(defer(OutboxMail.data))
             ):
-                sent += self._record(row, outcomes[row.id], now)
+                sent += self._record(session, row, outcomes[row.id], now)
         return sent
 
-    def _deliver(self, row: OutboxMail) -> Exception | None:
+    def _deliver(self, row: OutboxMail, now: datetime) -> Exception | None:
+        hook = self.hooks.get(row.kind)
         try:
+            if hook is None and row.payload is not None:  # its stored bytes are a preview only
+                raise LookupError(f"no send-time hook for {row.kind} mail")
+            data = hook.compose(row, now) if hook is not None else row.data
             self.transport.deliver(
-                row.message_id, self.sender_of(row.profile), list(row.recipients), row.data
+                row.message_id, self.sender_of(row.profile), list(row.recipients), data
             )
         except Exception as exc:  # noqa: BLE001 - any relay failure is retried, never lost
             return exc
         return None
 
-    def _send(self, row: OutboxMail, now: datetime) -> int:
-        return self._record(row, self._deliver(row), now)
-
-    def _record(self, row: OutboxMail, exc: Exception | None, now: datetime) -> int:
+    def _record(
+        self, session: Session, row: OutboxMail, exc: Exception | None, now: datetime
+    ) -> int:
         if exc is not None:
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -185,9 +225,12 @@ class Dispatcher:
                 log.warning(
                     "outbox %s attempt %s failed: %s", row.id, row.attempts, type(exc).__name__
                 )
+            hook = self.hooks.get(row.kind)
+            if hook is not None and row.attempts == 1:
+                hook.failed(session, row, now)
             return 0
         row.state = "sent"
         row.sent_at = now
         row.attempts += 1
-        row.late = now - row.due_at > LATE_AFTER
+        row.late = now - first_due(row) > LATE_AFTER
         return 1

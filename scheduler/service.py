@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.config import Config
 from intake.db import read_sessions
 from intake.models import RawMessage, RawState
+from responder.license import LICENSE_KEY, LicenseMail
 from responder.outbox import Dispatcher
 from responder.transports import make_transport
 from scheduler.clock import Clock
@@ -180,6 +181,7 @@ def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> 
         make_transport(config.outbox, config.outbox_maildir),
         lambda profile: config.profile(profile).support_address,
         config.outbox.max_attempts,
+        hooks={LICENSE_KEY: LicenseMail(config)},  # R14-R16: the key is issued when sent
     )
     outbox = OutboxJob(dispatcher, sessions)
     return {

@@ -155,3 +155,29 @@ def test_outbox_defers_to_an_intake_backlog_for_30_seconds_at_most(sessions, tmp
     queue_one(sessions, "<third@x>")
     assert job.run(NOW + OUTBOX_MAX_DEFER) == 1
     assert len(list((tmp_path / "out" / "new").iterdir())) == 3
+
+
+def test_r16_a_mail_held_while_it_is_delivered_is_recorded_sent_not_sent_again(
+    sessions, tmp_path
+) -> None:
+    """Staff hold a row (``uketsuke outbox hold``) while the dispatcher delivers it: it went
+    out, so it is recorded sent; a later release must not send it a second time."""
+    queue_one(sessions, "<held-race@example.jp>")
+    maildir = MaildirTransport(tmp_path / "out")
+    deliveries: list[str] = []
+
+    class HoldingTransport:
+        def deliver(self, message_id, sender, recipients, data) -> None:  # noqa: ANN001
+            deliveries.append(message_id)
+            if sessions.kw["bind"].dialect.name != "sqlite":
+                return  # PostgreSQL delivers under the row's lock: a hold waits for it
+            with sessions.begin() as session:
+                session.scalars(select(OutboxMail)).one().state = "held"
+            maildir.deliver(message_id, sender, recipients, data)
+
+    dispatcher = Dispatcher(sessions, HoldingTransport(), lambda p: "support@example.jp")
+    assert dispatcher.run_once(NOW) == 1
+    with sessions() as session:
+        assert session.scalars(select(OutboxMail.state)).one() == "sent"
+    assert dispatcher.run_once(NOW + timedelta(hours=1)) == 0
+    assert deliveries == ["<held-race@example.jp>"]
