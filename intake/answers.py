@@ -153,9 +153,21 @@ def relay(
     raw_message_id: int | None = None,
 ) -> str:
     """R20: the answer goes to the customer by email (R10); R18: the auto-close clock starts."""
+    from intake.closelink import close_url
     from responder.answers import queue_answer
 
-    sent = queue_answer(session, config, incident, staff_name=staff.name, text=text, now=now)
+    incident.close_nonce = secrets.token_hex(16)  # R17: older one-click links are void
+    link, until = close_url(config, incident.id, incident.close_nonce, now)
+    sent = queue_answer(
+        session,
+        config,
+        incident,
+        staff_name=staff.name,
+        text=text,
+        now=now,
+        close_link=link,
+        close_until=until,
+    )
     _record(session, incident, staff, "out", text, now, sent, raw_message_id)
     cancel_auto_close(session, incident, now)
     hours = config.profile(incident.profile).auto_close_hours
@@ -172,7 +184,6 @@ def relay(
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
-    incident.close_nonce = secrets.token_hex(16)  # R17: older one-click links are void
     audit(session, staff.email, "staff_answer", incident, now)
     return sent
 

@@ -25,6 +25,14 @@ class WebConfig(Model):
     host: str = "127.0.0.1"
     port: Annotated[int, Range(ge=0, le=65535)] = 8080
     secret_key: str = ""
+    # The address customers reach the web app at (links in mails); empty: http://host:port.
+    public_url: str = ""
+    # R17: a one-click close link in an answer mail works this many days (and once).
+    close_link_days: Annotated[int, Range(ge=1)] = 30
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,24 +31,34 @@ FIRST_LINE_CHARS = 60
 _INSERT_INCIDENT = insert(Incident.__table__).returning(Incident.__table__.c.id)
 _INSERT_MESSAGE = insert(IncidentMessage.__table__)
 _THREAD_IDS = bindparam("ids", expanding=True)
-_BY_THREAD = (
-    select(Incident)
-    .where(
-        or_(
-            Incident.id.in_(
-                select(IncidentMessage.incident_id).where(
-                    IncidentMessage.message_id.in_(_THREAD_IDS)
-                )
-            ),
-            Incident.id.in_(
-                select(OutboxMail.incident_id).where(
-                    OutboxMail.message_id.in_(_THREAD_IDS), OutboxMail.incident_id.is_not(None)
-                )
-            ),
-        )
+# Mail only staff get: a reply to it is never a customer's follow-up (R19, R21).
+INTERNAL_KINDS = ("staff_notify", "staff_alert", "staff_error", "oncall")
+
+
+def _by_thread(internal: bool):  # noqa: ANN202 - a prebuilt statement
+    sent = select(OutboxMail.incident_id).where(
+        OutboxMail.message_id.in_(_THREAD_IDS), OutboxMail.incident_id.is_not(None)
     )
-    .order_by(Incident.id)
-)
+    if not internal:
+        sent = sent.where(OutboxMail.kind.not_in(INTERNAL_KINDS))
+    return (
+        select(Incident)
+        .where(
+            or_(
+                Incident.id.in_(
+                    select(IncidentMessage.incident_id).where(
+                        IncidentMessage.message_id.in_(_THREAD_IDS)
+                    )
+                ),
+                Incident.id.in_(sent),
+            )
+        )
+        .order_by(Incident.id)
+    )
+
+
+_BY_THREAD = _by_thread(internal=False)
+_BY_THREAD_WITH_STAFF_MAIL = _by_thread(internal=True)
 _TOUCH_INCIDENT = (
     update(Incident.__table__)
     .where(Incident.__table__.c.id == bindparam("target"))
@@ -237,11 +247,13 @@ def _incident_row(
     }
 
 
-def find_by_thread(session: Session, ids: list[str]) -> list[Incident]:
-    """R19: incidents any of whose messages (in or out) carries one of these Message-IDs."""
+def find_by_thread(session: Session, ids: list[str], internal: bool = False) -> list[Incident]:
+    """R19: incidents any of whose messages (in or out) carries one of these Message-IDs; the
+    staff's own mail (notifications, alerts, pages) only when ``internal`` (a staff answer)."""
     if not ids:
         return []
-    return list(session.scalars(_BY_THREAD, {"ids": ids}))
+    statement = _BY_THREAD_WITH_STAFF_MAIL if internal else _BY_THREAD
+    return list(session.scalars(statement, {"ids": ids}))
 
 
 def participants(session: Session, incident: Incident) -> set[str]:

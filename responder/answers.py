@@ -56,8 +56,11 @@ def queue_answer(
     staff_name: str,
     text: str,
     now: datetime,
+    close_link: str,
+    close_until: datetime,
 ) -> str:
-    """Queue a staff answer to the customer; returns its Message-ID (R10, R20)."""
+    """Queue a staff answer to the customer; returns its Message-ID (R10, R20). It carries the
+    one-click close link (R17) and says when silence closes the incident (R18)."""
     assert incident.reply_address
     terms = config.profile(incident.profile)
     tag = f"[{terms.tag_prefix}{incident.id}]"
@@ -71,6 +74,8 @@ def queue_answer(
         support_address=terms.support_address,
         auto_close_hours=terms.auto_close_hours,
         auto_close_days=f"{terms.auto_close_hours / 24:g}",
+        close_link=close_link,
+        close_until=format_ja(close_until),
     )
     thread = thread_of(session, incident)
     message_id = new_message_id(terms.support_address)

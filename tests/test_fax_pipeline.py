@@ -87,6 +87,8 @@ def register(sessions, contact: str = "yamada@example.co.jp") -> None:
 
 def run(pipeline: Pipeline, data: bytes) -> int:
     stored = store_raw(pipeline.sessions, data, channel="smtp", profile="helpdesk")
+    with pipeline.sessions.begin() as session:  # received in business hours, whenever run
+        session.get(RawMessage, stored.id).received_at = NOW
     pipeline.process(stored.id, NOW)
     return stored.id
 

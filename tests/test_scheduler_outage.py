@@ -27,6 +27,7 @@ from responder.outbox import queue_mail
 from scheduler.calendar import TOKYO
 from scheduler.service import (
     HELD_EXPIRY_SECONDS,
+    INTERVALS,
     OUTBOX_SECONDS,
     JobTick,
     build_scheduler,
@@ -289,9 +290,8 @@ def test_a_bug_in_a_job_still_raises(caplog: pytest.LogCaptureFixture) -> None:
 def test_scheduler_runs_the_quiet_ticks(config: Config, engine: Engine) -> None:
     scheduler = build_scheduler(config, db.session_factory(engine), Clock(START))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert sorted(jobs) == ["held-expiry", "outbox"]
+    assert sorted(jobs) == ["auto-close", "held-expiry", "outbox", "retention"]
     for job in jobs.values():
         assert isinstance(job.func, JobTick) and job.func.job == job.id
-        assert job.trigger.interval == timedelta(
-            seconds=OUTBOX_SECONDS if job.id == "outbox" else HELD_EXPIRY_SECONDS
-        )
+        assert job.trigger.interval == timedelta(seconds=INTERVALS[job.id])
+    assert INTERVALS["outbox"] == OUTBOX_SECONDS and INTERVALS["held-expiry"] == HELD_EXPIRY_SECONDS

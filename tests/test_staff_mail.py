@@ -43,8 +43,8 @@ STAFF = "sato@example.jp"
 
 
 @pytest.fixture
-def config():
-    return load_config(None, env={})
+def config(tmp_path):
+    return load_config(None, env={"UKETSUKE_HOME": str(tmp_path / "home")})
 
 
 @pytest.fixture
@@ -400,3 +400,50 @@ def test_r20_staff_addresses_without_account_read_but_cannot_answer(config, sess
     with sessions() as session:
         assert session.scalars(select(Incident)).all()[0].id == number  # no new incident
         assert len(session.scalars(select(Incident)).all()) == 1
+
+
+def test_r17_each_answer_carries_a_single_use_expiring_close_link(
+    pipeline, sessions, config, tmp_path
+) -> None:
+
+    from intake.closelink import KEY_FILE, verify, web_secret
+
+    number, notify, _ = new_incident(pipeline)
+    to = [str(parsed(notify)["Reply-To"])]
+    receive(pipeline, staff_reply(notify, "一つ目の回答です。"), to=to)
+    receive(pipeline, staff_reply(notify, "二つ目の回答です。"), to=to)
+    first, second = (
+        re.search(r"/close/(\S+)", parsed(row).get_content()).group(1)  # type: ignore[union-attr]
+        for row in outbox(sessions, "answer")
+    )
+    key = web_secret(config)
+    assert (tmp_path / "home" / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert web_secret(config) == key  # kept: links survive a restart
+    with sessions() as session:
+        nonce = session.get(Incident, number).close_nonce
+    assert verify(key, second, nonce, OPEN)
+    assert not verify(key, first, nonce, OPEN)  # a later answer voids the older link
+    assert not verify(key, second, nonce, OPEN + timedelta(days=31))  # expired
+    assert not verify(b"another key", second, nonce, OPEN)
+    assert not verify(key, second.replace(f"{number}.", f"{number + 1}.", 1), nonce, OPEN)
+    receive(pipeline, staff_reply(notify, "#close"), to=to)
+    with sessions() as session:
+        assert not verify(key, second, session.get(Incident, number).close_nonce, OPEN)  # used
+
+
+def test_r19_a_reply_to_staff_mail_never_joins_as_the_customer(pipeline, sessions) -> None:
+    """Someone answering a staff notification (or an on-call page) without being a trusted staff
+    member does not write as the customer: not joined, the auto-close clock untouched."""
+    number, notify, _ = new_incident(pipeline)
+    receive(pipeline, staff_reply(notify, "回答です。"), to=[str(parsed(notify)["Reply-To"])])
+    reply = make_mail(
+        "対応しておきます。",
+        sender="oncall@example.jp",
+        subject=str(parsed(notify)["Subject"]),
+        headers={"In-Reply-To": parsed(notify)["Message-ID"]},
+    )
+    state, reason = receive(pipeline, reply, at=OPEN + timedelta(hours=1))
+    assert state == RawState.HELD and "not a participant" in reason
+    with sessions() as session:
+        assert session.get(Incident, number).state == "answered"
+        assert session.scalars(select(TimedAction.state)).one() == "pending"

@@ -93,7 +93,7 @@ def run_add(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
     from intake import db
-    from intake.models import StaffUser
+    from intake.models import AuditEntry, StaffUser
 
     config = config_from(args)
     name = " ".join(args.name.split())
@@ -114,6 +114,9 @@ def run_add(args: argparse.Namespace) -> int:
                     reply_secret=secrets.token_hex(32),
                     active=True,
                 )
+            )
+            session.add(
+                AuditEntry(actor="cli", action="staff_add", target=f"staff:{email}", detail={})
             )
     except IntegrityError:  # added at the same moment by another run
         raise CliError(f"staff {email} exists") from None
@@ -146,11 +149,15 @@ def run_remove(args: argparse.Namespace) -> int:
     from sqlalchemy import delete
 
     from intake import db
-    from intake.models import StaffUser
+    from intake.models import AuditEntry, StaffUser
 
     email = args.email.strip().lower()
     with db.session_factory(engine_from(config_from(args))).begin() as session:
         removed = session.execute(delete(StaffUser).where(StaffUser.email == email)).rowcount
+        if removed:
+            session.add(
+                AuditEntry(actor="cli", action="staff_remove", target=f"staff:{email}", detail={})
+            )
     if not removed:
         raise CliError(f"no staff {email}")
     print(f"staff {email} removed")

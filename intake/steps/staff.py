@@ -115,6 +115,8 @@ def _authenticate(ctx: Context, claim: Claim) -> tuple[StaffUser | None, Inciden
         if signed is not None and (domain == signed or domain.endswith("." + signed)):
             if incident is None:
                 return None, None, "DKIM verified, but the mail names no incident"
+            if claim.account.profiles and incident.profile not in claim.account.profiles:
+                return None, incident, "the staff member does not work for the incident's profile"
             return claim.account, incident, ""
         return None, incident, "DKIM does not verify for the staff domain"
     return None, incident, "no reply token (answer by replying to the staff notification)"
@@ -122,7 +124,7 @@ def _authenticate(ctx: Context, claim: Claim) -> tuple[StaffUser | None, Inciden
 
 def _tagged_incident(ctx: Context) -> Incident | None:
     ids = [i for i in [ctx.message.in_reply_to, *ctx.message.references] if i]
-    matches = inc.find_by_thread(ctx.session, ids)
+    matches = inc.find_by_thread(ctx.session, ids, internal=True)
     if matches:
         return matches[0]
     if ctx.message.ticket_ref is not None:

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 
 from intake import incidents as inc
 from intake.accept import accept
-from intake.models import Incident, Inquiry, RawMessage, RawState
+from intake.models import Incident, Inquiry, OutboxMail, RawMessage, RawState
 from intake.outcomes import Deferred, Held, Processed
 from intake.steps.context import Context
 from intake.steps.inquiry import intake_from_mail
@@ -31,6 +31,9 @@ _HELD_BY_REQUEST = (
     )
     .order_by(Inquiry.id)
     .limit(1)
+)
+_OURS = select(OutboxMail.message_id).where(
+    OutboxMail.message_id.in_(bindparam("ids", expanding=True))
 )
 _SETTLED = select(RawMessage.message_id).where(
     RawMessage.message_id.in_(bindparam("ids", expanding=True)),
@@ -73,6 +76,7 @@ def _wait_for_thread(ctx: Context, ids: list[str]) -> None:
     if not ids or not wait or ctx.now >= until:
         return
     settled = set(ctx.session.scalars(_SETTLED, {"ids": ids}))
+    settled |= set(ctx.session.scalars(_OURS, {"ids": ids}))  # our own mail: never on its way
     if all(i in settled for i in ids):
         return  # every named message was processed, and none is ours
     again = ctx.now + timedelta(seconds=RECHECK_SECONDS)
