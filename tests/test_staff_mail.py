@@ -447,3 +447,19 @@ def test_r19_a_reply_to_staff_mail_never_joins_as_the_customer(pipeline, session
     with sessions() as session:
         assert session.get(Incident, number).state == "answered"
         assert session.scalars(select(TimedAction.state)).one() == "pending"
+
+
+def test_r17_close_link_uses_public_url_and_close_link_days(config) -> None:
+    import dataclasses
+
+    from intake.closelink import close_url, token_incident
+
+    web = dataclasses.replace(
+        config.web, public_url="https://support.example.jp/", close_link_days=7
+    )
+    link, until = close_url(dataclasses.replace(config, web=web), 42, "n" * 32, OPEN)
+    assert link.startswith("https://support.example.jp/close/42.")
+    assert until == OPEN + timedelta(days=7)
+    assert token_incident(link.rpartition("/")[2]) == 42
+    default, _ = close_url(config, 42, "n" * 32, OPEN)
+    assert default.startswith("http://127.0.0.1:8080/close/")
