@@ -29,6 +29,15 @@ class WebConfig(Model):
     public_url: str = ""
     # R17: a one-click close link in an answer mail works this many days (and once).
     close_link_days: Annotated[int, Range(ge=1)] = 30
+    # X-Forwarded-* headers are trusted from this many proxies in front; 0: none (direct).
+    proxy_hops: Annotated[int, Range(ge=0, le=5)] = 0
+    # R30: form submissions per hour, per client IP and per email address.
+    submissions_per_ip_per_hour: Annotated[int, Range(ge=1)] = 20
+    submissions_per_address_per_hour: Annotated[int, Range(ge=1)] = 5
+    # R26: a staff session ends after this many minutes without a request.
+    staff_session_minutes: Annotated[int, Range(ge=1)] = 30
+    # R26: failed staff logins allowed per address and per IP in 15 minutes.
+    login_attempts_per_15_minutes: Annotated[int, Range(ge=1)] = 5
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "intake.cli.staffcmds": ("staff",),
     "intake.cli.queuecmds": ("timers", "outbox"),
     "intake.cli.reportcmds": ("report",),
+    "intake.cli.auditcmds": ("audit",),
 }
 EXIT_BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE reports it (`yes | head -1`)
 

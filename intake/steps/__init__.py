@@ -15,9 +15,10 @@ from intake.steps.inquiry import inquiry
 from intake.steps.route import automatic, bounce, parse
 from intake.steps.staff import staff
 from intake.steps.thread import follow_up
+from intake.steps.web import web
 
 Step = Callable[[Context], None]
 
-STEPS: tuple[Step, ...] = (parse, bounce, automatic, staff, follow_up, fax, inquiry)
+STEPS: tuple[Step, ...] = (parse, web, bounce, automatic, staff, follow_up, fax, inquiry)
 
 __all__ = ["STEPS", "Context", "Step"]

@@ -2,7 +2,9 @@
 # Install the real peers the test-suite talks to (issue: real peers, never mocks).
 #
 # Dovecot's IMAP server (dovecot-imapd), Tesseract with Japanese data (tesseract-ocr-jpn, the
-# fallback OCR engine) and a Japanese font (fonts-ipafont-gothic) to render test fax pages.
+# fallback OCR engine), a Japanese font (fonts-ipafont-gothic) to render test fax pages and web
+# screenshots, and Debian's Chromium (chromium), the real browser the web tests drive through
+# Playwright (a test tool's own browser download fails here).
 # The tests start their own
 # private instance on loopback (tests/peers/dovecot.py); the system service must NOT run, so
 # this script keeps it from starting (policy-rc.d) and stops it if it was started anyway.
@@ -24,6 +26,7 @@ command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
     || -e /usr/share/tesseract-ocr/4.00/tessdata/jpn.traineddata ]] || missing+=(tesseract-ocr-jpn)
 [[ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf \
     || -e /usr/share/fonts/truetype/fonts-japanese-gothic.ttf ]] || missing+=(fonts-ipafont-gothic)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi

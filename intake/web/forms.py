@@ -1,0 +1,127 @@
+"""The customer forms (R1, R30): every input labelled in Japanese, every error next to its field.
+
+Flask-WTF forms (CSRF-protected). Single-line inputs refuse line breaks and control characters, so
+nothing typed can reach a mail header; the values are normalised as mail fields are (NFKC,
+full-width digits) before they are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    FieldList,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from intake.mail.fields import normalize_customer_number, normalize_domain
+
+REQUIRED = "入力してください。"
+CATEGORIES = [
+    ("operation", "操作方法・設定方法"),
+    ("fault", "不具合・障害"),
+    ("license", "ライセンスキー再発行"),
+    ("general", "契約・サービス内容"),
+    ("other", "その他"),
+]
+LICENSE_REASONS = [
+    ("server_change", "サーバーの移行・入れ替え"),
+    ("reinstall", "再インストール"),
+    ("lost", "ライセンスキーの紛失"),
+    ("other", "その他"),
+]
+MAX_ITEMS = 10
+_ADDRESS = re.compile(
+    r"[^\s@<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+def single_line(form: FlaskForm, field: StringField) -> None:
+    """R30: no line break or control character (a header is one line: no injection)."""
+    if any(unicodedata.category(c) == "Cc" for c in field.data or ""):
+        raise ValidationError("改行や制御文字は使えません。")
+
+
+def email_address(form: FlaskForm, field: StringField) -> None:
+    value = unicodedata.normalize("NFKC", (field.data or "").strip())
+    if not _ADDRESS.fullmatch(value) or len(value) > 254:
+        raise ValidationError(
+            "メールアドレスの形式が正しくありません（例: yamada@example.co.jp）。"
+        )
+    field.data = value
+
+
+def domain_name(form: FlaskForm, field: StringField) -> None:
+    value = normalize_domain(field.data or "")
+    if not value:
+        raise ValidationError("ドメイン名の形式が正しくありません（例: example.co.jp）。")
+    field.data = value
+
+
+def customer_number(form: FlaskForm, field: StringField) -> None:
+    value = normalize_customer_number(field.data or "")
+    if not value:
+        raise ValidationError("顧客番号の形式が正しくありません（例: C0123-4567）。")
+    field.data = value
+
+
+def _text(label: str, maximum: int, *extra: object) -> StringField:
+    return StringField(
+        label,
+        validators=[
+            DataRequired(REQUIRED),
+            Length(max=maximum, message=f"{maximum}文字以内で入力してください。"),
+            single_line,
+            *extra,
+        ],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
+
+
+class CustomerFields(FlaskForm):
+    """R1: the four fields, and where the answer goes (R10: by email only)."""
+
+    company = _text("社名", 200)
+    name = _text("氏名", 100)
+    domain = _text("ドメイン名", 253, domain_name)
+    customer_number = _text("顧客番号", 64, customer_number)
+    email = _text("メールアドレス", 254, email_address)
+    # A honeypot: hidden from people by CSS, filled in by bots. Never shown as an error.
+    website = StringField("ウェブサイト（入力しないでください）", validators=[Optional()])
+
+
+class InquiryForm(CustomerFields):
+    category = SelectField("お問い合わせの種類", choices=CATEGORIES, default="operation")
+    urgent = BooleanField("緊急（業務が止まっている）")
+    subject = _text("件名", 200)
+    items = FieldList(
+        TextAreaField(
+            "お問い合わせ内容",
+            validators=[
+                DataRequired(REQUIRED),
+                Length(max=20000, message="20000文字以内で入力してください。"),
+            ],
+        ),
+        min_entries=1,
+        max_entries=MAX_ITEMS,
+    )
+    attachments = MultipleFileField("添付ファイル")
+
+
+class LicenseForm(CustomerFields):
+    product = _text("製品名", 200)
+    reason = SelectField("再発行の理由", choices=LICENSE_REASONS, default="server_change")
+    new_server = TextAreaField(
+        "新しいサーバーの情報（ホスト名・OSなど）",
+        validators=[
+            DataRequired(REQUIRED),
+            Length(max=4000, message="4000文字以内で入力してください。"),
+        ],
+    )
