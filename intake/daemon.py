@@ -103,7 +103,19 @@ def _start_pollers(
     return pollers
 
 
-async def serve(config: Config) -> int:
+def _start_web(config: Config, sessions: sessionmaker[Session]):  # noqa: ANN202
+    """The web forms and dashboard in a thread of this process, bound before READY=1."""
+    from intake.web import create_app
+    from intake.web.server import WebServer, urls
+
+    server = WebServer(create_app(config, sessions), config.web.host, config.web.port)
+    server.start()
+    base = config.web.public_url.rstrip("/") or f"http://{server.host}:{server.port}"
+    log.info("%s", urls(base, list(config.profiles)))
+    return server
+
+
+async def serve(config: Config, web: bool = True) -> int:
     # The group-commit thread holds the database's write turn while it waits for the GIL
     # between statements; the event loop thread gives the GIL up after this interval (default
     # 5 ms), so a short one keeps every writer's wait for the turn short.
@@ -119,6 +131,7 @@ async def serve(config: Config) -> int:
     smtp = await start_smtp_server(config, sessions, on_stored=processor.notify)
     pollers_stop = threading.Event()
     pollers = _start_pollers(config, sessions, processor.notify, pollers_stop)
+    web_server = _start_web(config, sessions) if web else None
     notify("READY=1")
     log.info(
         "uketsuke ready: smtp %s:%s, %d IMAP mailbox(es), home %s",
@@ -130,6 +143,8 @@ async def serve(config: Config) -> int:
     await stop.wait()
     notify("STOPPING=1")
     pollers_stop.set()
+    if web_server is not None:
+        await asyncio.to_thread(web_server.close)
     await smtp.close()
     for poller in pollers:
         await asyncio.wait_for(asyncio.to_thread(poller.join), DRAIN_SECONDS)
@@ -139,8 +154,8 @@ async def serve(config: Config) -> int:
     return 0
 
 
-def run(config: Config) -> int:
+def run(config: Config, web: bool = True) -> int:
     """Start the daemon; raises SchemaNotReady when the database is not usable."""
     os.makedirs(config.home, exist_ok=True)
     check_schema(config)
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, web))

@@ -55,9 +55,12 @@ def store_raw(
     envelope_to: list[str] | None = None,
     source_key: str | None = None,
     spool: Path | None = None,
+    received_at: datetime | None = None,
 ) -> Stored:
     """Store and commit the raw message; return its id (or the id of the copy already stored)."""
-    item = Incoming(data, source_key, channel, profile, envelope_from, tuple(envelope_to or ()))
+    item = Incoming(
+        data, source_key, channel, profile, envelope_from, tuple(envelope_to or ()), received_at
+    )
     return store_raw_many(sessions, [item], spool)[0]
 
 
@@ -72,6 +75,7 @@ class Incoming:
     profile: str | None = None
     envelope_from: str | None = None
     envelope_to: tuple[str, ...] = ()
+    received_at: datetime | None = None  # a door with its own clock (the web form); else now
 
 
 def _prepare(item: Incoming, spool: Path | None) -> tuple[bytes | None, str | None, str, int]:
@@ -229,7 +233,7 @@ def _row(
         "spool": spool_name,
         "state": RawState.RECEIVED.value,
         "attempts": 0,
-        "received_at": now,
+        "received_at": item.received_at or now,
     }
 
 

@@ -106,12 +106,11 @@ def test_r7_lists_the_mailboxes_it_would_poll(cli: Cli) -> None:
     assert lines[-1] == "configuration OK"
 
 
-def test_no_web_address_where_nothing_listens(cli: Cli) -> None:
+def test_web_address_is_where_the_daemon_serves(cli: Cli) -> None:
     result = check(cli, "")
     assert result.returncode == 0, result.stderr
     [web] = [line for line in result.stdout.splitlines() if line.startswith("web:")]
-    assert "not served yet" in web
-    assert "8080" not in result.stdout and "http" not in result.stdout
+    assert web.startswith("web: listens on 127.0.0.1:8080 (http://127.0.0.1:8080/<profile>/inquiry")
     assert "imap: no mailbox to poll" in result.stdout
 
 

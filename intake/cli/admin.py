@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 
 
 def register(commands: Any) -> None:
-    run = commands.add_parser("run", help="the daemon (SMTP, IMAP, scheduler)")
+    run = commands.add_parser("run", help="the daemon (SMTP, IMAP, web, scheduler)")
     add_config_option(run)
+    run.add_argument(
+        "--no-web", action="store_true", help="serve no web port (forms, dashboard, close links)"
+    )
     run.set_defaults(handler=run_daemon)
 
     for name in ("init-db", "migrate"):
@@ -59,7 +62,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     from intake.daemon import SchemaNotReady, run
 
     try:
-        return run(config_from(args))
+        return run(config_from(args), web=not args.no_web)
     except SchemaNotReady as exc:
         raise CliError(str(exc)) from None
 
@@ -120,7 +123,8 @@ def describe(config: Config, path: str | None) -> list[str]:
         f"home: {config.home_path.absolute()}",
         f"database: {database}",
         f"smtp: listens on {smtp.host}:{smtp.port} (max {smtp.max_message_size} bytes, {tls})",
-        "web: not served yet (the web form and dashboard are a later issue; no port is opened)",
+        f"web: listens on {config.web.host}:{config.web.port} ({config.web.base_url}/"
+        f"<profile>/inquiry, /<profile>/license, /staff/; not with run --no-web)",
         f"outbox: {outbox.transport} -> {target}",
     ]
     for name, profile in config.profiles.items():

@@ -125,6 +125,7 @@ def submit(
         profile=submission.profile,
         envelope_from=submission.email,
         envelope_to=[config.profile(submission.profile).support_address],
+        received_at=now,
     )
     process(stored.id, now)  # type: ignore[operator]
     deadline = time.monotonic() + WAIT_FOR_PROCESSOR

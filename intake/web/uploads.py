@@ -1,0 +1,108 @@
+"""Attachments between the form and its confirmation page (R30: nothing typed is lost).
+
+Files chosen on the form are kept under ``<home>/web-uploads/<token>/`` while the customer looks
+at the confirmation page; the token is in the customer's signed session only, so nobody else can
+name them. Sent, they become parts of the stored submission and the folder is removed; an
+abandoned folder is removed after a day.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from intake.web.submit import Upload
+
+MAX_FILES = 5
+MAX_FILE_BYTES = 4 * 1024 * 1024
+ALLOWED = {
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".txt": "text/plain",
+    ".log": "text/plain",
+    ".csv": "text/csv",
+    ".zip": "application/zip",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+KEEP_SECONDS = 24 * 3600
+
+
+class UploadError(ValueError):
+    """Shown next to the attachments field (Japanese)."""
+
+
+def check(files: list[FileStorage]) -> list[Upload]:
+    """The chosen files, read and checked against the size and type limits."""
+    chosen = [f for f in files if f and f.filename]
+    if len(chosen) > MAX_FILES:
+        raise UploadError(f"添付できるファイルは{MAX_FILES}個までです。")
+    uploads = []
+    for item in chosen:
+        name = item.filename or "file"
+        suffix = Path(name).suffix.lower()
+        if suffix not in ALLOWED:
+            kinds = "、".join(sorted(s.lstrip(".") for s in ALLOWED))
+            raise UploadError(f"{name}: 添付できる形式は {kinds} です。")
+        data = item.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise UploadError(f"{name}: 1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまでです。")
+        if not data:
+            raise UploadError(f"{name}: 空のファイルです。")
+        uploads.append(Upload(_display_name(name), ALLOWED[suffix], data))
+    return uploads
+
+
+def _display_name(name: str) -> str:
+    """The customer's file name without a path or control characters (Japanese kept)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if c.isprintable()).strip()
+    return cleaned[:200] or secure_filename(base) or "file"
+
+
+def stash(root: Path, uploads: list[Upload]) -> str:
+    """Keep files for the confirmation page; returns the token naming them."""
+    _sweep(root)
+    token = secrets.token_hex(16)
+    folder = root / token
+    folder.mkdir(parents=True)
+    index = []
+    for number, upload in enumerate(uploads):
+        (folder / str(number)).write_bytes(upload.data)
+        index.append({"filename": upload.filename, "content_type": upload.content_type})
+    (folder / "index.json").write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    return token
+
+
+def load(root: Path, token: str) -> list[Upload]:
+    folder = root / token
+    if not token.isalnum() or not (folder / "index.json").exists():
+        return []
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    return [
+        Upload(entry["filename"], entry["content_type"], (folder / str(n)).read_bytes())
+        for n, entry in enumerate(index)
+    ]
+
+
+def discard(root: Path, token: str) -> None:
+    if token.isalnum():
+        shutil.rmtree(root / token, ignore_errors=True)
+
+
+def _sweep(root: Path) -> None:
+    if not root.is_dir():
+        return
+    cutoff = time.time() - KEEP_SECONDS
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
