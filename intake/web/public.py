@@ -16,7 +16,6 @@ from markupsafe import Markup
 
 from intake.web.context import web_context
 from intake.web.forms import CATEGORIES, LICENSE_REASONS, MAX_ITEMS, InquiryForm, LicenseForm
-from intake.web.submit import Submission, submit
 from intake.web.uploads import (
     ALLOWED,
     MAX_FILE_BYTES,
@@ -106,6 +105,8 @@ def _send_inquiry(profile: str, form: InquiryForm, token: str, page: dict[str, A
     refused = _refused(form)
     if refused is not None:
         return refused
+    from intake.web.submit import Submission, submit
+
     ctx = web_context()
     submission = Submission(
         form="inquiry",
@@ -163,6 +164,7 @@ def license_request(profile: str) -> Any:
 
 
 def _send_license(profile: str, form: LicenseForm, common: dict[str, Any]) -> Any:
+    from intake.web.submit import Submission, submit
     from responder.acks import format_ja
     from scheduler.cutoff import license_due
 

@@ -24,6 +24,7 @@ from intake.config import Config
 from intake.models import Incident, IncidentMessage, Inquiry, RawMessage, RawState
 from intake.steps.web import FORM_PART, WEB
 from intake.store import store_raw
+from intake.web.uploads import Upload
 
 LABELS = {
     "company": "社名",
@@ -33,13 +34,6 @@ LABELS = {
     "email": "メールアドレス",
 }
 WAIT_FOR_PROCESSOR = 10.0
-
-
-@dataclass
-class Upload:
-    filename: str
-    content_type: str
-    data: bytes
 
 
 @dataclass

@@ -12,12 +12,11 @@ import json
 import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
-
-from intake.web.submit import Upload
 
 MAX_FILES = 5
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -35,6 +34,15 @@ ALLOWED = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 KEEP_SECONDS = 24 * 3600
+
+
+@dataclass
+class Upload:
+    """A file the customer attached, checked."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 class UploadError(ValueError):
