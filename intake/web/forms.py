@@ -19,6 +19,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from intake.mail.fields import normalize_customer_number, normalize_domain
@@ -98,7 +99,9 @@ class CustomerFields(FlaskForm):
 
 
 class InquiryForm(CustomerFields):
-    category = SelectField("お問い合わせの種類", choices=CATEGORIES, default="operation")
+    category = SelectField(
+        "お問い合わせの種類", choices=[SelectChoice(*c) for c in CATEGORIES], default="operation"
+    )
     urgent = BooleanField("緊急（業務が止まっている）")
     subject = _text("件名", 200)
     items = FieldList(
@@ -117,7 +120,11 @@ class InquiryForm(CustomerFields):
 
 class LicenseForm(CustomerFields):
     product = _text("製品名", 200)
-    reason = SelectField("再発行の理由", choices=LICENSE_REASONS, default="server_change")
+    reason = SelectField(
+        "再発行の理由",
+        choices=[SelectChoice(*c) for c in LICENSE_REASONS],
+        default="server_change",
+    )
     new_server = TextAreaField(
         "新しいサーバーの情報（ホスト名・OSなど）",
         validators=[
