@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.answers import close
 from intake.config import Config
-from intake.models import Incident, TimedAction
-from scheduler.jobs import due_actions
+from intake.models import Incident
+from scheduler.jobs import claimed
 
 log = logging.getLogger("uketsuke.lifecycle")
 
@@ -25,21 +24,13 @@ log = logging.getLogger("uketsuke.lifecycle")
 def auto_close_due(sessions: sessionmaker[Session], config: Config, now: datetime) -> int:
     """R18: close each incident whose auto-close timer is due, with a notice to the customer."""
     closed = 0
-    for action_id in due_actions(sessions, "auto_close", now):
-        with sessions.begin() as session:
-            action = session.scalars(
-                select(TimedAction)
-                .where(TimedAction.id == action_id, TimedAction.state == "pending")
-                .with_for_update(skip_locked=True)
-            ).one_or_none()
-            if action is None:
-                continue
-            incident = session.get(Incident, action.incident_id) if action.incident_id else None
-            action.state = "done"
-            action.done_at = now
-            session.flush()
-            if incident is not None and _silent_since_answer(incident):
-                closed += close(session, config, incident, now, by="uketsuke", auto=True)
+    for session, action in claimed(sessions, "auto_close", now):
+        incident = session.get(Incident, action.incident_id) if action.incident_id else None
+        action.state = "done"
+        action.done_at = now
+        session.flush()
+        if incident is not None and _silent_since_answer(incident):
+            closed += close(session, config, incident, now, by="uketsuke", auto=True)
     if closed:
         log.info("auto-closed %s incidents", closed)
     return closed
