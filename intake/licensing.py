@@ -197,23 +197,36 @@ def _grant(
         now=accepted.now,
     )
     _note(session, incident, "license_key", sent, accepted.now)
+    _tell_strangers(accepted, incident, contacts, due, thread)
+
+
+def _tell_strangers(
+    accepted: Accepted,
+    incident: CreatedIncident,
+    contacts: list[str],
+    due: datetime,
+    thread: Thread,
+) -> None:
+    """R15: a requester who is not a registered contact is told where (masked) and when the
+    key goes; it never goes to them."""
     registered = {c.lower() for c in contacts}
-    strangers = [a for a in intake.recipients() if a.lower() not in registered]
-    if strangers:
-        redirect = queue_redirect(
-            session,
-            config,
-            profile,
-            to=strangers,
-            incident_id=incident.id,
-            tag=tag,
-            contacts=contacts,
-            due=due,
-            thread=thread,
-            now=accepted.now,
-            fields=intake.fields,
-        )
-        _note(session, incident, "license_redirect", redirect, accepted.now)
+    strangers = [a for a in accepted.intake.recipients() if a.lower() not in registered]
+    if not strangers:
+        return
+    redirect = queue_redirect(
+        accepted.session,
+        accepted.config,
+        accepted.intake.profile,
+        to=strangers,
+        incident_id=incident.id,
+        tag=_tag(accepted, incident),
+        contacts=contacts,
+        due=due,
+        thread=thread,
+        now=accepted.now,
+        fields=accepted.intake.fields,
+    )
+    _note(accepted.session, incident, "license_redirect", redirect, accepted.now)
 
 
 def _refuse(
