@@ -303,3 +303,15 @@ def test_healthz_answers_200_with_the_database_and_503_without(config, tmp_path)
     broken = db.session_factory(db.make_engine(nobody))
     app = create_app(config, broken)
     assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_r30_a_file_chosen_before_adding_an_item_is_kept(client) -> None:
+    data = inquiry(client, action="add_item")
+    data["attachments"] = [(io.BytesIO(b"trace"), "a.txt")]
+    page = client.post("/helpdesk/inquiry", data=data, content_type="multipart/form-data").text
+    assert "添付済み: a.txt" in page and '<label for="items-1">' in page
+    upload_token = re.search(r'name="upload_token" value="([0-9a-f]+)"', page).group(1)
+    confirm = client.post(
+        "/helpdesk/inquiry", data=inquiry(client, action="confirm", upload_token=upload_token)
+    )
+    assert "a.txt" in confirm.text

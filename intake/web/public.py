@@ -60,19 +60,21 @@ def inquiry(profile: str) -> Any:
     stashed = [u.filename for u in load(_upload_root(), token)] if token else []
     page = {"max_items": MAX_ITEMS, "upload_hint": UPLOAD_HINT, **common}
     action = request.form.get("action") if request.method == "POST" else None
-    if action == "add_item" and len(form.items) < MAX_ITEMS:
-        form.items.append_entry()
-    if action == "confirm":
-        upload_error = None
-        valid = form.validate() & _known_customer(form)
+    upload_error = None
+    if action in ("add_item", "confirm"):  # files chosen now are kept whatever comes next
         try:
             uploads = check(request.files.getlist(form.attachments.name))
         except UploadError as error:
-            uploads, upload_error, valid = [], str(error), False
-        if valid:
+            upload_error = str(error)
+        else:
             if uploads:
                 token = _keep(uploads)
                 stashed = [u.filename for u in uploads]
+    if action == "add_item" and len(form.items) < MAX_ITEMS:
+        form.items.append_entry()
+    if action == "confirm":
+        valid = form.validate() & _known_customer(form) and upload_error is None
+        if valid:
             label = dict(CATEGORIES)[form.category.data]
             return render_template(
                 "inquiry_confirm.html",
@@ -93,7 +95,12 @@ def inquiry(profile: str) -> Any:
     if action == "send":
         return _send_inquiry(profile, form, token, page)
     return render_template(
-        "inquiry.html", form=form, upload_error=None, stashed=stashed, upload_token=token, **page
+        "inquiry.html",
+        form=form,
+        upload_error=upload_error,
+        stashed=stashed,
+        upload_token=token,
+        **page,
     )
 
 
