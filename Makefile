@@ -36,6 +36,7 @@ bench: $(BIN)/uketsuke peers
 	$(BIN)/python bench/split_accuracy.py
 	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/idle_rss.py
+	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/intake.py --n 2000 --db both
 
 soak: $(BIN)/uketsuke peers

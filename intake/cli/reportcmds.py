@@ -129,14 +129,17 @@ def run_consumption(args: argparse.Namespace) -> int:
 
 
 def consumption_rows(session: Session, start: datetime, end: datetime) -> list[list[Cell]]:
-    """R4: one row per customer, profile and support period with incidents in [start, end)."""
-    from sqlalchemy import func, select
+    """R4: one row per customer, profile and support period with incidents in [start, end).
+    An incident merged into another (R3, the dashboard's merge) was never one of its own."""
+    from sqlalchemy import String, cast, func, select
 
     from intake.models import Customer, Incident, SupportContract
 
     month = session.execute(
         select(Incident.customer_id, Incident.contract_id, Incident.profile, Incident.fields).where(
-            Incident.created_at >= start, Incident.created_at < end
+            Incident.created_at >= start,
+            Incident.created_at < end,
+            ~cast(Incident.flags, String).like('%"merged"%'),
         )
     ).all()
     counts: Counter[tuple[int | None, int | None, str, str]] = Counter(

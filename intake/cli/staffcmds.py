@@ -1,4 +1,5 @@
-"""Staff commands: staff add/list/remove, the accounts that may answer by mail (R20, R21).
+"""Staff commands: staff add/list/remove/passwd, the accounts that may answer by mail (R20, R21)
+and log in to the dashboard (R26).
 
 An account names the profiles it works for (none: every profile). Its ``reply_secret`` is made
 here and never printed: it keys the staff's reply tokens.
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 ADDRESS = re.compile(rf"[^\s@<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+")
 MAX_ADDRESS = 320  # RFC 5321: 64 + @ + 255; the column's width
+MIN_PASSWORD = 10  # characters (R26: the dashboard's login)
 
 
 def register(commands: Any) -> None:
@@ -55,6 +57,12 @@ def register(commands: Any) -> None:
     add_config_option(remove)
     remove.add_argument("email")
     remove.set_defaults(handler=run_remove)
+    passwd = actions.add_parser(
+        "passwd", help="set the dashboard password (twice from the terminal, or once from stdin)"
+    )
+    add_config_option(passwd)
+    passwd.add_argument("email")
+    passwd.set_defaults(handler=run_passwd)
 
 
 def normalize_email(text: str) -> str:
@@ -161,6 +169,55 @@ def run_remove(args: argparse.Namespace) -> int:
     if not removed:
         raise CliError(f"no staff {email}")
     print(f"staff {email} removed")
+    return 0
+
+
+def read_password() -> str:
+    """The new password: typed twice without echo at a terminal, or the first line of stdin
+    when it is not one (scripts: ``printf '%s\\n' "$PW" | uketsuke staff passwd EMAIL``)."""
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("new password: ")
+        if getpass.getpass("again: ") != first:
+            raise CliError("the passwords do not match; nothing changed")
+        password = first
+    else:
+        try:
+            password = sys.stdin.buffer.readline().decode("utf-8")
+        except UnicodeDecodeError:
+            raise CliError("the password on stdin is not UTF-8 text; nothing changed") from None
+        password = password.removesuffix("\n").removesuffix("\r")
+    if len(password) < MIN_PASSWORD:
+        raise CliError(f"the password needs at least {MIN_PASSWORD} characters; nothing changed")
+    return password
+
+
+def run_passwd(args: argparse.Namespace) -> int:
+    """R26: the dashboard's password, stored as a werkzeug scrypt hash (never the password);
+    setting it ends the account's open dashboard sessions. Audited as ``staff_passwd``."""
+    from sqlalchemy import select
+    from werkzeug.security import generate_password_hash
+
+    from intake import db
+    from intake.models import AuditEntry, StaffUser
+
+    email = args.email.strip().lower()
+    sessions = db.session_factory(engine_from(config_from(args)))
+    with sessions() as session:
+        if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is None:
+            raise CliError(f"no staff {email} (uketsuke staff add NAME EMAIL)")
+    hashed = generate_password_hash(read_password(), method="scrypt")
+    with sessions.begin() as session:
+        user = session.scalars(select(StaffUser).where(StaffUser.email == email)).one_or_none()
+        if user is None:  # removed while the password was typed
+            raise CliError(f"no staff {email} (uketsuke staff add NAME EMAIL)")
+        user.password_hash = hashed
+        session.add(
+            AuditEntry(actor="cli", action="staff_passwd", target=f"staff:{email}", detail={})
+        )
+    print(f"password set for {email}")
     return 0
 
 

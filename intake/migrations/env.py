@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from intake.models import Base
+from intake.models import Base, in_models
 
 config = context.config
 engine = config.attributes.get("engine")
@@ -19,6 +19,7 @@ with engine.begin() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=in_models,
     )
     with context.begin_transaction():
         context.run_migrations()

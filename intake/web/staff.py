@@ -1,7 +1,116 @@
-"""The staff dashboard under ``/staff/`` (R26): being written."""
+"""The staff dashboard under ``/staff/`` (issue 11; R26: it needs a login, and staff views and
+actions are audited).
+
+One blueprint; its pages live in ``auth`` (login, logout), ``staff_incidents`` (list and
+incident page), ``staff_actions`` (what staff do on an incident), ``staff_files`` (attachment
+downloads) and ``staff_pages`` (held mail, customers, reports). They are imported by the first
+request that needs them, not when the app is built: the daemon serving only customers' forms
+never loads the models, the mail parser or the pipeline for the dashboard (idle memory, as the
+form pages do).
+
+Every page but the login page needs a logged-in member: without one a GET is redirected (302) to
+the login page with ``next``, and so is any other request. Pages are never cached and never
+framed, and the policy allows no script at all (the dashboard needs none).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, g, redirect, request, url_for
+
+from intake.web.staff_common import (
+    CATEGORY_LABELS,
+    CAUSE_LABELS,
+    DIRECTION_LABELS,
+    DUE_LABELS,
+    FLAG_LABELS,
+    OUTBOX_STATE_LABELS,
+    STATE_LABELS,
+    TIMER_LABELS,
+    tokyo_time,
+)
 
 staff = Blueprint("staff", __name__)
+OPEN_ENDPOINTS = frozenset({"staff.login"})
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+GET, POST = ("GET",), ("POST",)
+# rule, endpoint, module under intake.web, view function, methods
+ROUTES = (
+    ("/login", "login", "auth", "login", ("GET", "POST")),
+    ("/logout", "logout", "auth", "logout", POST),
+    ("/", "incidents", "staff_incidents", "incidents", GET),
+    ("/incidents/<int:number>", "incident", "staff_incidents", "incident", GET),
+    ("/incidents/<int:number>/<action>", "act", "staff_actions", "perform", POST),
+    ("/attachments/<int:raw_id>/<int:index>", "attachment", "staff_files", "download", GET),
+    ("/held", "held", "staff_pages", "held", GET),
+    ("/held/<int:raw_id>/reprocess", "reprocess", "staff_pages", "reprocess", POST),
+    ("/customers", "customers", "staff_pages", "customers", GET),
+    ("/customers/<int:customer_id>", "customer", "staff_pages", "customer", GET),
+    ("/reports", "reports", "staff_pages", "reports", GET),
+)
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    def view(**arguments: Any) -> Any:
+        return getattr(importlib.import_module(f"intake.web.{module}"), name)(**arguments)
+
+    view.__name__ = name
+    return view
+
+
+for rule, endpoint, module, name, methods in ROUTES:
+    staff.add_url_rule(rule, endpoint, _lazy(module, name), methods=list(methods))
+
+
+@staff.before_request
+def require_login() -> Any:
+    """R26: no staff page without a login; the member is loaded for the page and the audit."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    from intake.web.auth import load_member
+
+    member = load_member()
+    if member is None:
+        target = request.full_path if request.method == "GET" else None
+        target = target[:-1] if target and target.endswith("?") else target
+        return redirect(url_for("staff.login", next=target))
+    g.staff = member
+    return None
+
+
+@staff.after_request
+def harden(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@staff.context_processor
+def page_context() -> dict[str, Any]:
+    return {
+        "site_name": "受付 スタッフ",
+        "staff_user": g.get("staff"),
+        "state_labels": STATE_LABELS,
+        "category_labels": CATEGORY_LABELS,
+        "cause_labels": CAUSE_LABELS,
+        "flag_labels": FLAG_LABELS,
+        "direction_labels": DIRECTION_LABELS,
+        "due_labels": DUE_LABELS,
+        "timer_labels": TIMER_LABELS,
+        "outbox_state_labels": OUTBOX_STATE_LABELS,
+    }
+
+
+staff.add_app_template_filter(tokyo_time, "tokyo")

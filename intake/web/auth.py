@@ -1,0 +1,205 @@
+"""Staff login for the dashboard (R26: "the staff dashboard needs a login").
+
+- Passwords are set with ``uketsuke staff passwd`` and stored as werkzeug scrypt hashes; an
+  account that is inactive or has no password cannot log in.
+- The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure behind https), marked
+  permanent: it ends ``web.staff_session_minutes`` after the last request (each request renews
+  it), and Flask refuses a cookie signed longer ago than that. It holds the account's id and a
+  MAC of its password hash, so a new password, deactivation or removal ends every session.
+- Guessing is slowed: after ``web.login_attempts_per_15_minutes`` failed attempts for one
+  address, or from one client address, within 15 minutes, further attempts get 429 without the
+  password being checked (R30: a clear answer). A success clears the address's count, never the
+  client's. Counts live in the daemon's memory (per instance, like the form limits).
+- Every login, failure (with its reason, never the password) and logout is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from intake.models import AuditEntry, StaffUser
+from intake.web.context import web_context
+from intake.web.staff_common import member, now
+
+WINDOW_SECONDS = 15 * 60
+SESSION_STAFF = "staff_id"
+SESSION_MAC = "staff_auth"
+MAX_EMAIL = 320
+FAILED = "メールアドレスまたはパスワードが正しくありません。"
+THROTTLED = (
+    "ログインの失敗が続いたため、しばらくログインできません。15分ほど待ってから、もう一度お試し"
+    "ください。"
+)
+
+
+class LoginThrottle:
+    """Failed logins per key (an address, a client IP) in a sliding window; thread-safe."""
+
+    def __init__(self, window: float = WINDOW_SECONDS) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, at: float) -> deque[float]:
+        failures = self._failures.get(key, deque())
+        while failures and at - failures[0] > self.window:
+            failures.popleft()
+        return failures
+
+    def blocked(self, key: str, limit: int) -> bool:
+        with self._lock:
+            return len(self._recent(key, time.monotonic())) >= limit
+
+    def fail(self, key: str) -> None:
+        at = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:  # forget keys whose failures are all old
+                for stale in [k for k, v in self._failures.items() if at - v[-1] > self.window]:
+                    del self._failures[stale]
+            failures = self._recent(key, at)
+            failures.append(at)
+            self._failures[key] = failures
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+_dummy_hash: str | None = None
+
+
+def _verify(user: StaffUser | None, password: str) -> str | None:
+    """None when ``password`` is the account's; else why not (for the audit). An unknown
+    account costs a hash check too, so timing does not tell which addresses exist."""
+    global _dummy_hash
+    if user is None or not user.password_hash:
+        if _dummy_hash is None:
+            _dummy_hash = generate_password_hash(secrets.token_hex(16), method="scrypt")
+        check_password_hash(_dummy_hash, password)
+        return "unknown_account" if user is None else "no_password"
+    if not check_password_hash(user.password_hash, password):
+        return "wrong_password"
+    if not user.active:
+        return "inactive"
+    return None
+
+
+def session_mac(user: StaffUser) -> str:
+    """Ties a session to the password it was opened with (a new password ends it)."""
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    message = f"{user.id}:{user.password_hash}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def load_member() -> StaffUser | None:
+    """The logged-in member, or None: no session, or its account is gone, inactive, without a
+    password or has another password now."""
+    staff_id = session.get(SESSION_STAFF)
+    if not isinstance(staff_id, int):
+        return None
+    with web_context().sessions() as db_session:
+        user = db_session.get(StaffUser, staff_id)
+    if user is None or not user.active or not user.password_hash:
+        return None
+    if not hmac.compare_digest(str(session.get(SESSION_MAC, "")), session_mac(user)):
+        return None
+    return user
+
+
+def _throttle() -> LoginThrottle:
+    return current_app.extensions.setdefault("uketsuke.staff_login", LoginThrottle())
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a dashboard path of this site (no open redirect)."""
+    if not target or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/staff/"):
+        return None
+    return target
+
+
+def _audit_login(action: str, email: str, **detail: Any) -> None:
+    with web_context().sessions.begin() as db_session:
+        db_session.add(
+            AuditEntry(
+                at=now(),
+                actor=email if action != "login_failed" else "web",
+                action=action,
+                target=f"staff:{email}"[:255] if email else None,
+                detail=detail,
+            )
+        )
+
+
+def login() -> Any:
+    if request.method == "GET":
+        if load_member() is not None:
+            return redirect(url_for("staff.incidents"))
+        return _login_page(next_url=safe_next(request.args.get("next")))
+    config = web_context().config
+    email = (request.form.get("email") or "").strip().lower()[:MAX_EMAIL]
+    password = request.form.get("password") or ""
+    next_url = safe_next(request.form.get("next"))
+    limit = config.web.login_attempts_per_15_minutes
+    keys = [f"address:{email}", f"ip:{request.remote_addr or '-'}"]
+    throttle = _throttle()
+    if any(throttle.blocked(key, limit) for key in keys):
+        _audit_login("login_failed", email, reason="rate_limited", ip=request.remote_addr)
+        return _login_page(email, THROTTLED, next_url, status=429)
+    with web_context().sessions() as db_session:
+        user = db_session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email))
+    reason = _verify(user, password)
+    if reason is not None:
+        for key in keys:
+            throttle.fail(key)
+        _audit_login("login_failed", email, reason=reason, ip=request.remote_addr)
+        if any(throttle.blocked(key, limit) for key in keys):
+            return _login_page(email, THROTTLED, next_url, status=429)
+        return _login_page(email, FAILED, next_url, status=200)
+    assert user is not None
+    throttle.reset(keys[0])
+    session.clear()
+    session.permanent = True
+    session[SESSION_STAFF] = user.id
+    session[SESSION_MAC] = session_mac(user)
+    _audit_login("login", user.email, ip=request.remote_addr)
+    return redirect(next_url or url_for("staff.incidents"), 303)
+
+
+def _login_page(
+    email: str = "", error: str | None = None, next_url: str | None = None, status: int = 200
+) -> Any:
+    page = render_template(
+        "staff/login.html", title="スタッフ ログイン", email=email, error=error, next_url=next_url
+    )
+    return page, status
+
+
+def logout() -> Any:
+    email = member().email
+    session.clear()
+    g.pop("staff", None)
+    _audit_login("logout", email)
+    return redirect(url_for("staff.login"), 303)

@@ -1,0 +1,439 @@
+"""The dashboard's incident list: filters, search and keyset pages (issue 11).
+
+Search terms are separated by spaces (half- or full-width) and must all match. A term matches an
+incident by its number (``#123`` only the number; a bare ``123`` also as text), by its registry
+customer (number or company containing the term) or by its text: the subject, the first line and
+the thread's message bodies, placeholders of system mail left out.
+
+Japanese has no spaces between words, so text search is *substring* search: 印刷 finds
+印刷できません, whatever the length of the term. A page is found in two steps
+(:func:`_search_newest_first`): the newest :data:`WINDOW` incidents below the page's position are
+tested row by row with ``LIKE`` (a common term fills the page there at once); only when they do
+not is the rest asked through migration 0008's trigram index, which is fast for rare terms:
+
+- SQLite: the FTS5 table ``incident_search`` (``trigram`` tokenizer). A term of 3 or more
+  characters is a phrase query (a substring match); a 2-character one is the trigrams it starts,
+  read from the vocabulary table (each indexed text ends with a newline, so every occurrence
+  starts one); a single character is scanned with ``LIKE``.
+- PostgreSQL: ``LIKE '%term%'`` (``ILIKE`` when the term has cased letters; a Japanese term gets
+  the same answer from the byte-wise ``LIKE``, faster); ``pg_trgm`` GIN indexes serve terms of 3
+  or more characters, shorter ones are a scan of the thread text.
+
+Without the index (a database made by ``create_all``, a SQLite without FTS5) every term is
+scanned with ``LIKE``: slower, same answers. Pages are keyset pages by number, newest first
+(``before=ID`` older, ``after=ID`` newer): each page costs the same at any depth.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    cast,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
+
+from intake.models import Customer, Incident, IncidentMessage, OutboxMail, TimedAction
+from intake.staffcommands import CATEGORIES
+
+PAGE_SIZE = 50
+TRIGRAM = 3  # the shortest term a trigram index can answer
+MAX_TERMS = 5
+MAX_TERM_CHARS = 100
+MAX_ID = 2**31 - 1
+# A search first tests the newest WINDOW incidents row by row (a common term fills a page there).
+WINDOW = 2000
+MAX_PHRASES = 2000  # trigrams a 2-character term may start (beyond: scanned with LIKE)
+STATES = ("open", "answered", "closed")
+FLAGS = (
+    "out_of_scope",
+    "no_reply_address",
+    "support_lapsed",
+    "no_support_period",
+    "after_hours",
+    "quota_exceeded",
+    "domain_mismatch",
+    "non_japanese",
+    "bounce",
+    "merged",
+)
+DUES = ("auto_close", "license_key")
+LICENSE_KIND = "license_key"
+
+# Migration 0008's FTS5 table (SQLite), outside the models: declared here only to query it.
+SEARCH_TABLE = Table(
+    "incident_search", MetaData(), Column("body", Text), Column("incident_id", Integer)
+)
+_fts_ready: dict[str, bool] = {}
+
+
+@dataclass
+class Filters:
+    """The list's query string, checked: an unknown value is ignored, never an error."""
+
+    profile: str | None = None
+    state: str | None = None
+    category: str | None = None
+    customer: str | None = None
+    flag: str | None = None
+    due: str | None = None
+    q: str = ""
+    before: int | None = None
+    after: int | None = None
+
+    @classmethod
+    def from_args(cls, args: Any, profiles: list[str]) -> Filters:
+        def choice(name: str, known: tuple[str, ...] | list[str]) -> str | None:
+            value = args.get(name) or None
+            return value if value in known else None
+
+        def number(name: str) -> int | None:
+            value = args.get(name, "")
+            if not (value.isascii() and value.isdigit()):
+                return None
+            return min(int(value), MAX_ID + 1)
+
+        customer = " ".join((args.get("customer") or "").split())[:64] or None
+        return cls(
+            profile=choice("profile", profiles),
+            state=choice("state", STATES),
+            category=choice("category", CATEGORIES),
+            customer=customer,
+            flag=choice("flag", FLAGS),
+            due=choice("due", DUES),
+            q=" ".join((args.get("q") or "").split())[:300],
+            before=number("before"),
+            after=number("after"),
+        )
+
+    def params(self, **changes: Any) -> dict[str, Any]:
+        """The query string of this list with ``changes`` (pages keep the filters)."""
+        values = {**asdict(self), "before": None, "after": None, **changes}
+        return {k: v for k, v in values.items() if v not in (None, "")}
+
+    def shown(self) -> dict[str, Any]:
+        """Filters and page position, as audited (R26)."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+
+@dataclass
+class Row:
+    id: int
+    state: str
+    profile: str
+    category: str
+    subject: str
+    first_line: str
+    flags: list[str]
+    created_at: datetime
+    urgent: bool
+    customer_number: str | None
+    company: str | None
+    due_at: datetime | None = None
+
+
+@dataclass
+class Page:
+    rows: list[Row] = field(default_factory=list)
+    older: int | None = None  # ``before`` of the next (older) page
+    newer: int | None = None  # ``after`` of the previous (newer) page
+
+
+def fts_ready(session: Session) -> bool:
+    """Whether migration 0008's FTS5 table exists here (SQLite only; looked up once)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return False
+    key = str(bind.url)
+    if key not in _fts_ready:
+        found = session.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'incident_search'")
+        ).first()
+        _fts_ready[key] = found is not None
+    return _fts_ready[key]
+
+
+def like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _searchable() -> ColumnElement[bool]:
+    """Thread messages worth searching: not the placeholder of a mail the system sent."""
+    return or_(IncidentMessage.direction != "out", IncidentMessage.author.is_not(None))
+
+
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _in_index(query: str) -> ColumnElement[bool]:
+    return Incident.id.in_(
+        select(SEARCH_TABLE.c.incident_id).where(SEARCH_TABLE.c.body.match(query))
+    )
+
+
+def bigram_query(session: Session, term: str) -> str | None:
+    """SQLite: a 2-character term as the trigrams it starts (every text is indexed with a
+    newline after it, so each occurrence starts one), read from the index's vocabulary; "" when
+    no text holds it, None when it cannot be asked this way."""
+    if term.lower() != term.upper() and not term.isascii():
+        return None  # the tokenizer's case folding beyond ASCII is not Python's
+    folded = term.lower()
+    rows = session.execute(
+        text("SELECT term FROM incident_search_vocab WHERE term >= :low AND term < :high"),
+        {"low": folded, "high": folded + "\U0010ffff"},
+    ).all()
+    if len(rows) > MAX_PHRASES:
+        return None
+    return " OR ".join(_phrase(trigram) for (trigram,) in rows)
+
+
+def text_condition(
+    term: str,
+    dialect: str,
+    fts: bool,
+    bigrams: str | None = None,
+    newer_than: int | None = None,
+    below: int | None = None,
+) -> ColumnElement[bool]:
+    """Incidents whose subject, first line or thread contains ``term`` (a substring; nothing of
+    it is logged, R26). ``bigrams``: :func:`bigram_query`'s answer for a 2-character term.
+    ``newer_than``/``below``: only incidents between those numbers are asked about (the
+    newest window), so every form looks at the window's rows alone."""
+    pattern = like_pattern(term)
+    postgres = dialect == "postgresql"
+    caseless = term.lower() == term.upper()  # Japanese: LIKE, byte-wise, is ILIKE's answer
+
+    def like(column: Any) -> ColumnElement[bool]:
+        if postgres and not caseless:
+            return column.ilike(pattern, escape="\\")
+        return column.like(pattern, escape="\\")
+
+    messages = select(IncidentMessage.incident_id).where(_searchable(), like(IncidentMessage.body))
+    if newer_than is not None:
+        if not postgres:  # row by row: SQLite never hashes a correlated EXISTS
+            return or_(
+                like(Incident.subject),
+                like(Incident.first_line),
+                exists().where(
+                    IncidentMessage.incident_id == Incident.id,
+                    _searchable(),
+                    like(IncidentMessage.body),
+                ),
+            )
+        window = messages.where(
+            IncidentMessage.incident_id > newer_than, IncidentMessage.incident_id < below
+        )
+        return or_(like(Incident.subject), like(Incident.first_line), Incident.id.in_(window))
+    if len(term) >= TRIGRAM and fts:
+        return _in_index(_phrase(term))
+    if bigrams is not None and fts:
+        return _in_index(bigrams) if bigrams else false()
+    own = aliased(Incident)
+    return Incident.id.in_(
+        union_all(select(own.id).where(or_(like(own.subject), like(own.first_line))), messages)
+    )
+
+
+def term_condition(
+    session: Session, term: str, window: tuple[int, int] | None = None
+) -> ColumnElement[bool]:
+    """One search term: ``#N`` is the number alone; otherwise the number, the customer or the
+    text."""
+    dialect = session.get_bind().dialect.name
+    fts = fts_ready(session)
+    folded = unicodedata.normalize("NFKC", term)
+    tagged = re.fullmatch(r"#(\d{1,12})", folded)
+    if tagged:
+        number = int(tagged.group(1))
+        return Incident.id == number if number <= MAX_ID else Incident.id.is_(None)
+    pattern = like_pattern(term)
+    customers = select(Customer.id).where(
+        or_(
+            Customer.number == folded.upper(),
+            Customer.number.ilike(pattern, escape="\\"),
+            Customer.company.ilike(pattern, escape="\\"),
+        )
+    )
+    wide = window is None and fts and len(term) == TRIGRAM - 1
+    bigrams = bigram_query(session, term) if wide else None
+    parts = [
+        Incident.customer_id.in_(customers),
+        text_condition(term, dialect, fts, bigrams, *(window or (None, None))),
+    ]
+    if folded.isdigit() and len(folded) <= 12 and int(folded) <= MAX_ID:
+        parts.insert(0, Incident.id == int(folded))
+    return or_(*parts)
+
+
+def terms_of(filters: Filters) -> list[str]:
+    return [t[:MAX_TERM_CHARS] for t in filters.q.split()][:MAX_TERMS]
+
+
+def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
+    """Every filter but the search terms (see :func:`term_condition`)."""
+    from intake.mail.fields import normalize_customer_number
+
+    where: list[ColumnElement[bool]] = []
+    if filters.profile:
+        where.append(Incident.profile == filters.profile)
+    if filters.state:
+        where.append(Incident.state == filters.state)
+    if filters.category:
+        where.append(Incident.category == filters.category)
+    if filters.customer:
+        number = normalize_customer_number(filters.customer) or filters.customer
+        where.append(Incident.customer_id.in_(select(Customer.id).where(Customer.number == number)))
+    if filters.flag:
+        quoted = like_pattern(f'"{filters.flag}"')[1:-1]
+        where.append(cast(Incident.flags, String).like(f"%{quoted}%", escape="\\"))
+    if filters.due == "auto_close":
+        where.append(
+            Incident.id.in_(_pending_auto_close().with_only_columns(TimedAction.incident_id))
+        )
+    elif filters.due == LICENSE_KIND:
+        where.append(Incident.id.in_(_pending_key_mail().with_only_columns(OutboxMail.incident_id)))
+    return where
+
+
+def _pending_auto_close() -> Any:
+    return select(TimedAction.due_at).where(
+        TimedAction.kind == "auto_close", TimedAction.state == "pending"
+    )
+
+
+def _pending_key_mail() -> Any:
+    return select(OutboxMail.due_at).where(
+        OutboxMail.kind == LICENSE_KIND, OutboxMail.state.in_(("pending", "held"))
+    )
+
+
+def _due_column(filters: Filters) -> Any:
+    """With a timer filter, each row's next due time (a correlated look-up per shown row)."""
+    if filters.due == "auto_close":
+        inner = _pending_auto_close().where(TimedAction.incident_id == Incident.id)
+        return inner.with_only_columns(func.min(TimedAction.due_at)).scalar_subquery()
+    if filters.due == LICENSE_KIND:
+        inner = _pending_key_mail().where(OutboxMail.incident_id == Incident.id)
+        return inner.with_only_columns(func.min(OutboxMail.due_at)).scalar_subquery()
+    return None
+
+
+def list_incidents(
+    session: Session, filters: Filters, restrict: ColumnElement[bool] | None = None
+) -> Page:
+    """One keyset page of the incidents matching ``filters``, newest first."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A search is planned with its pattern in view (a generic plan of a prepared statement
+        # cannot see that a term is long enough for the trigram index).
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    due = _due_column(filters)
+    columns: list[Any] = [
+        Incident.id,
+        Incident.state,
+        Incident.profile,
+        Incident.category,
+        Incident.subject,
+        Incident.first_line,
+        Incident.flags,
+        Incident.created_at,
+        Incident.urgent,
+        Customer.number,
+        Customer.company,
+        Incident.fields,
+    ]
+    if due is not None:
+        columns.append(due.label("due_at"))
+    where = conditions(session, filters)
+    if restrict is not None:
+        where.append(restrict)
+    query = select(*columns).outerjoin(Customer, Customer.id == Incident.customer_id)
+    terms = terms_of(filters)
+    if filters.after is not None:
+        where += [term_condition(session, term) for term in terms]
+        query = query.where(Incident.id > filters.after, *where).order_by(Incident.id.asc())
+        found = list(session.execute(query.limit(PAGE_SIZE + 1)).all())
+    elif terms:
+        found = _search_newest_first(session, query, where, terms, filters.before)
+    else:
+        if filters.before is not None:
+            where.append(Incident.id < filters.before)
+        query = query.where(*where).order_by(Incident.id.desc())
+        found = list(session.execute(query.limit(PAGE_SIZE + 1)).all())
+    more = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
+    if filters.after is not None:
+        found.reverse()
+    rows = [_row(r, due is not None) for r in found]
+    page = Page(rows=rows)
+    if not rows:
+        return page
+    if filters.after is None:
+        page.older = rows[-1].id if more else None
+        page.newer = rows[0].id if filters.before is not None else None
+    else:
+        page.older = rows[-1].id
+        page.newer = rows[0].id if more else None
+    return page
+
+
+def _search_newest_first(
+    session: Session, query: Any, where: list[Any], terms: list[str], before: int | None
+) -> list[Any]:
+    """A search page in two steps. First the newest :data:`WINDOW` incidents (below ``before``)
+    are tested row by row: a common term fills the page there at once, whatever its length.
+    Only when they do not, the rest is searched through the index (or a scan for short terms
+    on PostgreSQL), which is fast for rare terms. Same rows, in the same order, as one query."""
+    top = before if before is not None else (session.scalar(select(func.max(Incident.id))) or 0) + 1
+    low = top - WINDOW
+    recent = query.where(
+        *where,
+        Incident.id < top,
+        Incident.id > low,
+        *[term_condition(session, term, window=(low, top)) for term in terms],
+    )
+    found = list(session.execute(recent.order_by(Incident.id.desc()).limit(PAGE_SIZE + 1)).all())
+    if len(found) > PAGE_SIZE or low < 1:
+        return found
+    older = query.where(
+        *where, Incident.id <= low, *[term_condition(session, term) for term in terms]
+    )
+    limit = PAGE_SIZE + 1 - len(found)
+    return found + list(session.execute(older.order_by(Incident.id.desc()).limit(limit)).all())
+
+
+def _row(r: Any, with_due: bool) -> Row:
+    stated = r.fields or {}
+    return Row(
+        id=r.id,
+        state=r.state,
+        profile=r.profile,
+        category=r.category,
+        subject=r.subject,
+        first_line=r.first_line,
+        flags=list(r.flags or []),
+        created_at=r.created_at,
+        urgent=r.urgent,
+        customer_number=r.number or stated.get("customer_number"),
+        company=r.company or stated.get("company"),
+        due_at=r.due_at if with_due else None,
+    )

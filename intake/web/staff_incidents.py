@@ -1,0 +1,140 @@
+"""The incident list ``/staff/`` and the incident page ``/staff/incidents/<n>`` (R26).
+
+Reads run in read-only sessions (no write turn on SQLite); the audit row of each view is written
+after them in its own short transaction (R26: every view of an incident is audited).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from intake.identify import FIELD_LABELS
+from intake.models import (
+    Customer,
+    Incident,
+    OutboxMail,
+    RawMessage,
+    SupportContract,
+    TimedAction,
+)
+from intake.staffcommands import CATEGORIES, CAUSES
+from intake.web.context import web_context
+from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
+from intake.web.staff_common import audit_view, check_profile, member, reading, visible
+from intake.web.staff_files import attachments_of
+
+KEY_MAIL = "license_key"
+
+
+def incidents() -> Any:
+    config = web_context().config
+    profiles = sorted(member().profiles or config.profiles)
+    filters = Filters.from_args(request.args, profiles)
+    with reading() as session:
+        page = list_incidents(session, filters, visible(Incident.profile))
+    audit_view("view_list", None, **filters.shown())
+    return render_template(
+        "staff/list.html",
+        title="インシデント一覧",
+        filters=filters,
+        page=page,
+        profiles=profiles,
+        states=STATES,
+        categories=CATEGORIES,
+        flags=FLAGS,
+        dues=DUES,
+        older_url=_page_url(filters, before=page.older) if page.older else None,
+        newer_url=_page_url(filters, after=page.newer) if page.newer else None,
+        first_url=url_for("staff.incidents", **filters.params())
+        if filters.before or filters.after
+        else None,
+    )
+
+
+def _page_url(filters: Filters, **position: int | None) -> str:
+    return url_for("staff.incidents", **filters.params(**position))
+
+
+def incident(number: int) -> Any:
+    return render_incident(number)
+
+
+def render_incident(
+    number: int,
+    *,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    """The incident page; after a refused action, with the error and what was typed (R30)."""
+    data = _incident_data(number)
+    if error is None:
+        audit_view("view_incident", f"incident:{number}")
+    return (
+        render_template(
+            "staff/incident.html",
+            title=f"[#{number}] {data['incident'].subject or data['incident'].first_line}",
+            error=error,
+            typed=typed or {},
+            categories=CATEGORIES,
+            causes=CAUSES,
+            field_labels=FIELD_LABELS,
+            **data,
+        ),
+        status,
+    )
+
+
+def _incident_data(number: int) -> dict[str, Any]:
+    with reading() as session:
+        found = session.scalars(
+            select(Incident)
+            .where(Incident.id == number)
+            .options(
+                selectinload(Incident.messages),
+                selectinload(Incident.customer).selectinload(Customer.contacts),
+                selectinload(Incident.customer).selectinload(Customer.domains),
+            )
+        ).one_or_none()
+        if found is None:
+            abort(404)
+        check_profile(found.profile)
+        timers = session.scalars(
+            select(TimedAction)
+            .where(TimedAction.incident_id == number, TimedAction.state == "pending")
+            .order_by(TimedAction.due_at)
+        ).all()
+        key_mails = session.execute(
+            select(
+                OutboxMail.id,
+                OutboxMail.state,
+                OutboxMail.due_at,
+                OutboxMail.recipients,
+                OutboxMail.sent_at,
+                OutboxMail.late,
+            )
+            .where(OutboxMail.incident_id == number, OutboxMail.kind == KEY_MAIL)
+            .order_by(OutboxMail.id)
+        ).all()
+        linked_from = session.scalars(
+            select(Incident.id).where(Incident.linked_incident_id == number).order_by(Incident.id)
+        ).all()
+        contract = session.get(SupportContract, found.contract_id) if found.contract_id else None
+        raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
+        raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
+    attachments = {raw.id: attachments_of(raw) for raw in raws}
+    return {
+        "incident": found,
+        "customer": found.customer,
+        "messages": found.messages,
+        "timers": timers,
+        "key_mails": key_mails,
+        "linked_from": linked_from,
+        "contract": contract,
+        "attachments": attachments,
+        "purged": {raw.id for raw in raws if raw.purged_at is not None},
+    }
