@@ -29,11 +29,13 @@ class Daemon:
         database_url: str,
         config: Path | None = None,
         smtp_port: int | None = None,
+        web_port: int | None = None,
     ) -> None:
         self.home = home
         self.database_url = database_url
         self.config = config
         self.smtp_port = smtp_port or free_port()
+        self.web_port = web_port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = home / "daemon.log"
         self._notify_dir = Path(tempfile.mkdtemp(prefix="uk-notify-"))
@@ -49,7 +51,7 @@ class Daemon:
             UKETSUKE_HOME=str(self.home),
             UKETSUKE_DATABASE_URL=self.database_url,
             UKETSUKE_SMTP_PORT=str(self.smtp_port),
-            UKETSUKE_WEB_PORT=str(free_port()),
+            UKETSUKE_WEB_PORT=str(self.web_port),
             NOTIFY_SOCKET=str(self.notify_path),
         )
         if self.config is not None:
@@ -80,10 +82,10 @@ class Daemon:
                     break
         return seen
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, *args: str) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(UKETSUKE), "run"],
+                [str(UKETSUKE), "run", *args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -56,17 +56,7 @@ QUIET = 2.0  # seconds to wait before saying "nothing (more) was sent"
 
 
 class WebDaemon(Daemon):
-    """``Daemon`` on a fixed web port: its ``env`` picks a new free port on every call."""
-
-    def __init__(self, *args: Any, web_port: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.web_port = web_port
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = super().env
-        env["UKETSUKE_WEB_PORT"] = str(self.web_port)
-        return env
+    """``Daemon`` with standard input for its command line."""
 
     def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """The CLI as a user runs it (``Daemon.cli`` with standard input)."""
