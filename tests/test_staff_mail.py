@@ -463,3 +463,30 @@ def test_r17_close_link_uses_public_url_and_close_link_days(config) -> None:
     assert token_incident(link.rpartition("/")[2]) == 42
     default, _ = close_url(config, 42, "n" * 32, OPEN)
     assert default.startswith("http://127.0.0.1:8080/close/")
+
+
+def test_r19_a_reply_to_a_merged_incident_joins_the_incident_it_was_merged_into(
+    pipeline, sessions
+) -> None:
+    first, notify, customer_mid = new_incident(pipeline)
+    second_mail = make_mail(
+        FIELDS_BLOCK + "\n印刷もできません。\n", message_id="<q2@example.co.jp>"
+    )
+    assert receive(pipeline, second_mail)[0] == RawState.PROCESSED
+    with sessions.begin() as session:  # what the dashboard's 統合 leaves behind
+        merged = session.scalars(select(Incident).where(Incident.id != first)).one()
+        merged.state, merged.flags = "closed", [*merged.flags, "merged"]
+        merged.linked_incident_id, merged.closed_at = first, OPEN
+        number = merged.id
+    reply = make_mail(
+        "追加の情報です。",
+        subject=f"Re: [#{number}] お問い合わせ",
+        headers={"In-Reply-To": "<q2@example.co.jp>"},
+    )
+    assert receive(pipeline, reply, at=OPEN + timedelta(hours=1))[0] == RawState.PROCESSED
+    with sessions() as session:
+        assert len(session.scalars(select(Incident)).all()) == 2  # no new linked incident
+        joined = session.scalars(
+            select(IncidentMessage).where(IncidentMessage.body.contains("追加の情報です"))
+        ).one()
+        assert joined.incident_id == first

@@ -61,12 +61,26 @@ def follow_up(ctx: Context) -> None:
         matches = [tagged] if tagged is not None else []
     if not matches:
         return  # nothing of ours: a new inquiry
+    matches = list({i.id: i for i in (_merged_into(ctx, i) for i in matches)}.values())
     for incident in matches:
         if incident.state == "closed":
             _reopen(ctx, incident)
         else:
             _join(ctx, incident)
     raise Processed(f"follow-up of {', '.join(f'#{i.id}' for i in matches)}")
+
+
+def _merged_into(ctx: Context, incident: Incident) -> Incident:
+    """A reply to an incident staff merged into another joins that one (R3: merged in the
+    dashboard; the merged incident is closed and counts no more)."""
+    seen = {incident.id}
+    while "merged" in incident.flags and incident.linked_incident_id not in (None, *seen):
+        target = ctx.session.get(Incident, incident.linked_incident_id)
+        if target is None:
+            break
+        seen.add(target.id)
+        incident = target
+    return incident
 
 
 def _wait_for_thread(ctx: Context, ids: list[str]) -> None:
