@@ -1,8 +1,8 @@
 """The customer forms (R1, R30): every input labelled in Japanese, every error next to its field.
 
 Flask-WTF forms (CSRF-protected). Single-line inputs refuse line breaks and control characters, so
-nothing typed can reach a mail header; the values are normalised as mail fields are (NFKC,
-full-width digits) before they are accepted.
+nothing typed can reach a mail header; the customer number, domain and address are normalised as
+mail fields are (NFKC, full-width digits); company and name are kept as typed, trimmed.
 """
 
 from __future__ import annotations
