@@ -2,8 +2,9 @@
 decisions (R26), read-only.
 
 The log is what R26 asks to be kept: who (``actor``: a staff address, ``cli``, ``web`` for a
-failed login, ``uketsuke`` for automatic decisions, ``customer`` for a close link) did what (``action``) to what (``target``: ``incident:N``,
-``outbox:N``, ``raw:N``, ``staff:EMAIL`` …) and when. Its ``detail`` never holds a message body
+failed login, ``uketsuke`` for automatic decisions, ``customer`` for a close link) did what
+(``action``) to what (``target``: ``incident:N``, ``outbox:N``, ``raw:N``, ``staff:EMAIL`` …)
+and when. Its ``detail`` never holds a message body
 or a password. Newest last; ``--limit N`` keeps the newest N.
 """
 
