@@ -437,7 +437,7 @@ def _plans(kind: str, reads: sessionmaker[Session]) -> list[str]:
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.sql import select
 
-    from intake.web.search import term_condition
+    from intake.web.textsearch import term_condition
 
     out = ["<details><summary>query plans</summary>\n", "```"]
     for term in ("印刷", "ログイン"):

@@ -31,10 +31,10 @@ from intake.channels.smtp import (
     REPLY_STORAGE_FAILED,
     REPLY_TOO_BIG,
     IntakeHandler,
-    ThreadedSmtpServer,
     start_smtp_server,
     tls_context,
 )
+from intake.channels.smtpthread import ThreadedSmtpServer
 from intake.config import Config, ConfigError, SmtpConfig, builtin_profiles
 from intake.models import RawMessage
 from tests.conftest import missing_peer

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.channels.smtp import REPLY_OK, REPLY_TOO_BIG, IntakeHandler, ThreadedSmtpServer
+from intake.channels.smtp import REPLY_OK, REPLY_TOO_BIG, IntakeHandler
 from intake.channels.smtpdata import DataCollector, read_data
+from intake.channels.smtpthread import ThreadedSmtpServer
 from intake.config import Config, SmtpConfig
 from intake.models import Incident, RawMessage, RawState
 from intake.pipeline import Pipeline

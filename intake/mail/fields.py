@@ -36,6 +36,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, fields
 
+from intake.mail.fieldvalues import (
+    NORMALIZERS,
+    label_key,
+    normalize_customer_number,
+    normalize_domain,
+    normalize_free_text,
+    normalize_text,
+)
 from intake.mail.layout import BodyLayout, is_border_line, split_lines
 
 __all__ = [
@@ -100,17 +108,13 @@ _EN_LABELS = {
 }
 
 
-def _label_key(label: str) -> str:
-    return "".join(label.split()).casefold()
-
-
 _LABEL_FIELD = {
-    _label_key(label): field
+    label_key(label): field
     for table in (_JA_LABELS, _EN_LABELS)
     for field, labels in table.items()
     for label in labels
 }
-_ENGLISH_KEYS = frozenset(_label_key(label) for labels in _EN_LABELS.values() for label in labels)
+_ENGLISH_KEYS = frozenset(label_key(label) for labels in _EN_LABELS.values() for label in labels)
 
 
 def _label_pattern(label: str) -> str:
@@ -148,27 +152,7 @@ _PAREN_NOTE_RE = re.compile(r"\([^()\n]*\)")
 _LINE_DECORATION_RE = re.compile(r"[ \t>|]*+")
 _SENTENCE_END = ("。", "？", "?", "！")
 _MAX_NEXT_LINE_VALUE = 80
-_MAX_TEXT_VALUE = 100
 
-_PLACEHOLDER_WORDS = (
-    "なし 無し ナシ 特になし 不明 未定 未記入 未登録 わかりません 分かりません"
-    " - ー ― ‐ − N/A NA none null nil 様 さま 殿 各位 御中"
-)
-_PLACEHOLDERS = frozenset(
-    _label_key(unicodedata.normalize("NFKC", word)) for word in _PLACEHOLDER_WORDS.split()
-)
-_WHITESPACE_RE = re.compile(r"\s+")
-_TRAILING_NOTE_RE = re.compile(r"(?:[(\[【「][^()\[\]【】「」]*[)\]】」]|※[^\n]*)$")
-_ALWAYS_HYPHENS = str.maketrans(
-    {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\ufe63\u2043"}
-)
-_OCR_HYPHEN_RE = re.compile(r"(?<=[A-Z0-9]) ?[ー一─━]+ ?(?=[A-Z0-9])")
-_SPACED_HYPHEN_RE = re.compile(r" ?- ?")
-_ASCII_ALNUM_RE = re.compile(r"[A-Z0-9]")
-_DOMAIN_TOKEN_SPLIT_RE = re.compile(r"[\s,、;]+")
-_SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.\-]{0,15}://", re.IGNORECASE)
-_DOMAIN_LABEL_RE = re.compile(r"[^\W_](?:[\w\-]{0,61}[^\W_])?")
-_QUOTES = "<>()[]{}「」『』【】\"'`“”‘’"
 _SIGNATURE_DECORATION = " \t|■□●○◆◇・*#※▼▶►☆★◎〇━─=＝-_"
 _COMPANY_FORM_RE = re.compile(
     r"(株式会社|有限会社|合同会社|\((?:株|有)\))"
@@ -191,88 +175,6 @@ class Fields:
         return [f.name for f in fields(self) if getattr(self, f.name) is None]
 
 
-def normalize_text(raw: str) -> str:
-    """NFKC, whitespace runs (full-width spaces too) to one space, stripped (R1)."""
-    return _WHITESPACE_RE.sub(" ", unicodedata.normalize("NFKC", raw)).strip()
-
-
-def _is_placeholder(value: str) -> bool:
-    key = _label_key(value)
-    return not key or key in _PLACEHOLDERS or not any(char.isalnum() for char in key)
-
-
-def _drop_trailing_notes(value: str) -> str:
-    for _ in range(3):
-        stripped = _TRAILING_NOTE_RE.sub("", value).rstrip()
-        if stripped == value or not stripped:
-            break
-        value = stripped
-    return value
-
-
-def normalize_customer_number(raw: str) -> str | None:
-    """Customer number as compared with the registry (R1, R2).
-
-    NFKC, whitespace collapsed, a trailing note in brackets or after ※ dropped, surrounding
-    brackets and quotes removed, upper-cased,
-    every hyphen-like character (U+2010–U+2015, U+2212, U+FF0D …) turned into ``-``, and ``ー``,
-    ``一`` and box-drawing dashes between letters or digits too (OCR reads hyphens as those);
-    spaces around hyphens removed. Empty, placeholder (なし, 不明, -, N/A …) or without any ASCII
-    letter or digit → ``None``.
-    """
-    value = _drop_trailing_notes(normalize_text(raw)).strip(_QUOTES).strip()
-    value = value.upper().translate(_ALWAYS_HYPHENS)
-    value = _SPACED_HYPHEN_RE.sub("-", value)
-    value = _OCR_HYPHEN_RE.sub("-", value).strip()
-    if _is_placeholder(value) or not _ASCII_ALNUM_RE.search(value):
-        return None
-    return value
-
-
-def normalize_domain(raw: str) -> str | None:
-    """Domain name as compared with the customer's registered domains (R1, R2).
-
-    NFKC, a trailing note in brackets dropped, the first token kept (``example.co.jp です``),
-    surrounding brackets and quotes, an ``http(s)://`` scheme, a path, a port and a trailing ``.``
-    removed, lower-cased; ``www.`` is kept. An e-mail address gives its domain. ``。`` and ``｡``
-    count as dots (IDNA does the same). Anything that is not two or more dot-separated labels
-    with a non-numeric last label → ``None``.
-    """
-    value = _drop_trailing_notes(normalize_text(raw)).replace("。", ".")
-    tokens = [token for token in _DOMAIN_TOKEN_SPLIT_RE.split(value) if token]
-    if not tokens:
-        return None
-    value = tokens[0].strip(_QUOTES)
-    value = _SCHEME_RE.sub("", value)
-    value = value.rsplit("@", 1)[-1]
-    for stop in "/?#:":
-        value = value.split(stop, 1)[0]
-    value = value.strip(_QUOTES).rstrip(".").lower()
-    labels = value.split(".")
-    if len(labels) < 2 or not all(_DOMAIN_LABEL_RE.fullmatch(label) for label in labels):
-        return None
-    if labels[-1].isdigit():
-        return None
-    return value
-
-
-def _normalize_free_text(raw: str) -> str | None:
-    value = normalize_text(raw)
-    if _is_placeholder(value) or len(value) > _MAX_TEXT_VALUE:
-        return None
-    if any(mark in value for mark in ("。", "？", "?")):
-        return None
-    return value
-
-
-_NORMALIZERS = {
-    "company": _normalize_free_text,
-    "name": _normalize_free_text,
-    "domain": normalize_domain,
-    "customer_number": normalize_customer_number,
-}
-
-
 def _clean_cell(value: str) -> str:
     value = value.strip().rstrip("|").strip()
     if value.endswith(("】", "]")) and not any(c in value for c in "【["):
@@ -285,7 +187,7 @@ def _accepts_gap(match: re.Match[str]) -> bool:
     gap = _PAREN_NOTE_RE.sub("", match.string[match.end("label") : match.start("rest")])
     if not gap or gap.strip(" \t"):
         return False
-    if _label_key(match.group("label")) in _ENGLISH_KEYS:
+    if label_key(match.group("label")) in _ENGLISH_KEYS:
         return "\t" in gap or len(gap) >= 2
     return True
 
@@ -315,7 +217,7 @@ def _labelled_values(text: str) -> list[tuple[str, str]]:
         match = _LABEL_LINE_RE.match(line)
         if match is None:
             continue
-        key = _label_key(match.group("label"))
+        key = label_key(match.group("label"))
         field = _LABEL_FIELD.get(key)
         if field is None or (match.group("sep") in ("i", "I") and key in _ENGLISH_KEYS):
             continue
@@ -338,7 +240,7 @@ def _split_inline(field: str, rest: str) -> list[tuple[str, str]]:
     current, start = field, 0
     for inline in _INLINE_LABEL_RE.finditer(rest):
         pairs.append((current, _clean_cell(rest[start : inline.start()])))
-        current = _LABEL_FIELD.get(_label_key(inline.group("label")), current)
+        current = _LABEL_FIELD.get(label_key(inline.group("label")), current)
         start = inline.end()
     pairs.append((current, _clean_cell(rest[start:])))
     return pairs
@@ -349,7 +251,7 @@ def _first_valid(pairs: list[tuple[str, str]]) -> dict[str, str]:
     for field, raw in pairs:
         if field in found:
             continue
-        value = _NORMALIZERS[field](raw)
+        value = NORMALIZERS[field](raw)
         if value is not None:
             found[field] = value
     return found
@@ -366,7 +268,7 @@ def _company_from_signature(signature: str) -> str | None:
             value = text[: text.find(match.group(2)) + len(match.group(2))]
         else:
             value = _token_with(text, match.group(1))
-        result = _normalize_free_text(value)
+        result = normalize_free_text(value)
         if result is not None:
             return result
     return None

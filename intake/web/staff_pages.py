@@ -31,7 +31,6 @@ from intake.models import (
 from intake.spool import spool_dir
 from intake.web import charts
 from intake.web.context import web_context
-from intake.web.search import like_pattern
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     audit_view,
@@ -43,6 +42,7 @@ from intake.web.staff_common import (
     visible,
 )
 from intake.web.staff_files import attachments_of
+from intake.web.textsearch import like_pattern
 from scheduler.calendar import TOKYO, to_tokyo
 
 CUSTOMERS_PER_PAGE = 100
