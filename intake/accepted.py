@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ class Accepted:
 AfterStep = Callable[[Accepted], None]
 
 
+@cache
 def after_accept_steps() -> tuple[AfterStep, ...]:
     """The steps, in order (imported here: each lives with the rule it implements)."""
     from intake.licensing import license_requests

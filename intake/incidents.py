@@ -318,3 +318,13 @@ def join(
         incident.updated_at = now
     # R18: the auto-close clock restarts with any customer message
     connection.execute(_CANCEL_AUTO_CLOSE, {"target": incident.id, "now": now})
+
+
+def item_text(session: Session, incident_id: int) -> str | None:
+    """The incident's own inquiry text (R3): its first incoming thread message."""
+    return session.scalar(
+        select(IncidentMessage.body)
+        .where(IncidentMessage.incident_id == incident_id, IncidentMessage.direction == "in")
+        .order_by(IncidentMessage.id)
+        .limit(1)
+    )

@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+# One address as people type it (a staff account, a form's reply address): a local part without
+# spaces or specials, then a domain of two or more labels; compared case-insensitively.
+EMAIL_ADDRESS = re.compile(rf"[^\s@<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+", re.IGNORECASE)
 
 
 def strip_controls(text: str) -> str:

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from intake.accepted import Accepted
 from intake.config import Config
-from intake.models import Customer, Incident, IncidentMessage, OutboxMail, StaffUser, TimedAction
+from intake.incidents import item_text
+from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.stafftoken import reply_address
 from responder.compose import OutgoingMail, compose, new_message_id
 from responder.outbox import queue_mail
@@ -131,11 +132,16 @@ def alert_staff(
 def notify_staff_of_new_incidents(accepted: Accepted) -> None:
     """R20: every staff member of the profile gets each new incident by mail."""
     session = accepted.session
+    recipients = staff_recipients(session, accepted.config, accepted.intake.profile)
+    if not recipients:
+        return  # nobody to tell: no look-ups on the intake path
     for created in accepted.incidents:
         incident = session.get(Incident, created.id)
         assert incident is not None
-        text = _item_text(session, incident)
-        notify_staff(session, accepted.config, incident, text=text, now=accepted.now)
+        text = item_text(session, incident.id) or incident.subject
+        notify_staff(
+            session, accepted.config, incident, text=text, now=accepted.now, recipients=recipients
+        )
 
 
 def notify_staff(
@@ -146,8 +152,14 @@ def notify_staff(
     text: str,
     now: datetime,
     follow_up: bool = False,
+    recipients: list[StaffRecipient] | None = None,
 ) -> int:
-    """One notification per staff recipient of the incident's profile; how many were queued."""
+    """One notification per staff recipient of the incident's profile (``recipients``, when the
+    caller looked them up already); how many were queued."""
+    if recipients is None:
+        recipients = staff_recipients(session, config, incident.profile)
+    if not recipients:
+        return 0
     terms = config.profile(incident.profile)
     tag = f"[{terms.tag_prefix}{incident.id}]"
     customer = session.get(Customer, incident.customer_id) if incident.customer_id else None
@@ -170,7 +182,6 @@ def notify_staff(
         "timers": _timers(session, incident),
         "text": text,
     }
-    recipients = staff_recipients(session, config, incident.profile)
     for recipient in recipients:
         account = recipient.account
         subject, body = render_mail("staff_notify", can_answer=account is not None, **context)
@@ -198,16 +209,6 @@ def notify_staff(
             ),
         )
     return len(recipients)
-
-
-def _item_text(session: Session, incident: Incident) -> str:
-    body = session.scalar(
-        select(IncidentMessage.body)
-        .where(IncidentMessage.incident_id == incident.id, IncidentMessage.direction == "in")
-        .order_by(IncidentMessage.id.desc())
-        .limit(1)
-    )
-    return body or incident.subject
 
 
 def _timers(session: Session, incident: Incident) -> list[str]:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from intake.accepted import Accepted
-from intake.incidents import CreatedIncident
-from intake.models import AuditEntry, IncidentMessage
+from intake.incidents import CreatedIncident, item_text
+from intake.models import AuditEntry
 from intake.submission import STATED_FIELDS
 from responder.acks import format_ja
 from responder.staffnotify import queue_staff_mail
@@ -97,16 +95,5 @@ def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
         "flags": list(created.flags),
         "rate": f"{terms.after_hours_rate_jpy:,}",
         "unit_minutes": terms.billing_unit_minutes,
-        "text": _item_text(accepted, created),
+        "text": item_text(accepted.session, created.id) or created.subject,
     }
-
-
-def _item_text(accepted: Accepted, created: CreatedIncident) -> str:
-    """The incident's own item (R3): its first incoming thread message."""
-    body = accepted.session.scalar(
-        select(IncidentMessage.body)
-        .where(IncidentMessage.incident_id == created.id, IncidentMessage.direction == "in")
-        .order_by(IncidentMessage.id)
-        .limit(1)
-    )
-    return body or created.subject

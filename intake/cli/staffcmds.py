@@ -8,7 +8,6 @@ here and never printed: it keys the staff's reply tokens.
 from __future__ import annotations
 
 import argparse
-import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from intake.cli.common import (
     format_instant,
     print_json,
 )
+from intake.text import EMAIL_ADDRESS
 
 if TYPE_CHECKING:
     from intake.config import Config
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 # Handlers import what they use in their bodies (start-up rule in intake.cli.common).
 
-_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-ADDRESS = re.compile(rf"[^\s@<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+")
 MAX_ADDRESS = 320  # RFC 5321: 64 + @ + 255; the column's width
 MIN_PASSWORD = 10  # characters (R26: the dashboard's login)
 
@@ -68,7 +66,7 @@ def register(commands: Any) -> None:
 def normalize_email(text: str) -> str:
     """The address as stored: trimmed, lower-case; anything that is not one address is refused."""
     email = text.strip().lower()
-    if len(email) > MAX_ADDRESS or not ADDRESS.fullmatch(email):
+    if len(email) > MAX_ADDRESS or not EMAIL_ADDRESS.fullmatch(email):
         raise CliError(f"{text!r} is not an email address (e.g. yamada@example.jp)")
     return email
 

@@ -7,7 +7,6 @@ mail fields are (NFKC, full-width digits); company and name are kept as typed, t
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from flask_wtf import FlaskForm
@@ -23,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from intake.mail.fields import normalize_customer_number, normalize_domain
+from intake.text import EMAIL_ADDRESS
 
 REQUIRED = "入力してください。"
 CATEGORIES = [
@@ -39,9 +39,6 @@ LICENSE_REASONS = [
     ("other", "その他"),
 ]
 MAX_ITEMS = 10
-_ADDRESS = re.compile(
-    r"[^\s@<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
 
 
 def single_line(form: FlaskForm, field: StringField) -> None:
@@ -52,7 +49,7 @@ def single_line(form: FlaskForm, field: StringField) -> None:
 
 def email_address(form: FlaskForm, field: StringField) -> None:
     value = unicodedata.normalize("NFKC", (field.data or "").strip())
-    if not _ADDRESS.fullmatch(value) or len(value) > 254:
+    if not EMAIL_ADDRESS.fullmatch(value) or len(value) > 254:
         raise ValidationError(
             "メールアドレスの形式が正しくありません（例: yamada@example.co.jp）。"
         )
