@@ -37,6 +37,7 @@ from intake.steps import STEPS, Context, Step
 from intake.steps.context import DnsLookup, FaxReader
 from intake.steps.fax import fax_intake
 from intake.steps.inquiry import intake_from_mail
+from intake.steps.staff import staff_addresses
 from intake.submission import Item
 
 log = logging.getLogger("uketsuke.pipeline")
@@ -91,6 +92,7 @@ class Pipeline:
     dkim_dns: DnsLookup | None = None
     steps: tuple[Step, ...] = STEPS
     _registry: bool | None = None
+    _staff: frozenset[str] = frozenset()
 
     @cached_property
     def context(self) -> ParseContext:
@@ -152,6 +154,7 @@ class Pipeline:
         left: list[int] = []
         with self.sessions.begin() as session:
             self._registry = registry_loaded(session)  # one look-up a batch (R2)
+            self._staff = staff_addresses(session)  # one look-up a batch (R21)
             query = select(RawMessage).where(RawMessage.id.in_(batch.raw_ids))
             if not batch.again:
                 query = query.where(due(batch.now))
@@ -185,6 +188,7 @@ class Pipeline:
             parse=self.parse_raw,
             spool=self.spool,
             registry=self._registry,
+            staff=self._staff,
             read_fax=self.read_fax,
             parsed=batch.parsed.get(raw.id),
             dkim_dns=self.dkim_dns,

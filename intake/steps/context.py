@@ -28,6 +28,7 @@ class Context:
     parse: Callable[[RawMessage], ParsedMessage]
     spool: Path
     registry: bool | None = None
+    staff: frozenset[str] = frozenset()  # staff accounts' addresses, lower-case (R21)
     read_fax: FaxReader | None = None
     parsed: ParsedMessage | None = None
     dkim_dns: DnsLookup | None = None

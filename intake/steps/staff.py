@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from intake import incidents as inc
 from intake.answers import act
@@ -33,6 +34,12 @@ class Claim:
     tokens: list[ReplyToken]
     sender: str
     account: StaffUser | None
+
+
+def staff_addresses(session: Session) -> frozenset[str]:
+    """Every staff account's address, lower-case: asked once a batch, so a customer's mail costs
+    no look-up here."""
+    return frozenset(a.lower() for a in session.scalars(select(StaffUser.email)))
 
 
 def staff(ctx: Context) -> None:
@@ -76,7 +83,7 @@ def _claim(ctx: Context) -> Claim | None:
         ctx.session.scalars(
             select(StaffUser).where(func.lower(StaffUser.email) == sender)
         ).one_or_none()
-        if sender
+        if sender and sender in ctx.staff
         else None
     )
     configured = any(
