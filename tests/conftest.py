@@ -19,7 +19,9 @@ from intake.models import Base
 from tests.peers.dovecot import dovecot, fresh_dovecot, fresh_dovecot_tls  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# The shared corpus (real-world mail, ../shared/corpus): beside the checkout, or where
+# UKETSUKE_SHARED says (.ci/run finds it beside the repository a clone was made from).
+SHARED = Path(os.environ.get("UKETSUKE_SHARED") or ROOT.parent / "shared")
 UKETSUKE = Path(sys.executable).with_name("uketsuke")
 REQUIRE_PEERS = os.environ.get("UKETSUKE_REQUIRE_PEERS") == "1"
 
