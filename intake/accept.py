@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from intake.accepted import Accepted, after_accept_steps
+from intake.accepted import AFTER_ACCEPT_STEPS
 from intake.config import Config
 from intake.identify import Identification, contact_addresses, identify, standing
-from intake.incidents import CreatedIncident, create_incidents
+from intake.incidents import Accepted, CreatedIncident, create_incidents
 from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedAction
 from intake.outcomes import Held
 from intake.submission import Intake, Item
@@ -64,7 +64,7 @@ def accept(
         _resolve(session, intake.held, found, now)
     _acknowledge(session, config, intake, created, recipients, now)
     done = Accepted(session, config, intake, created, found.customer, now)
-    for step in after_accept_steps():
+    for step in AFTER_ACCEPT_STEPS:
         step(done)
     return created
 

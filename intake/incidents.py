@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,6 +26,9 @@ from intake.models import (
 )
 from intake.submission import Intake, Item
 from scheduler.calendar import to_tokyo
+
+if TYPE_CHECKING:
+    from intake.config import Config
 
 FIRST_LINE_CHARS = 60
 # Prebuilt statements executed with parameters: compiled once, cached (intake hot path).
@@ -149,6 +153,20 @@ class CreatedIncident:
     updated_at: datetime
     last_customer_message_at: datetime
     minutes_worked: int
+
+
+@dataclass
+class Accepted:
+    """An inquiry just accepted into ``incidents`` (one per item, R3): what each after-accept
+    step (``intake.accepted``) is given. It lives here, below the steps, so that they import it
+    without importing the list that names them."""
+
+    session: Session
+    config: Config
+    intake: Intake
+    incidents: list[CreatedIncident]
+    customer: Customer | None
+    now: datetime
 
 
 def create_incidents(

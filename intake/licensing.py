@@ -18,9 +18,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.accepted import Accepted
 from intake.identify import contact_addresses
-from intake.incidents import CreatedIncident
+from intake.incidents import Accepted, CreatedIncident
 from intake.models import Customer, IncidentMessage, RawMessage
 from intake.submission import Intake
 from responder.acks import Thread, format_ja

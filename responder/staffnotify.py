@@ -16,9 +16,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.accepted import Accepted
 from intake.config import Config
-from intake.incidents import item_text
+from intake.incidents import Accepted, item_text
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.stafftoken import reply_address
 from responder.compose import OutgoingMail, compose, new_message_id

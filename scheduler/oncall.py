@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from intake.accepted import Accepted
-from intake.incidents import CreatedIncident, item_text
+from intake.incidents import Accepted, CreatedIncident, item_text
 from intake.models import AuditEntry
 from intake.submission import STATED_FIELDS
 from responder.acks import format_ja
