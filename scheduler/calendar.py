@@ -59,6 +59,11 @@ def to_tokyo(t: datetime) -> datetime:
     return t.astimezone(TOKYO)
 
 
+def format_instant(value: datetime) -> str:
+    """ISO 8601 in Asia/Tokyo, seconds precision: 2026-11-24T10:00:00+09:00 (R12)."""
+    return value.astimezone(TOKYO).replace(microsecond=0).isoformat()
+
+
 @cache
 def _jp_holidays(year: int) -> frozenset[date]:
     """National holidays of ``year``, computed once per year.

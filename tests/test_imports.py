@@ -7,7 +7,9 @@ dynamic ones (``importlib.import_module`` in ``intake.cli``). The tests check th
 
 - no two modules import each other, directly or through others (a cycle);
 - the pure rule modules (periods, billing, the calendar, mail parsing and splitting) reach no
-  database, network or mail-server library, even through other modules of the project.
+  database, network or mail-server library, even through other modules of the project;
+- the web app (the staff dashboard, the forms) never loads the command line (``intake.cli``):
+  what both need lives below both (``intake.reports``, ``intake.mail.headers``).
 """
 
 from __future__ import annotations
@@ -300,3 +302,13 @@ def test_pure_rule_modules_reach_no_io() -> None:
                 problems.append(f"{module} loads {library}: {_why(module, name)} -> {library}")
     assert not problems, "\n".join(problems)
 
+
+
+def test_the_web_app_never_imports_the_command_line() -> None:
+    web = [m for m in MODULES if m == "intake.web" or m.startswith("intake.web.")]
+    problems = []
+    for module in sorted(web):
+        for name in sorted(loaded_with(module)):
+            if name == "intake.cli" or name.startswith("intake.cli."):
+                problems.append(f"{module} loads {name}: {_why(module, name)}")
+    assert not problems, "\n".join(problems)

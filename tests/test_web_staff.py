@@ -17,7 +17,6 @@ from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
 from intake import db
-from intake.cli.reportcmds import consumption_rows, month_range
 from intake.config import load_config
 from intake.customers import import_rows, parse_rows
 from intake.models import (
@@ -31,6 +30,7 @@ from intake.models import (
     TimedAction,
 )
 from intake.pipeline import Pipeline
+from intake.reports import consumption_rows, month_range
 from intake.store import store_raw
 from intake.web import create_app, search
 from scheduler.calendar import TOKYO

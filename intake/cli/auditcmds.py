@@ -19,9 +19,9 @@ from intake.cli.common import (
     add_config_option,
     config_from,
     engine_from,
-    format_instant,
     print_json,
 )
+from scheduler.calendar import format_instant
 
 # Handlers import what they use in their bodies (start-up rule in intake.cli.common).
 

@@ -125,11 +125,6 @@ def parse_date(text: str) -> date:
         raise CliError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def format_instant(value: datetime) -> str:
-    """ISO 8601 in Asia/Tokyo, seconds precision: 2026-11-24T10:00:00+09:00."""
-    return value.astimezone(TOKYO).replace(microsecond=0).isoformat()
-
-
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False, sort_keys=False)
     sys.stdout.write("\n")

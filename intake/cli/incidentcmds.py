@@ -13,9 +13,9 @@ from intake.cli.common import (
     add_config_option,
     config_from,
     engine_from,
-    format_instant,
     print_json,
 )
+from scheduler.calendar import format_instant
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -19,9 +19,9 @@ from intake.cli.common import (
     add_config_option,
     config_from,
     engine_from,
-    format_instant,
     print_json,
 )
+from scheduler.calendar import format_instant
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -166,25 +166,10 @@ def _timer_words(timer: dict[str, Any]) -> list[str]:
     return words
 
 
-def mail_subject(head: bytes) -> str:
-    """The decoded Subject of stored mail bytes (RFC 2047 words, R28); "" when there is none or
-    the bytes are not a readable header — a listing never fails on one bad row."""
-    from email import policy
-    from email.parser import BytesHeaderParser
-
-    ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0]
-    head = head[: min(ends, default=len(head))]
-    try:
-        message = BytesHeaderParser(policy=policy.default).parsebytes(head)
-        subject = message["Subject"]
-        return "" if subject is None else " ".join(str(subject).splitlines())
-    except Exception:  # noqa: BLE001 - the stdlib's header parser raises assorted errors on junk
-        return ""
-
-
 def run_outbox_list(args: argparse.Namespace) -> int:
     from sqlalchemy import LargeBinary, func, select
 
+    from intake.mail.headers import mail_subject
     from intake.models import OutboxMail
 
     head = func.substr(OutboxMail.data, 1, HEAD_BYTES, type_=LargeBinary)

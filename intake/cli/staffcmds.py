@@ -16,10 +16,10 @@ from intake.cli.common import (
     add_config_option,
     config_from,
     engine_from,
-    format_instant,
     print_json,
 )
 from intake.text import EMAIL_ADDRESS
+from scheduler.calendar import format_instant
 
 if TYPE_CHECKING:
     from intake.config import Config

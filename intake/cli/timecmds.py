@@ -12,11 +12,11 @@ from intake.cli.common import (
     CliError,
     add_config_option,
     config_from,
-    format_instant,
     parse_date,
     parse_instant,
     print_json,
 )
+from scheduler.calendar import format_instant
 
 CALENDAR_COMMANDS = ("business-day", "is-open", "next-open", "license-due")
 

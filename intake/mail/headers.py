@@ -15,7 +15,14 @@ from email.utils import getaddresses, parseaddr
 from intake.mail.charsets import decode_text, normalize_charset
 from intake.text import strip_controls
 
-__all__ = ["address", "clean_text", "decode_header_value", "decode_param", "recipients"]
+__all__ = [
+    "address",
+    "clean_text",
+    "decode_header_value",
+    "decode_param",
+    "mail_subject",
+    "recipients",
+]
 
 # charset ? B|Q ? text ?=  -- a missing "?=" ends the word at whitespace or the end of the value.
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]*)\?([bBqQ])\?(?:([^?]*?)\?=|([^?\s]*)\??(?=\s|$))")
@@ -207,3 +214,20 @@ def address(value: str | None) -> dict[str, str | None]:
         name, found = "", loose.group(0) if loose else ""
     decoded = clean_text(decode_header_value(name)).strip() if name else ""
     return {"name": decoded or None, "address": clean_text(found).strip().lower() or None}
+
+
+def mail_subject(head: bytes) -> str:
+    """The decoded Subject of stored mail bytes (RFC 2047 words, R28) for a listing (the outbox,
+    held mail), by the stdlib's default policy; "" when there is none or the bytes are not a
+    readable header — a listing never fails on one bad row."""
+    from email import policy  # the parser's hot path never loads the default policy
+    from email.parser import BytesHeaderParser
+
+    ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0]
+    head = head[: min(ends, default=len(head))]
+    try:
+        message = BytesHeaderParser(policy=policy.default).parsebytes(head)
+        subject = message["Subject"]
+        return "" if subject is None else " ".join(str(subject).splitlines())
+    except Exception:  # noqa: BLE001 - the stdlib's header parser raises assorted errors on junk
+        return ""

@@ -5,8 +5,8 @@
   again — the same ``Pipeline.process(id, now, again=True)`` as ``uketsuke reprocess``.
 - ``/staff/customers``: the registry with search; each customer's support periods and how many
   incidents each consumed (R4, R24).
-- ``/staff/reports?month=YYYY-MM``: the ``uketsuke report`` queries as tables (R4, R23), and
-  incidents per day and per category as inline SVG.
+- ``/staff/reports?month=YYYY-MM``: the ``uketsuke report`` queries (``intake.reports``) as
+  tables (R4, R23), and incidents per day and per category as inline SVG.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from intake.cli.common import CliError
+from intake.mail.headers import mail_subject
 from intake.models import (
     Customer,
     CustomerContact,
@@ -27,6 +27,13 @@ from intake.models import (
     Inquiry,
     RawMessage,
     RawState,
+)
+from intake.reports import (
+    NotAMonth,
+    billing_lines,
+    billing_text_rows,
+    consumption_rows,
+    month_range,
 )
 from intake.spool import spool_dir
 from intake.web import charts
@@ -90,8 +97,6 @@ def _rerunnable() -> Any:
 
 
 def _subject(raw: RawMessage) -> str:
-    from intake.cli.queuecmds import mail_subject
-
     if raw.data is not None:
         return mail_subject(raw.data[:HEAD_BYTES])
     if raw.spool:
@@ -243,18 +248,11 @@ def customer(customer_id: int) -> Any:
 
 
 def reports() -> Any:
-    from intake.cli.reportcmds import (
-        billing_lines,
-        billing_text_rows,
-        consumption_rows,
-        month_range,
-    )
-
     config = web_context().config
     month = (request.args.get("month") or to_tokyo(now()).strftime("%Y-%m"))[:16]
     try:
         start, end = month_range(month)
-    except CliError:
+    except NotAMonth:
         page = render_template(
             "staff/message.html",
             title="月の指定が正しくありません",
