@@ -254,16 +254,6 @@ class IncidentMessage(Base):
     incident: Mapped[Incident] = relationship(back_populates="messages")
 
 
-class Attachment(Base):
-    __tablename__ = "attachments"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    raw_message_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"), index=True)
-    filename: Mapped[str | None] = mapped_column(String(1024))
-    content_type: Mapped[str] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(BigInteger)
-
-
 class OutboxMail(Base):
     """A mail to send: rendered and given its Message-ID when queued (DESIGN principle 4)."""
 

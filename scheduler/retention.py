@@ -3,8 +3,8 @@
 Customers' information serves their support only (R26), so a desk may choose to drop the raw
 bytes of mail once the incidents they belong to have been closed long enough. What goes is the
 raw message only (the row's ``data`` and its spool file); the row stays with its hash, size,
-Message-ID and ``purged_at``, as do the incidents, their thread bodies and the attachments'
-metadata, so reports, threading (R19) and duplicate detection (R29) work as before.
+Message-ID and ``purged_at``, as do the incidents and their thread bodies, so reports, threading
+(R19) and duplicate detection (R29) work as before.
 
 A raw message is purged only when every incident it belongs to (through the thread,
 ``IncidentMessage.raw_message_id``, or through the inquiry it completed, ``Inquiry`` →

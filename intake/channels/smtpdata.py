@@ -11,7 +11,6 @@ memory. Lines of any length are accepted (a mail is never refused for its layout
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,6 @@ class Collected:
     data: bytes | None
     spooled: SpooledData | None
     size: int
-    digest: str
 
     @property
     def head(self) -> bytes:
@@ -49,7 +47,6 @@ class DataCollector:
     size: int = 0
     too_big: bool = False
     _buffer: bytearray = field(default_factory=bytearray)
-    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
     _spooled: SpooledData | None = None
     _line_start: bool = True  # the stream is at the start of a line (after CRLF, or DATA's own)
     _after_cr: bool = False  # the last chunk ended with a CR
@@ -84,7 +81,6 @@ class DataCollector:
         if self._spooled is not None:
             self._spooled.write(content)
             return
-        self._hash.update(content)
         self._buffer += content
         if len(self._buffer) > self.threshold:
             self._spooled = SpooledData(self.spool_directory)
@@ -93,8 +89,8 @@ class DataCollector:
 
     def result(self) -> Collected:
         if self._spooled is not None:
-            return Collected(None, self._spooled, self._spooled.size, self._spooled.digest)
-        return Collected(bytes(self._buffer), None, len(self._buffer), self._hash.hexdigest())
+            return Collected(None, self._spooled, self._spooled.size)
+        return Collected(bytes(self._buffer), None, len(self._buffer))
 
     def discard(self) -> None:
         self._buffer = bytearray()

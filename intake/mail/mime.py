@@ -264,12 +264,6 @@ def locate_head(buffer: Buffer, start: int, end: int) -> tuple[int, int]:
     return found.start(), found.end()
 
 
-def split_head(data: bytes) -> tuple[bytes, bytes]:
-    """Header block and body; a message that starts with a blank line has no headers."""
-    head_end, body_start = locate_head(data, 0, len(data))
-    return data[:head_end], data[body_start:]
-
-
 def parse_headers(head: bytes) -> Message:
     """The header block as a compat32 Message. Plain header blocks are split by one regular
     expression (the same name/value split compat32 makes); anything unusual (an mbox ``From ``
