@@ -34,10 +34,10 @@ from intake.channels.smtp import (
     start_smtp_server,
     tls_context,
 )
-from intake.channels.smtpthread import ThreadedSmtpServer
 from intake.config import Config, ConfigError, SmtpConfig, builtin_profiles
 from intake.models import RawMessage
 from tests.conftest import missing_peer
+from tests.smtpthread import ThreadedSmtpServer
 
 HOST = "127.0.0.1"
 SENDER = "yamada@customer.example.com"

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.channels.smtp import REPLY_OK, REPLY_TOO_BIG, IntakeHandler
 from intake.channels.smtpdata import DataCollector, read_data
-from intake.channels.smtpthread import ThreadedSmtpServer
 from intake.config import Config, SmtpConfig
 from intake.models import Incident, RawMessage, RawState
 from intake.pipeline import Pipeline
 from intake.spool import SPOOL_THRESHOLD, open_raw, spool_dir
+from tests.smtpthread import ThreadedSmtpServer
 from tests.test_smtp import HELPDESK, HOST, SENDER, deliver
 
 LINE = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))

@@ -3,8 +3,8 @@
 Built on aiosmtpd: :class:`IntakeHandler` holds the rules (which recipients we own, when a message
 is safe), :class:`IntakeSMTP` is aiosmtpd's protocol with its hard-coded size replies swapped for
 ours and a clean slate after a failed DATA. The daemon calls :func:`start_smtp_server` on its
-event loop; tests and the bench use :class:`ThreadedSmtpServer`, which runs the same server on its
-own thread and loop.
+event loop; the tests use ``tests.smtpthread.ThreadedSmtpServer``, which runs the same server on
+its own thread and loop.
 
 Logs name exception classes and recipient domains only: never bodies or full addresses.
 """

@@ -1,4 +1,4 @@
-"""The SMTP door on its own thread and event loop: how tests and the bench run it."""
+"""The SMTP door on its own thread and event loop: how the tests run it (bench scripts may too)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from intake.channels.smtp import IntakeHandler, serve_smtp
 
 
 class ThreadedSmtpServer:
-    """The same door on its own thread and event loop, for tests and the bench.
+    """The same door on its own thread and event loop, for tests and bench scripts.
 
     Like aiosmtpd's ``Controller``: ``with ThreadedSmtpServer(handler) as server:`` then send to
     ``server.port``; leaving the block closes the server and joins the thread.
