@@ -1,4 +1,4 @@
-"""OCR accuracy on synthetic fax covers, per engine and fax resolution (SPEC R11).
+"""OCR accuracy on synthetic fax covers, per engine and fax resolution (R11, docs/rules.md).
 
 Renders N varied Japanese fax covers (tests/faxgen.py: company, person, domain, customer number,
 inquiry text, font, size, skew, noise) at 200x200 ('fine', as a G4 TIFF) and 200x100 ('standard',

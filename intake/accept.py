@@ -1,4 +1,4 @@
-"""受理: the one accept every door ends in (DESIGN principle 1).
+"""受理: the one accept every door ends in (docs/architecture.md, "The flow of one message").
 
 ``accept(session, config, intake, now)`` identifies the customer (R2), holds an inquiry that
 lacks fields and asks once for exactly those (R2, R8), or creates one incident per item (R3),

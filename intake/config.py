@@ -56,7 +56,7 @@ class HoursConfig(Model):
 
 @dataclass(frozen=True, kw_only=True)
 class ProfileConfig(Model):
-    """A set of terms: addresses, hours, holidays, cutoff, templates (SPEC: profiles)."""
+    """A set of terms: addresses, hours, holidays, cutoff, templates (a profile, docs/rules.md)."""
 
     display_name: str = ""
     intake_addresses: list[str] = field(default_factory=list)

@@ -1,7 +1,8 @@
 """The database model of the whole product (SQLAlchemy 2.0, typed).
 
 Every piece of work in flight is a row with a named state, so nothing exists only in memory
-(DESIGN principles 2–4): raw messages, held inquiries, outbox mail and timed actions.
+(docs/architecture.md, "The two commits"): raw messages, held inquiries, outbox mail and timed
+actions.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class SupportContract(Base):
 
 
 class RawMessage(Base):
-    """Bytes as received, committed before anything can fail (R29, DESIGN principle 2)."""
+    """Bytes as received, committed before anything can fail (R29, docs/rules.md; commit #1 in
+    docs/architecture.md, "The two commits")."""
 
     __tablename__ = "raw_messages"
     __table_args__ = (
@@ -255,7 +257,8 @@ class IncidentMessage(Base):
 
 
 class OutboxMail(Base):
-    """A mail to send: rendered and given its Message-ID when queued (DESIGN principle 4)."""
+    """A mail to send: rendered and given its Message-ID when queued (docs/architecture.md, "The
+    two commits")."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"),)
@@ -316,7 +319,8 @@ class StaffUser(Base):
 
 
 class MailboxState(Base):
-    """Where an IMAP poller stands in a mailbox, and who holds its lease (DESIGN principle 6)."""
+    """Where an IMAP poller stands in a mailbox, and who holds its lease (docs/architecture.md,
+    "Processes and threads")."""
 
     __tablename__ = "mailbox_state"
 

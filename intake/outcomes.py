@@ -1,4 +1,5 @@
-"""How a message or an inquiry ends, as exceptions handled in one place (STYLE 5).
+"""How a message or an inquiry ends, as exceptions handled in one place (docs/architecture.md,
+"The flow of one message").
 
 The runner turns each into the stored message's state; ``accept`` raises :class:`Held` for an
 inquiry it cannot accept yet (R2), whichever door it came through.

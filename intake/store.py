@@ -1,4 +1,5 @@
-"""Commit #1: the raw bytes, before anything can fail (R29, DESIGN principle 2).
+"""Commit #1: the raw bytes, before anything can fail (R29, docs/rules.md; docs/architecture.md,
+"The two commits").
 
 Every door stores through :func:`store_raw_many` (the SMTP door by way of
 :class:`intake.groupcommit.GroupCommit`) and answers (SMTP 250, IMAP flag) only after it

@@ -1,4 +1,5 @@
-"""The one value every door hands to ``accept`` (DESIGN principle 1: one pipeline, many doors).
+"""The one value every door hands to ``accept`` (one pipeline, many doors: docs/architecture.md,
+"The flow of one message").
 
 Mail (SMTP, IMAP), fax, phone, ``reprocess`` and staff-entered inquiries each turn their input
 into an :class:`Intake`; identification (R2), consumption (R4), support status (R25), holding

@@ -1,6 +1,7 @@
 """The outbox: mail is queued as rows in the sender's transaction, sent afterwards with retries.
 
-DESIGN principle 4: a failed relay delays mail, never loses it. R16: a due row survives restarts
+A failed relay delays mail, never loses it (docs/architecture.md, "The flow of one message").
+R16: a due row survives restarts
 and crashes; one sent late is still sent and recorded as late. A kind of mail that can only be
 finished when it is sent (the license key, R14–R16) gives the dispatcher a :class:`SendHook`.
 """

@@ -1,4 +1,5 @@
-"""Time is passed in (STYLE 12): rules take instants; the daemon's clock is this object."""
+"""Time is passed in (docs/architecture.md, "Layers and imports"): rules take instants; the
+daemon's clock is this object."""
 
 from __future__ import annotations
 

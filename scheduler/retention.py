@@ -31,7 +31,9 @@ from intake.spool import spool_dir
 
 log = logging.getLogger("uketsuke.retention")
 
-BATCH = 200  # raw messages per transaction: short transactions, bounded memory (STYLE 7)
+# Raw messages per transaction: short transactions, bounded memory (docs/architecture.md,
+# "Processes and threads").
+BATCH = 200
 # Only mail whose processing is over: received/held/unprocessable may still be run again.
 _FINISHED = (RawState.PROCESSED, RawState.IGNORED)
 

@@ -1,8 +1,9 @@
-"""The APScheduler wiring: the clock that ticks due rows (DESIGN principle 3).
+"""The APScheduler wiring: the clock that ticks due rows (R16, docs/rules.md).
 
 APScheduler holds no state of its own (memory job store): every piece of timed work is a database
-row with a due time, so a restart loses nothing. Jobs are bounded (STYLE 7): one instance each,
-coalesced, with a misfire grace time; shutdown waits for the job under way.
+row with a due time, so a restart loses nothing. Jobs are bounded (docs/architecture.md,
+"Processes and threads"): one instance each, coalesced, with a misfire grace time; shutdown waits
+for the job under way.
 
 A database outage is not a bug: each job's :class:`JobTick` logs its start, a summary a minute
 and its end, instead of APScheduler's traceback on every tick (R16: the rows wait in the

@@ -1,4 +1,5 @@
-"""One accept for every door (DESIGN principle 1): phone, mail, completion, reopen, reprocess.
+"""One accept for every door (docs/architecture.md, "The flow of one message"): phone, mail,
+completion, reopen, reprocess.
 
 Real SQLite/PostgreSQL (``sessions``), real templates; the CLI as a user runs it (``cli``).
 """

@@ -1,4 +1,5 @@
-"""Every door ends in the same accept (DESIGN principle 1), through the real daemon.
+"""Every door ends in the same accept (docs/architecture.md, "The flow of one message"), through
+the real daemon.
 
 SMTP over smtplib to ``uketsuke run``, IMAP from a real Dovecot, phone from the command line:
 each incident carries the fields as stated and its acknowledgment reaches the Maildir sink,

@@ -497,7 +497,8 @@ def test_imap_starttls_never_falls_back_to_plaintext(
 def test_imap_lease_lets_one_poller_poll(
     dovecot: DovecotServer, sessions: sessionmaker[Session]
 ) -> None:
-    """Two instances on one database (DESIGN principle 6): one polls, the other skips."""
+    """Two instances on one database (the lease, docs/architecture.md, "Processes and threads"):
+    one polls, the other skips."""
     folder = new_folder()
     dovecot.deliver(japanese_mail(1), folder=folder)
     config = imap_config(dovecot, folder)

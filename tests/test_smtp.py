@@ -1,4 +1,5 @@
-"""The SMTP door against a real server and real smtplib on loopback (R7, R29, R30; STYLE 11)."""
+"""The SMTP door against a real server and real smtplib on loopback (R7, R29, R30, docs/rules.md).
+"""
 
 from __future__ import annotations
 

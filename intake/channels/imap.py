@@ -6,12 +6,12 @@ commits each batch through :func:`store_raw_many`, and only when a whole batch i
 as it was, and the next poll finds it again; :func:`store_raw_many` recognises what was committed
 already (source key ``imap:NAME:UIDVALIDITY:UID``, else Message-ID + content hash), so a message
 seen twice is stored once. This is the reverse of Roundup's ``do_imap``, which marks
-``\\Deleted`` first (STYLE.md).
+``\\Deleted`` first (docs/architecture.md, "The two commits").
 
-Where the poller stands (UIDVALIDITY, last UID) and who may poll (a lease, DESIGN principle 6)
-live in ``mailbox_state`` (:mod:`intake.channels.mailboxstate`). Connecting, TLS (as configured
-or not at all) and back-off are in :mod:`intake.channels.imapconn`. Logs name the mailbox and
-exception classes only: never passwords, bodies or addresses.
+Where the poller stands (UIDVALIDITY, last UID) and who may poll (a lease: docs/architecture.md,
+"Processes and threads") live in ``mailbox_state`` (:mod:`intake.channels.mailboxstate`).
+Connecting, TLS (as configured or not at all) and back-off are in :mod:`intake.channels.imapconn`.
+Logs name the mailbox and exception classes only: never passwords, bodies or addresses.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Where an IMAP poller stands in its mailbox, and who may poll it (``mailbox_state``).
 
-The lease (DESIGN principle 6) lets one instance poll a mailbox: taken or renewed with one
-conditional UPDATE, so two instances racing for it cannot both win; given up on shutdown.
+The lease (docs/architecture.md, "Processes and threads") lets one instance poll a mailbox:
+taken or renewed with one conditional UPDATE, so two instances racing for it cannot both win;
+given up on shutdown.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def engine_from(config: Config, *, create: bool = False) -> Engine:
 
 
 def parse_instant(text: str) -> datetime:
-    """ISO 8601; without an offset the time is Asia/Tokyo (DESIGN: command line)."""
+    """ISO 8601; without an offset the time is Asia/Tokyo (R12, docs/rules.md)."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -1,4 +1,5 @@
-"""The offline OCR engines for fax pages (SPEC R11): probing, running, one instance each.
+"""The offline OCR engines for fax pages (R11, docs/rules.md): probing, running, one instance
+each.
 
 RapidOCR (``rapidocr`` + ``onnxruntime``) ships its models inside the wheel and runs offline;
 Tesseract is the Debian binary with ``tesseract-ocr-jpn``. Engines are imported lazily: this

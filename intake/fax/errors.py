@@ -1,4 +1,4 @@
-"""The one error the fax OCR modules raise (SPEC R11)."""
+"""The one error the fax OCR modules raise (R11, docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OCR word boxes grouped into text lines in reading order (SPEC R11)."""
+"""OCR word boxes grouped into text lines in reading order (R11, docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Text of fax images by offline OCR (SPEC R11, fax-to-mail).
+"""Text of fax images by offline OCR (R11 fax-to-mail, docs/rules.md).
 
 R11: the image a fax gateway mails (PDF or TIFF) is kept and "its text is read by OCR where an OCR
 engine is installed, and R1 applies to that text. Without OCR the incident is held for staff to key

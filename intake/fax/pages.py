@@ -1,4 +1,4 @@
-"""Fax attachments as page images with square pixels (SPEC R11).
+"""Fax attachments as page images with square pixels (R11, docs/rules.md).
 
 :func:`page_images` turns the attachment into page images with square pixels: PDF pages are
 rendered at 200 dpi (pypdfium2); TIFF (multi-page, CCITT G3/G4 1-bit, 204x98 'standard' and

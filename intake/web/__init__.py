@@ -1,11 +1,11 @@
 """The web app the daemon serves: customer forms and the staff dashboard (Flask app factory).
 
-``create_app(config)`` builds one app with a blueprint per area (STYLE 9): ``health``
-(``/healthz``), ``public`` (the inquiry and license forms and the one-click close page, R7, R14,
-R17) and ``staff`` (the dashboard under ``/staff/``, R26). Templates are ``templates/web``;
-every POST needs a CSRF token (Flask-WTF); cookies are HttpOnly, SameSite=Lax, and Secure when
-the public address is https. ``X-Forwarded-*`` headers are trusted only when
-``web.proxy_hops`` says how many proxies stand in front.
+``create_app(config)`` builds one app with a blueprint per area (docs/architecture.md, "Layers
+and imports"): ``health`` (``/healthz``), ``public`` (the inquiry and license forms and the
+one-click close page, R7, R14, R17) and ``staff`` (the dashboard under ``/staff/``, R26).
+Templates are ``templates/web``; every POST needs a CSRF token (Flask-WTF); cookies are HttpOnly,
+SameSite=Lax, and Secure when the public address is https. ``X-Forwarded-*`` headers are
+trusted only when ``web.proxy_hops`` says how many proxies stand in front.
 """
 
 from __future__ import annotations

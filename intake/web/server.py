@@ -1,8 +1,9 @@
 """Serving the web app inside the daemon: waitress (a production WSGI server) in a thread.
 
 The socket is bound when the server is made, so the daemon says READY=1 only after the web port
-listens, as for SMTP (STYLE 10). ``uketsuke run --no-web`` serves nothing; ``intake.web.wsgi``
-serves the same app under another WSGI server (gunicorn behind your own proxy).
+listens, as for SMTP (docs/architecture.md, "Supervision"). ``uketsuke run --no-web`` serves
+nothing; ``intake.web.wsgi`` serves the same app under another WSGI server (gunicorn behind
+your own proxy).
 """
 
 from __future__ import annotations
