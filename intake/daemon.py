@@ -1,20 +1,24 @@
 """The composition root: ``uketsuke run`` wires storage, the doors and the processor process
-(which runs the pipeline, the scheduler and the responder's outbox).
+(which runs the pipeline, the scheduler and the responder's outbox), and supervises the
+processor (docs/architecture.md, "Supervision").
 
-A daemon systemd understands (STYLE 10): READY=1 only after the sockets are bound and the
-processor process started; on SIGTERM/SIGINT, STOPPING=1 and a bounded drain; a second signal
-exits at once.
+A daemon systemd understands (docs/operations.md): READY=1 only after the sockets are bound and
+the processor process started; on SIGTERM/SIGINT, STOPPING=1 and a drain bounded by
+DRAIN_SECONDS whatever state the processor is in; a second signal exits at once. When the
+processor keeps dying, the daemon logs one error line and exits 1 (systemd restarts it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from intake import db
 from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
-from intake.processor_handle import ProcessorProcess
+from intake.processor_handle import GaveUp, ProcessorProcess
 from intake.spool import spool_dir, sweep_temporary
 from intake.systemd import notify
 
@@ -34,6 +38,7 @@ GIL_SWITCH_SECONDS = 0.0005
 log = logging.getLogger("uketsuke")
 
 DRAIN_SECONDS = 20
+SUPERVISE_SECONDS = 1.0
 
 
 class SchemaNotReady(Exception):
@@ -103,16 +108,53 @@ def _start_pollers(
     return pollers
 
 
-def _start_web(config: Config, sessions: sessionmaker[Session]):  # noqa: ANN202
+def _start_web(  # noqa: ANN202
+    config: Config, sessions: sessionmaker[Session], processor: ProcessorProcess
+):
     """The web forms and dashboard in a thread of this process, bound before READY=1."""
     from intake.web import create_app
     from intake.web.server import WebServer, urls
 
-    server = WebServer(create_app(config, sessions), config.web.host, config.web.port)
+    app = create_app(config, sessions, liveness=lambda: processor.liveness().problem)
+    server = WebServer(app, config.web.host, config.web.port)
     server.start()
     base = config.web.public_url.rstrip("/") or f"http://{server.host}:{server.port}"
     log.info("%s", urls(base, list(config.profiles)))
     return server
+
+
+async def _supervise(
+    processor: ProcessorProcess, home: Path, stop: asyncio.Event, failed: list[str]
+) -> None:
+    """Every second: restart a dead or stalled processor, publish its liveness for
+    ``uketsuke status``; give up (stop, exit 1) when it keeps dying."""
+    while not stop.is_set():
+        try:
+            processor.check()
+        except GaveUp as exc:
+            failed.append(str(exc))
+            stop.set()
+            return
+        try:
+            processor.publish(home)
+        except OSError as exc:
+            log.warning("could not write the processor state file (%s)", exc.strerror)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SUPERVISE_SECONDS)
+
+
+def _exit_if_stuck(seconds: float) -> threading.Timer:
+    """The drain's hard limit: whatever part is stuck, the daemon is gone in ``seconds``."""
+
+    def give_up() -> None:
+        log.error("stopping took longer than %.0f s; exiting now", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 async def serve(config: Config, web: bool = True) -> int:
@@ -131,7 +173,10 @@ async def serve(config: Config, web: bool = True) -> int:
     smtp = await start_smtp_server(config, sessions, on_stored=processor.notify)
     pollers_stop = threading.Event()
     pollers = _start_pollers(config, sessions, processor.notify, pollers_stop)
-    web_server = _start_web(config, sessions) if web else None
+    web_server = _start_web(config, sessions, processor) if web else None
+    failed: list[str] = []
+    processor.publish(config.home_path)  # `uketsuke status` sees it from READY=1 on
+    supervisor = asyncio.create_task(_supervise(processor, config.home_path, stop, failed))
     notify("READY=1")
     log.info(
         "uketsuke ready: smtp %s:%s, %d IMAP mailbox(es), home %s",
@@ -142,16 +187,28 @@ async def serve(config: Config, web: bool = True) -> int:
     )
     await stop.wait()
     notify("STOPPING=1")
+    if failed:
+        log.error("%s", failed[0])
+    deadline = _exit_if_stuck(DRAIN_SECONDS + 10)
+    started = time.monotonic()
+    await supervisor
+    processor.link.stop()  # it finishes its batch while the doors close
     pollers_stop.set()
     if web_server is not None:
         await asyncio.to_thread(web_server.close)
     await smtp.close()
     for poller in pollers:
-        await asyncio.wait_for(asyncio.to_thread(poller.join), DRAIN_SECONDS)
-    await asyncio.to_thread(processor.close, DRAIN_SECONDS)
+        left = DRAIN_SECONDS - (time.monotonic() - started)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.to_thread(poller.join), max(left, 0.1))
+    left = DRAIN_SECONDS - (time.monotonic() - started)
+    await asyncio.to_thread(processor.close, max(left, 1.0))
     engine.dispose()
+    deadline.cancel()
+    with contextlib.suppress(OSError):
+        processor.publish(config.home_path)
     log.info("uketsuke stopped")
-    return 0
+    return 1 if failed else 0
 
 
 def run(config: Config, web: bool = True) -> int:

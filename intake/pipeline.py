@@ -1,4 +1,5 @@
-"""The runner of commit #2: stored messages through the pipeline's steps (DESIGN principle 1).
+"""The runner of commit #2: stored messages through the pipeline's steps (docs/architecture.md,
+"The flow of one message").
 
 The runner owns the loop, the transactions and the outcomes (GNU Mailman's ``core/runner.py``):
 batches in one transaction, a SAVEPOINT per message once one has failed, giving way to a waiting
@@ -49,8 +50,7 @@ YIELD_AFTER_SECONDS = 0.002
 _FINISH_RAW = (
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
-    .values(
-        attempts=RawMessage.__table__.c.attempts + 1,
+    .values(  # the attempt itself was counted before the batch (intake.attempts)
         state=bindparam("new_state"),
         last_error=bindparam("error"),
         processed_at=bindparam("at"),
@@ -59,7 +59,7 @@ _FINISH_RAW = (
 _DEFER_RAW = (
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
-    .values(not_before=bindparam("until"))
+    .values(not_before=bindparam("until"), attempts=0)  # waiting is not failing
 )
 
 

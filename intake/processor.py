@@ -1,10 +1,12 @@
 """The processor: stored messages through the pipeline, in a process of its own.
 
-The daemon's main process keeps the doors (SMTP, IMAP) and the scheduler; the processor runs in
-a second process, so acceptance and processing use both cores and never wait for each other
-(DESIGN principle 2: store first, then think). Batches are read in id order; with a second core,
-batch k+1 is parsed in a worker process while batch k is written. Woken by the doors,
-and polling as a backstop, so messages left ``received`` by a crash are picked up at start.
+The daemon's main process keeps the doors (SMTP, IMAP, web); the processor runs in a second
+process, so acceptance and processing use both cores and never wait for each other (store first,
+then think: docs/architecture.md, "Processes and threads"). Batches are read in id order; with a
+second core, batch k+1 is parsed in a worker process while batch k is written. Woken by the
+doors, and polling as a backstop, so messages left ``received`` by a crash are picked up at
+start. It beats a heartbeat the main process watches (``intake.processor_handle``), and it
+watches its own parse worker: a broken pool is replaced at once.
 """
 
 from __future__ import annotations
@@ -13,39 +15,53 @@ import logging
 import os
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
 from sqlalchemy import select
 
-from intake import db, logs
+from intake import attempts, db, faults, logs
 from intake.channels.fax import FaxReader
 from intake.config import Config
 from intake.mail.parse import ParsedMessage
 from intake.models import RawMessage
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
-from intake.processor_handle import DoorActivity
+from intake.processor_link import DoorActivity, ProcessorLink
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
 
 log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
-# Acceptance first (DESIGN principle 2): while a door has stored mail within BURST_QUIET_SECONDS,
-# the processor takes a turn of BURST_TURN_SECONDS once every BURST_PACE_SECONDS instead of
-# competing with the doors for both cores, and drains the rest at full speed once the burst is
-# over. It never starves: some processing happens every pace, however long the burst.
+# Acceptance first (docs/architecture.md, "Processes and threads"): while a door has stored mail
+# within BURST_QUIET_SECONDS, the processor takes a turn of BURST_TURN_SECONDS once every
+# BURST_PACE_SECONDS instead of competing with the doors for both cores, and drains the rest at
+# full speed once the burst is over. It never starves: some processing happens every pace,
+# however long the burst.
 BURST_QUIET_SECONDS = 0.05
 BURST_PACE_SECONDS = 0.1
 BURST_TURN_SECONDS = 0.01
 # SQLite: the WAL is copied into the database file between turns, at most this often (commits
 # do not checkpoint in the daemon: see db.make_engine).
 CHECKPOINT_SECONDS = 0.5
+# The parse worker is replaced when it dies; more than this many times within the window and
+# the processor exits, for the daemon's supervisor to count and restart it.
+MAX_WORKER_RESTARTS = 5
+WORKER_WINDOW_SECONDS = 600.0
 
 
+class WorkerGaveUp(Exception):
+    pass
+
+
+def _no_beat() -> None:
+    return None
 
 
 @dataclass
@@ -54,19 +70,25 @@ class Processor:
     clock: Clock
     workers: int = 1
     batch: int = BATCH
-    wake: threading.Event = field(default_factory=threading.Event)
-    stopping: threading.Event = field(default_factory=threading.Event)
+    wake: Any = field(default_factory=threading.Event)
+    stopping: Any = field(default_factory=threading.Event)
     doors: DoorActivity | None = None
+    beat: Callable[[], None] = _no_beat  # the heartbeat the daemon's supervisor reads
 
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
+        self.engine = self.pipeline.sessions.kw["bind"]
         # SQLite: a batch's transaction ends early when a door waits to commit (acceptance
         # first); PostgreSQL writers do not wait for each other.
-        self.writer_waiting = db.writer_waiting(self.pipeline.sessions.kw["bind"])
+        self.writer_waiting = db.writer_waiting(self.engine)
         self._turn_started = 0.0
         self._in_burst = False
         self._worker_up: Future[int] | None = None  # the parse worker's start-up
         self._checkpointed = time.monotonic()
+        self.pool: ProcessPoolExecutor | None = None
+        self._worker_deaths: deque[float] = deque()
+        self.worker_restarts = 0
+        self._prior: dict[int, int] = {}  # raw id -> attempts before this drain
 
     def _give_way(self) -> None:
         """During a burst, wait for the next turn (or for the burst to end)."""
@@ -83,60 +105,128 @@ class Processor:
 
     def should_yield(self) -> bool:
         """Asked after each message of a turn: commit now and let others go first?"""
+        self.beat()
         if self._in_burst and time.monotonic() - self._turn_started >= BURST_TURN_SECONDS:
             return True
         return self.writer_waiting is not None and self.writer_waiting()
 
     def _next_batch(self, after: int) -> list[Fetched]:
         with self.reads() as session:
-            return [
-                (row.id, row.data, row.spool)
-                for row in session.execute(
-                    select(RawMessage.id, RawMessage.data, RawMessage.spool)
-                    .where(due(self.clock.now()), RawMessage.id > after)
-                    .order_by(RawMessage.id)
-                    .limit(self.batch)
-                )
-            ]
+            rows = session.execute(
+                select(RawMessage.id, RawMessage.data, RawMessage.spool, RawMessage.attempts)
+                .where(due(self.clock.now()), RawMessage.id > after)
+                .order_by(RawMessage.id)
+                .limit(self.batch)
+            ).all()
+        self._prior.update((row.id, row.attempts) for row in rows)
+        return [(row.id, row.data, row.spool) for row in rows]
 
     def drain(self, pool: ProcessPoolExecutor | None) -> int:
         """Process everything received so far; returns how many messages were processed."""
-        context = self.pipeline.context
-        spool = self.pipeline.spool
         done = 0
         cursor = 0
+        self._prior = {}
         current = self._next_batch(cursor)
-        pending: Future[dict[int, ParsedMessage]] | None = None
-        if current and (worker := self._ready(pool)) is not None:
-            pending = worker.submit(parse_many, current, context, spool)
+        pending = self._parse_ahead(pool, current)
         while current and not self.stopping.is_set():
             cursor = current[-1][0]
             following = self._next_batch(cursor)
-            worker = self._ready(pool)
-            upcoming = (
-                worker.submit(parse_many, following, context, spool)
-                if worker and following
-                else None
-            )
-            # Without a worker, parse here all the same: before the batch's write transaction,
-            # so SQLite's single write lock is held for the writes only.
-            parsed = (
-                pending.result() if pending is not None else parse_many(current, context, spool)
-            )
-            ids = [item[0] for item in current]
-            while ids and not self.stopping.is_set():  # in as many turns as other writers need
-                self._give_way()
-                states, ids = self.pipeline.process_some(
-                    ids, self.clock.now(), parsed=parsed, should_yield=self.should_yield
+            pool = self.pool if pool is not None and self.pool is not None else pool
+            if any(self._prior.get(item[0]) for item in current):
+                # An earlier try of this batch did not end (the process died, or the batch
+                # failed): each message alone, each attempt counted alone, so only the one
+                # that fails is set aside.
+                parsed = self._parsed(pending, current, wait=False)
+                upcoming = self._parse_ahead(pool, following)
+                done += sum(
+                    self._try_alone(item, parsed)
+                    for item in current
+                    if not self.stopping.is_set()
                 )
-                done += len(states)
-                self._checkpoint()
+            else:
+                # The attempt is counted (committed) before the batch is tried.
+                ids = [item[0] for item in current]
+                tried = set(attempts.begin_attempt(self.engine, ids, self.now()))
+                current = [item for item in current if item[0] in tried]
+                parsed = self._parsed(pending, current)
+                upcoming = self._parse_ahead(pool, following)
+                done += self._process(current, parsed)
             current, pending = following, upcoming
+            self.beat()
         return done
+
+    def now(self) -> Any:
+        return self.clock.now()
+
+    def _process(self, batch: list[Fetched], parsed: dict[int, ParsedMessage]) -> int:
+        """The batch in as many turns as other writers need; if a turn fails as a whole, each
+        of its messages is tried alone, so one bad message costs the others nothing."""
+        done = 0
+        items = {item[0]: item for item in batch}
+        ids = list(items)
+        while ids and not self.stopping.is_set():
+            self._give_way()
+            try:
+                faults.before_processing([items[raw_id] for raw_id in ids])
+                states, ids = self.pipeline.process_some(
+                    ids, self.now(), parsed=parsed, should_yield=self.should_yield
+                )
+            except Exception:  # noqa: BLE001 - one message at a time, below
+                return done + sum(self._alone(items[raw_id], parsed) for raw_id in ids)
+            done += len(states)
+            self._checkpoint()
+        return done
+
+    def _try_alone(self, item: Fetched, parsed: dict[int, ParsedMessage]) -> int:
+        """One message, its attempt counted first (set aside when its attempts are spent)."""
+        if not attempts.begin_attempt(self.engine, [item[0]], self.now()):
+            return 0
+        if item[0] not in parsed:
+            parsed = parse_many([item], self.pipeline.context, self.pipeline.spool)
+        return self._alone(item, parsed)
+
+    def _alone(self, item: Fetched, parsed: dict[int, ParsedMessage]) -> int:
+        try:
+            faults.before_processing([item])
+            states = self.pipeline.process_batch([item[0]], self.now(), parsed=parsed)
+        except Exception as exc:  # noqa: BLE001 - kept on the row; set aside after 3 attempts
+            attempts.record_failure(self.engine, item[0], exc)
+            return 0
+        finally:
+            self.beat()
+        return len(states)
+
+    def _parse_ahead(
+        self, pool: ProcessPoolExecutor | None, batch: list[Fetched]
+    ) -> Future[dict[int, ParsedMessage]] | None:
+        worker = self._ready(pool)
+        if worker is None or not batch:
+            return None
+        try:
+            return worker.submit(parse_many, batch, self.pipeline.context, self.pipeline.spool)
+        except BrokenProcessPool:
+            self._replace_pool()
+            return None
+
+    def _parsed(
+        self,
+        pending: Future[dict[int, ParsedMessage]] | None,
+        batch: list[Fetched],
+        wait: bool = True,
+    ) -> dict[int, ParsedMessage]:
+        """The batch parsed by the worker, or here: without a worker, or when it died. Parsed
+        before the batch's write transaction, so SQLite's write lock is held for writes only.
+        With ``wait`` False, only what the worker parsed (the rest is parsed one by one)."""
+        if pending is not None:
+            try:
+                return pending.result()
+            except BrokenProcessPool:
+                self._replace_pool()
+        return parse_many(batch, self.pipeline.context, self.pipeline.spool) if wait else {}
 
     def _checkpoint(self) -> None:
         if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
-            db.checkpoint(self.pipeline.sessions.kw["bind"])
+            db.checkpoint(self.engine)
             self._checkpointed = time.monotonic()
 
     def _ready(self, pool: ProcessPoolExecutor | None) -> ProcessPoolExecutor | None:
@@ -146,25 +236,47 @@ class Processor:
             return None
         return pool
 
-    def run(self) -> None:
-        # spawn, not fork: this process runs threads (the event loop, the scheduler).
-        pool = (
-            ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=get_context("spawn"),
-                initializer=parse_worker_init,
-                initargs=(os.getpid(),),
-            )
-            if self.workers > 0
-            else None
+    def _new_pool(self) -> ProcessPoolExecutor | None:
+        if self.workers <= 0:
+            return None
+        # spawn, not fork: this process runs threads (the scheduler).
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=get_context("spawn"),
+            initializer=parse_worker_init,
+            initargs=(os.getpid(),),
         )
-        if pool is not None:  # started now, not at the first message: its memory is the idle
-            self._worker_up = pool.submit(os.getpid)  # daemon's
+        # Started now, not at the first message: its memory is the idle daemon's.
+        self._worker_up = pool.submit(os.getpid)
+        return pool
+
+    def _replace_pool(self) -> None:
+        """The parse worker died (its pool is broken for good): a fresh pool at once."""
+        now = time.monotonic()
+        self._worker_deaths.append(now)
+        while self._worker_deaths and now - self._worker_deaths[0] > WORKER_WINDOW_SECONDS:
+            self._worker_deaths.popleft()
+        if len(self._worker_deaths) > MAX_WORKER_RESTARTS:
+            raise WorkerGaveUp(
+                f"parse worker died {len(self._worker_deaths)} times within "
+                f"{WORKER_WINDOW_SECONDS / 60:.0f} minutes"
+            )
+        log.error("parse worker died; starting a new one")
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.worker_restarts += 1
+        self.pool = self._new_pool()
+
+    def run(self) -> None:
+        self.pool = self._new_pool()
         try:
             while not self.stopping.is_set():
+                self.beat()
                 self.wake.clear()
                 try:
-                    self.drain(pool)
+                    self.drain(self.pool)
+                except WorkerGaveUp:
+                    raise
                 except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
                     log.error(
                         "processing failed; retrying in 5 s",
@@ -175,10 +287,11 @@ class Processor:
                     self._checkpoint()
                 except Exception:  # noqa: BLE001 - harmless: the next round tries again
                     log.debug("WAL checkpoint failed", exc_info=True)
+                self.beat()
                 self.wake.wait(POLL_SECONDS)
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -190,16 +303,11 @@ def fax_reader(config: Config) -> FaxReader | None:
 
 
 def run_processor_process(
-    config: Config,
-    wake: Any,
-    stopping: Any,
-    parent: int,
-    workers: int,
-    level: int,
-    doors: DoorActivity | None = None,
+    config: Config, link: ProcessorLink, parent: int, workers: int, level: int
 ) -> None:
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
-    held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone."""
+    held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone; exits 3 when
+    its parse worker keeps dying (the daemon's supervisor restarts it, and counts)."""
     exit_with_parent(parent)
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
@@ -211,15 +319,18 @@ def run_processor_process(
         SystemClock(),
         workers=workers,
         batch=BATCH,
-        wake=wake,
-        stopping=stopping,
-        doors=doors,
+        wake=link.wakeups,
+        stopping=link.stopping,
+        doors=link.doors,
+        beat=link.beat,
     )
-    clock = SystemClock()
-    scheduler = build_scheduler(config, pipeline.sessions, clock)
+    scheduler = build_scheduler(config, pipeline.sessions, SystemClock())
     scheduler.start()
     try:
         processor.run()
+    except WorkerGaveUp as exc:
+        log.error("%s; the processor exits", exc)
+        os._exit(3)
     finally:
         scheduler.shutdown(wait=True)
         engine.dispose()

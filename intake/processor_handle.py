@@ -1,33 +1,45 @@
-"""The daemon's handle on its processor process, kept apart from the processor itself.
+"""The daemon's handle on its processor process, and the supervision of it.
 
 The main process (the doors) imports this module only: the pipeline, the scheduler and the
 responder load in the processor process, not in the daemon's (the idle daemon's memory is the sum
-of its processes, ``bench/idle_rss.py``).
+of its processes, ``bench/idle_rss.py``). The main process checks the processor every second
+(:meth:`ProcessorProcess.check`, docs/architecture.md, "Supervision"): a dead processor is
+restarted at once, a stalled one (no heartbeat for :data:`STALL_RESTART_SECONDS`) is killed and
+restarted, and more than :data:`MAX_RESTARTS` restarts within :data:`RESTART_WINDOW_SECONDS`
+make the daemon give up, so that systemd restarts the whole service.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import signal
 import time
+from collections import deque
+from dataclasses import dataclass
 from multiprocessing import get_context
+from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any
 
 from intake.config import Config
+from intake.processor_link import ProcessorLink
 
+log = logging.getLogger("uketsuke")
 
-class DoorActivity:
-    """When a door last stored a message: one double in shared memory, written by the daemon's
-    doors and read by the processor process (CLOCK_MONOTONIC is the same in both)."""
-
-    def __init__(self, context: Any) -> None:
-        self._at = context.Value("d", 0.0, lock=False)
-
-    def stored(self) -> None:
-        self._at.value = time.monotonic()
-
-    def quiet_for(self) -> float:
-        return time.monotonic() - float(self._at.value)
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 600.0
+# /healthz answers 503 once the heartbeat is this old (the processor beats every second when
+# idle and after every message when busy: only a stuck step or a stuck database is this slow).
+HEALTH_STALE_SECONDS = 30.0
+# ... and the supervisor kills and restarts it when it is this old (a fax page read by OCR
+# takes seconds, not minutes).
+STALL_RESTART_SECONDS = 300.0
+# At the daemon's start the processor has this long for its imports before /healthz says so.
+START_GRACE_SECONDS = 30.0
+STATE_FILE = "processor.json"
 
 
 def _processor_main(*args: Any) -> None:
@@ -37,43 +49,170 @@ def _processor_main(*args: Any) -> None:
     run_processor_process(*args)
 
 
+@dataclass(frozen=True)
+class Liveness:
+    alive: bool
+    heartbeat_age_s: float | None
+    restarts: int
+    problem: str | None  # one line for /healthz, None when healthy
+
+
+class GaveUp(Exception):
+    """The processor kept dying: the daemon exits non-zero for systemd to restart it."""
+
+
 class ProcessorProcess:
     """The daemon's handle on the processor process (spawned: the daemon runs threads)."""
 
     def __init__(self, config: Config) -> None:
-        context = get_context("spawn")
-        self.wake = context.Event()
-        self.stopping = context.Event()
-        self.doors = DoorActivity(context)
+        self.config = config
+        self.context = get_context("spawn")
+        self.link = ProcessorLink(self.context)
+        self.doors = self.link.doors
         # A parse worker when there is a second core: batch k+1 is parsed while batch k waits
         # for, or holds, the write turn.
-        workers = 1 if (os.cpu_count() or 1) >= 2 else 0
-        self.process = context.Process(
+        self.workers = 1 if (os.cpu_count() or 1) >= 2 else 0
+        self.process: Any = None
+        self.restarts = 0
+        self._recent: deque[float] = deque()
+        self._started_at = 0.0
+        self._restarted = False  # since the last start, is this a restart (no start-up grace)?
+
+    def _spawn(self) -> None:
+        self.link.reset_heartbeat()
+        self._started_at = time.monotonic()
+        self.process = self.context.Process(
             target=_processor_main,
             args=(
-                config,
-                self.wake,
-                self.stopping,
+                self.config,
+                self.link,
                 os.getpid(),
-                workers,
+                self.workers,
                 logging.getLogger().getEffectiveLevel(),
-                self.doors,
             ),
             name="uketsuke-processor",
         )
+        self.process.start()
 
     def start(self) -> None:
-        self.process.start()
+        self._spawn()
 
     def notify(self, _raw_id: int | None = None) -> None:
         self.doors.stored()
-        self.wake.set()
+        self.link.wake()
+
+    @property
+    def alive(self) -> bool:
+        """Without reaping (the web thread asks too): the process's sentinel is not ready."""
+        return self.process is not None and not wait([self.process.sentinel], 0)
+
+    def heartbeat_age(self) -> float | None:
+        beat = self.link.heartbeat_at()
+        return None if beat is None else max(0.0, time.monotonic() - beat)
+
+    def liveness(self) -> Liveness:
+        alive = self.alive
+        age = self.heartbeat_age()
+        since_start = time.monotonic() - self._started_at
+        problem = None
+        if not alive:
+            problem = "processor: not running (restarting)"
+        elif age is None and (self._restarted or since_start > START_GRACE_SECONDS):
+            problem = f"processor: restarted {since_start:.0f} s ago, no heartbeat yet"
+        elif age is not None and age > HEALTH_STALE_SECONDS:
+            problem = f"processor: no heartbeat for {age:.0f} s"
+        return Liveness(alive, None if age is None else round(age, 1), self.restarts, problem)
+
+    def check(self) -> None:
+        """Called every second by the daemon: restart a dead or stalled processor. Raises
+        :class:`GaveUp` after more than MAX_RESTARTS restarts within the window."""
+        if self.process is None or self.link.stopping.is_set():
+            return
+        if self.alive:
+            age = self.heartbeat_age()
+            if age is None or age < STALL_RESTART_SECONDS:
+                return
+            log.error("processor stalled: no heartbeat for %.0f s; restarting it", age)
+            self._kill()
+        else:
+            self.process.join(0)
+            log.error("processor exited (code %s); restarting it", self.process.exitcode)
+        now = time.monotonic()
+        self._recent.append(now)
+        while self._recent and now - self._recent[0] > RESTART_WINDOW_SECONDS:
+            self._recent.popleft()
+        if len(self._recent) > MAX_RESTARTS:
+            raise GaveUp(
+                f"processor restarted {len(self._recent) - 1} times within "
+                f"{RESTART_WINDOW_SECONDS / 60:.0f} minutes and died again; giving up"
+            )
+        self.restarts += 1
+        self._restarted = True
+        self._spawn()
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join(5)
+
+    def publish(self, home: Path) -> None:
+        """The liveness for ``uketsuke status`` (another process): ``<home>/processor.json``,
+        replaced atomically, private to the service user."""
+        state = self.liveness()
+        beat = self.link.heartbeat_at()
+        record = {
+            "daemon_pid": os.getpid(),
+            "processor_pid": self.process.pid if self.process is not None else None,
+            "written_at": time.time(),
+            "alive": state.alive,
+            "heartbeat_at": None if beat is None else time.time() - (time.monotonic() - beat),
+            "restarts": state.restarts,
+            "problem": state.problem,
+        }
+        path = home / STATE_FILE
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+        os.replace(temporary, path)
 
     def close(self, timeout: float) -> None:
         """Finish the batch under way (bounded), then stop; its transaction rolls back if cut."""
-        self.stopping.set()
-        self.wake.set()
+        self.link.stop()
+        if self.process is None:
+            return
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(5)
+        if self.process.is_alive():
+            self._kill()
+
+
+def read_published(home: Path) -> dict[str, Any]:
+    """``status --json``'s "processor": what the running daemon last published, or not alive
+    when no daemon runs (no file, its daemon gone, or the file not refreshed for 10 s)."""
+    try:
+        record = json.loads((home / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"alive": False, "heartbeat_age_s": None, "restarts": 0}
+    fresh = time.time() - float(record.get("written_at", 0)) < 10
+    running = fresh and _pid_running(int(record.get("daemon_pid", 0)))
+    beat = record.get("heartbeat_at")
+    return {
+        "alive": bool(running and record.get("alive")),
+        "heartbeat_age_s": None if beat is None else round(max(0.0, time.time() - beat), 1),
+        "restarts": int(record.get("restarts", 0)),
+    }
+
+
+def _pid_running(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine
@@ -107,3 +108,16 @@ def cli(tmp_path: Path, database_url: str) -> Cli:
     home = tmp_path / "home"
     home.mkdir()
     return Cli(home, database_url)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, database_url: str) -> Iterator[Any]:
+    """``uketsuke run`` as a subprocess on a fresh database (tests.daemon.Daemon)."""
+    from tests.daemon import Daemon
+
+    home = tmp_path / "home"
+    home.mkdir()
+    instance = Daemon(home, database_url)
+    assert instance.cli("init-db").returncode == 0
+    yield instance
+    instance.close()

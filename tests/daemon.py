@@ -37,6 +37,7 @@ class Daemon:
         self.smtp_port = smtp_port or free_port()
         self.web_port = web_port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}
         self.log = home / "daemon.log"
         self._notify_dir = Path(tempfile.mkdtemp(prefix="uk-notify-"))
         self.notify_path = self._notify_dir / "notify.sock"
@@ -56,6 +57,7 @@ class Daemon:
         )
         if self.config is not None:
             env["UKETSUKE_CONFIG"] = str(self.config)
+        env.update(self.extra_env)
         return env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,26 +9,14 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from intake import db
 from intake.models import Incident, OutboxMail, RawMessage
 from tests.daemon import Daemon, write_imap_config
 from tests.mailmaker import FIELDS_BLOCK, make_mail
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, database_url: str) -> Iterator[Daemon]:
-    home = tmp_path / "home"
-    home.mkdir()
-    instance = Daemon(home, database_url)
-    assert instance.cli("init-db").returncode == 0
-    yield instance
-    instance.close()
 
 
 def status(daemon: Daemon) -> dict:

@@ -12,11 +12,8 @@ import email
 import json
 import smtplib
 import time
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
-
-import pytest
 
 from tests.daemon import Daemon, write_imap_config
 from tests.mailmaker import FIELDS_BLOCK, make_mail
@@ -27,16 +24,6 @@ STATED = {
     "domain": "example.co.jp",
     "customer_number": "C0123-4567",
 }
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, database_url: str) -> Iterator[Daemon]:
-    home = tmp_path / "home"
-    home.mkdir()
-    instance = Daemon(home, database_url)
-    assert instance.cli("init-db").returncode == 0
-    yield instance
-    instance.close()
 
 
 def incidents(daemon: Daemon) -> list[dict]:

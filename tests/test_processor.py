@@ -1,4 +1,4 @@
-"""The processor gives way to the doors during a burst (acceptance first, DESIGN principle 2)
+"""The processor gives way to the doors during a burst (acceptance first, docs/architecture.md)
 and never starves; outside a burst it does not wait. Real SQLite/PostgreSQL (`sessions`)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from intake.processor import (
     CHECKPOINT_SECONDS,
     Processor,
 )
-from intake.processor_handle import DoorActivity
+from intake.processor_link import DoorActivity
 from intake.store import store_raw
 from scheduler.clock import SystemClock
 from tests.mailmaker import FIELDS_BLOCK, make_mail

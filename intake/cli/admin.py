@@ -191,6 +191,7 @@ def run_status(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
     from intake import db
+    from intake.processor_handle import read_published
 
     config = config_from(args)
     engine = engine_from(config)
@@ -199,6 +200,9 @@ def run_status(args: argparse.Namespace) -> int:
             counts = status_counts(session)
     except OperationalError as exc:
         raise unavailable(config, exc) from None
+    # The running daemon's processor (docs/architecture.md, "Supervision"): alive, the age of
+    # its heartbeat in seconds (null before its first), and how often it was restarted.
+    counts["processor"] = read_published(config.home_path)
     if args.json:
         print_json(counts)
     else:

@@ -10,6 +10,7 @@ trusted only when ``web.proxy_hops`` says how many proxies stand in front.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ def create_app(
     config: Config,
     sessions: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
+    liveness: Callable[[], str | None] | None = None,
 ) -> Flask:
     from intake import db
     from intake.web.health import health
@@ -60,7 +62,9 @@ def create_app(
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
-    app.extensions["uketsuke"] = WebContext(config, sessions, clock or SystemClock())
+    app.extensions["uketsuke"] = WebContext(
+        config, sessions, clock or SystemClock(), liveness=liveness
+    )
     CSRFProtect(app)
     app.register_blueprint(health)
     app.register_blueprint(public)

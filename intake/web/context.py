@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ class WebContext:
     sessions: sessionmaker[Session]
     clock: Clock
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    # The daemon's processor: one line naming what is wrong, None when healthy (/healthz).
+    liveness: Callable[[], str | None] | None = None
 
     @cached_property
     def pipeline(self) -> Pipeline:
