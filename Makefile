@@ -6,14 +6,19 @@ export UKETSUKE_HOME ?= ./var
 
 .PHONY: run test peers lint bench soak clean
 
-$(BIN)/uketsuke: pyproject.toml
+# What running needs (the daemon with its fax OCR) and, for the tests, the test tools besides.
+$(VENV)/.installed-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[ocr]'
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-run
 	$(BIN)/python -m pip install -q -e '.[test,ocr]'
 	touch $@
 
 ## make run: install, create or upgrade the schema, start the daemon on the embedded defaults
-run: $(BIN)/uketsuke
+run: $(VENV)/.installed-run
 	$(BIN)/uketsuke migrate
 	exec $(BIN)/uketsuke run
 
@@ -22,16 +27,16 @@ peers:
 	bash tests/peers/install-peers.sh
 
 ## make test: install what the tests need, then the whole suite
-test: $(BIN)/uketsuke peers
+test: $(VENV)/.installed-test peers
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-lint: $(BIN)/uketsuke
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
 ## make bench: the parser against the stdlib, R3 split accuracy, command start-up, idle memory,
 ## then intake end to end (SMTP, IMAP, 25 MB; ~5 min)
-bench: $(BIN)/uketsuke peers
+bench: $(VENV)/.installed-test peers
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/split_accuracy.py
 	$(BIN)/python bench/cli_start.py
@@ -39,7 +44,7 @@ bench: $(BIN)/uketsuke peers
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/intake.py --n 2000 --db both
 
-soak: $(BIN)/uketsuke peers
+soak: $(VENV)/.installed-test peers
 	UKETSUKE_SOAK=1 $(BIN)/python -m pytest -q -m slow
 
 clean:

@@ -38,6 +38,24 @@ def _postgres_base() -> str | None:
     return os.environ.get("UKETSUKE_TEST_DATABASE_URL") or None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that touch the database (``database_url``, directly or through ``engine``,
+    ``sessions``, ``cli``, ``daemon`` …) carry the ``db`` marker. With
+    UKETSUKE_TEST_DATABASE_URL set (CI's PostgreSQL pass) only those run: the others do not
+    depend on the database and already ran in the SQLite pass."""
+    marker = pytest.mark.db
+    selected, deselected = [], []
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(marker)
+            selected.append(item)
+        else:
+            deselected.append(item)
+    if _postgres_base() is not None and deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database for one test: a SQLite file, or its own PostgreSQL schema."""

@@ -1,4 +1,5 @@
-"""``uketsuke run`` as systemd runs it, and killed at random moments (R29, R16; STYLE 10)."""
+"""``uketsuke run`` as systemd runs it, and killed at random moments (R29, R16;
+docs/architecture.md, "Supervision")."""
 
 from __future__ import annotations
 
