@@ -23,7 +23,8 @@ from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedA
 from intake.outcomes import Held
 from intake.submission import Intake, Item
 from intake.text import strip_controls, strip_controls_opt
-from responder.acks import Thread, queue_ack, queue_ask_fields
+from responder.acks import queue_ack, queue_ask_fields
+from responder.queue import Thread
 
 ACK_BODY = "(受付のお知らせ)"
 

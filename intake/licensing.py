@@ -22,8 +22,9 @@ from intake.identify import contact_addresses
 from intake.incidents import Accepted, CreatedIncident
 from intake.models import Customer, IncidentMessage, RawMessage
 from intake.submission import Intake
-from responder.acks import Thread, format_ja
+from responder.acks import format_ja
 from responder.license import date_ja, queue_key_mail, queue_redirect, queue_refused
+from responder.queue import Thread
 from responder.staffnotify import alert_staff
 from scheduler.calendar import to_tokyo
 from scheduler.cutoff import license_due

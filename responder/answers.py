@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import Incident, IncidentMessage, OutboxMail
-from responder.acks import Thread, _queue, format_ja
-from responder.compose import OutgoingMail, compose, new_message_id
-from responder.outbox import queue_mail
-from responder.templates import render_mail
+from responder.acks import format_ja
+from responder.queue import PERSON, Thread, queue_mail
 
 MAX_REFERENCES = 20
 _REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|返信|転送)\s*[:：]\s*)+", re.IGNORECASE)
@@ -64,49 +62,30 @@ def queue_answer(
     assert incident.reply_address
     terms = config.profile(incident.profile)
     tag = f"[{terms.tag_prefix}{incident.id}]"
-    subject, body = render_mail(
-        "answer",
-        tag=tag,
-        subject=clean_subject(incident.subject, tag),
-        text=text,
-        staff_name=staff_name,
-        profile_name=terms.display_name or incident.profile,
-        support_address=terms.support_address,
-        auto_close_hours=terms.auto_close_hours,
-        auto_close_days=f"{terms.auto_close_hours / 24:g}",
-        close_link=close_link,
-        close_until=format_ja(close_until),
-    )
-    thread = thread_of(session, incident)
-    message_id = new_message_id(terms.support_address)
-    data = compose(
-        OutgoingMail(
-            sender=terms.support_address,
-            sender_name=terms.display_name,
-            to=[incident.reply_address],
-            subject=subject,
-            body=body,
-            message_id=message_id,
-            date=now,
-            in_reply_to=thread.in_reply_to,
-            references=thread.references,
-            automatic=None,  # a person's answer (RFC 3834: not auto-submitted)
-            charset=terms.outgoing_charset,
-            profile=incident.profile,
-        )
-    )
-    queue_mail(
+    sent = queue_mail(
         session,
+        config,
+        incident.profile,
         kind="answer",
-        profile=incident.profile,
-        recipients=[incident.reply_address],
-        data=data,
-        message_id=message_id,
+        to=[incident.reply_address],
         now=now,
+        template="answer",
+        context={
+            "tag": tag,
+            "subject": clean_subject(incident.subject, tag),
+            "text": text,
+            "staff_name": staff_name,
+            "auto_close_hours": terms.auto_close_hours,
+            "auto_close_days": f"{terms.auto_close_hours / 24:g}",
+            "close_link": close_link,
+            "close_until": format_ja(close_until),
+        },
+        thread=thread_of(session, incident),
+        voice=PERSON,  # a person's answer (RFC 3834: not auto-submitted), never held back
         incident_id=incident.id,
-        automatic=False,
     )
-    return message_id
+    assert sent is not None  # a reply address, and no hourly limit for a person's answer
+    return sent
 
 
 def queue_closed(
@@ -117,22 +96,24 @@ def queue_closed(
         return None
     terms = config.profile(incident.profile)
     answered = incident.last_staff_answer_at
-    return _queue(
+    return queue_mail(
         session,
         config,
         incident.profile,
         kind="closed",
-        template="closed",
         to=[incident.reply_address],
-        thread=thread_of(session, incident),
         now=now,
+        template="closed",
+        context={
+            "tag": f"[{terms.tag_prefix}{incident.id}]",
+            "first_line": incident.first_line,
+            "company": incident.fields.get("company"),
+            "name": incident.fields.get("name"),
+            "auto": auto,
+            "answered_at": format_ja(answered) if answered else "",
+            "auto_close_hours": terms.auto_close_hours,
+            "auto_close_days": f"{terms.auto_close_hours / 24:g}",
+        },
+        thread=thread_of(session, incident),
         incident_id=incident.id,
-        tag=f"[{terms.tag_prefix}{incident.id}]",
-        first_line=incident.first_line,
-        company=incident.fields.get("company"),
-        name=incident.fields.get("name"),
-        auto=auto,
-        answered_at=format_ja(answered) if answered else "",
-        auto_close_hours=terms.auto_close_hours,
-        auto_close_days=f"{terms.auto_close_hours / 24:g}",
     )

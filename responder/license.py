@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import OutboxMail
-from responder.acks import Thread, _queue, format_ja
-from responder.compose import OutgoingMail, compose, new_message_id
-from responder.outbox import first_due, queue_mail
+from responder.acks import format_ja
+from responder.outbox import first_due
+from responder.queue import SCHEDULED, Thread, mail_bytes, queue_mail
 from responder.staffnotify import alert_staff
-from responder.templates import render_mail
 
 LICENSE_KEY = "license_key"  # the outbox kind of the key mail
 KEY_PLACEHOLDER = "（送信時に発行）"  # the key in the stored preview
@@ -69,43 +68,6 @@ def date_ja(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def _key_mail(
-    config: Config,
-    profile: str,
-    *,
-    message_id: str,
-    to: list[str],
-    payload: dict[str, Any],
-    key: str,
-    dated: datetime,
-) -> bytes:
-    """The key mail's bytes, the same at queue time (placeholder) and at send time (the key)."""
-    terms = config.profile(profile)
-    subject, body = render_mail(
-        "license_key",
-        profile_name=terms.display_name or profile,
-        support_address=terms.support_address,
-        key=key,
-        **payload["context"],
-    )
-    return compose(
-        OutgoingMail(
-            sender=terms.support_address,
-            sender_name=terms.display_name,
-            to=to,
-            subject=subject,
-            body=body,
-            message_id=message_id,
-            date=dated,
-            in_reply_to=payload["thread"]["in_reply_to"],
-            references=payload["thread"]["references"],
-            automatic="auto-generated",  # sent on a schedule, not in reply to the mail itself
-            charset=terms.outgoing_charset,
-            profile=profile,
-        )
-    )
-
-
 def queue_key_mail(
     session: Session,
     config: Config,
@@ -122,36 +84,29 @@ def queue_key_mail(
     """R14/R16: the key mail as a row due at ``due``, with the issuer's request (R15: ``to`` is
     the registered contacts only). Not counted against R27's hourly limit: the customer asked
     for it. Returns its Message-ID, fixed now and kept for the real send."""
-    message_id = new_message_id(config.profile(profile).support_address)
     payload = {
         "request": request,
         "context": context,
         "thread": {"in_reply_to": thread.in_reply_to, "references": thread.references},
         "due_at": due.isoformat(),  # R16: lateness is judged by it, whatever the retries
     }
-    preview = _key_mail(
+    sent = queue_mail(  # the stored bytes are a preview, the key a placeholder
+        session,
         config,
         profile,
-        message_id=message_id,
-        to=to,
-        payload=payload,
-        key=KEY_PLACEHOLDER,
-        dated=now,
-    )
-    queue_mail(
-        session,
         kind=LICENSE_KEY,
-        profile=profile,
-        recipients=to,
-        data=preview,
-        message_id=message_id,
+        to=to,
         now=now,
-        due_at=due,
+        template="license_key",
+        context={**context, "key": KEY_PLACEHOLDER},
+        thread=thread,
+        voice=SCHEDULED,
         incident_id=incident_id,
-        automatic=False,
+        due_at=due,
         payload=payload,
     )
-    return message_id
+    assert sent is not None  # registered contacts, and never held back
+    return sent
 
 
 def queue_redirect(
@@ -170,21 +125,23 @@ def queue_redirect(
 ) -> str | None:
     """R15: a requester who is not a registered contact learns where (masked) and when the key
     goes; it never goes to them."""
-    return _queue(
+    return queue_mail(
         session,
         config,
         profile,
         kind="license_redirect",
-        template="license_redirect",
         to=to,
-        thread=thread,
         now=now,
+        template="license_redirect",
+        context={
+            "tag": tag,
+            "masked": [mask_address(c) for c in contacts],
+            "due": format_ja(due),
+            "company": fields.get("company"),
+            "name": fields.get("name"),
+        },
+        thread=thread,
         incident_id=incident_id,
-        tag=tag,
-        masked=[mask_address(c) for c in contacts],
-        due=format_ja(due),
-        company=fields.get("company"),
-        name=fields.get("name"),
     )
 
 
@@ -208,23 +165,25 @@ def queue_refused(
     end and, while less than a year has passed since, until when a renewal is still possible
     (after it, 再継続年間サポート, R24(3)); ``no_period`` or ``unidentified``: staff will check
     and write."""
-    return _queue(
+    return queue_mail(
         session,
         config,
         profile,
         kind="license_refused",
-        template="license_refused",
         to=to,
-        thread=thread,
         now=now,
+        template="license_refused",
+        context={
+            "tag": tag,
+            "reason": reason,
+            "received_at": format_ja(received_at),
+            "period_end": date_ja(last_end) if last_end else "",
+            "renewal_until": date_ja(renewal_until) if renewal_until else "",
+            "company": fields.get("company"),
+            "name": fields.get("name"),
+        },
+        thread=thread,
         incident_id=incident_id,
-        tag=tag,
-        reason=reason,
-        received_at=format_ja(received_at),
-        period_end=date_ja(last_end) if last_end else "",
-        renewal_until=date_ja(renewal_until) if renewal_until else "",
-        company=fields.get("company"),
-        name=fields.get("name"),
     )
 
 
@@ -240,14 +199,17 @@ class LicenseMail:
         payload = row.payload or {}
         argv = self.config.profile(row.profile).license_issuer
         key = issue_key(argv, payload["request"], self.timeout)
-        return _key_mail(
+        thread = payload["thread"]
+        return mail_bytes(
             self.config,
             row.profile,
-            message_id=row.message_id,
             to=list(row.recipients),
-            payload=payload,
-            key=key,
-            dated=now,
+            message_id=row.message_id,
+            date=now,
+            template="license_key",
+            context={**payload["context"], "key": key},
+            thread=Thread(thread["in_reply_to"], thread["references"]),
+            voice=SCHEDULED,
         )
 
     def failed(self, session: Session, row: OutboxMail, now: datetime) -> None:

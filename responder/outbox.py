@@ -38,7 +38,7 @@ MAX_BACKOFF = timedelta(hours=1)
 _DELIVERING = ("pending", "held")
 
 
-def queue_mail(
+def queue_bytes(
     session: Session,
     *,
     kind: str,
@@ -52,7 +52,8 @@ def queue_mail(
     automatic: bool = True,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    """Add a mail to the outbox in the caller's transaction (sent only after it commits).
+    """Add a composed mail to the outbox in the caller's transaction (sent only after it
+    commits); ``responder.queue.queue_mail`` makes the bytes.
 
     ``payload``: what a :class:`SendHook` needs to finish the mail when it is sent."""
     values = dict(

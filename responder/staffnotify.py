@@ -20,9 +20,7 @@ from intake.config import Config
 from intake.incidents import Accepted, item_text
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.stafftoken import reply_address
-from responder.compose import OutgoingMail, compose, new_message_id
-from responder.outbox import queue_mail
-from responder.templates import render_mail
+from responder.queue import STAFF, queue_mail
 from scheduler.calendar import to_tokyo
 
 # Everything from this line down is the notification, cut from a staff member's answer (R20).
@@ -54,51 +52,6 @@ def staff_recipients(session: Session, config: Config, profile: str) -> list[Sta
     return [StaffRecipient(u.email, u) for u in accounts] + extra
 
 
-def queue_staff_mail(
-    session: Session,
-    config: Config,
-    profile: str,
-    *,
-    kind: str,
-    to: str,
-    subject: str,
-    body: str,
-    now: datetime,
-    incident_id: int | None = None,
-    reply_to: str | None = None,
-) -> str:
-    """One internal mail to one staff address, from the support address; its Message-ID."""
-    terms = config.profile(profile)
-    message_id = new_message_id(terms.support_address)
-    data = compose(
-        OutgoingMail(
-            sender=terms.support_address,
-            sender_name=f"uketsuke {terms.display_name or profile}",
-            to=[to],
-            subject=subject,
-            body=body,
-            message_id=message_id,
-            date=now,
-            automatic="auto-generated",
-            charset=terms.outgoing_charset,
-            profile=profile,
-            reply_to=reply_to,
-        )
-    )
-    queue_mail(
-        session,
-        kind=kind,
-        profile=profile,
-        recipients=[to],
-        data=data,
-        message_id=message_id,
-        now=now,
-        incident_id=incident_id,
-        automatic=False,  # internal: never counted against a customer's R27 limit
-    )
-    return message_id
-
-
 def alert_staff(
     session: Session,
     config: Config,
@@ -114,15 +67,16 @@ def alert_staff(
     is not answered by mail). Returns how many mails were queued."""
     recipients = staff_recipients(session, config, profile)
     for recipient in recipients:
-        queue_staff_mail(
+        queue_mail(
             session,
             config,
             profile,
             kind=kind,
-            to=recipient.address,
+            to=[recipient.address],
+            now=now,
             subject=subject,
             body=body,
-            now=now,
+            voice=STAFF,
             incident_id=incident_id,
         )
     return len(recipients)
@@ -167,7 +121,6 @@ def notify_staff(
         "follow_up": follow_up,
         "first_line": incident.first_line,
         "reply_marker": REPLY_MARKER,
-        "profile_name": terms.display_name or incident.profile,
         "channel": incident.channel,
         "category": incident.category,
         "urgent": incident.urgent,
@@ -183,16 +136,16 @@ def notify_staff(
     }
     for recipient in recipients:
         account = recipient.account
-        subject, body = render_mail("staff_notify", can_answer=account is not None, **context)
-        queue_staff_mail(
+        queue_mail(
             session,
             config,
             incident.profile,
             kind="staff_notify",
-            to=recipient.address,
-            subject=subject,
-            body=body,
+            to=[recipient.address],
             now=now,
+            template="staff_notify",
+            context={**context, "can_answer": account is not None},
+            voice=STAFF,
             incident_id=incident.id,
             reply_to=(
                 reply_address(

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
 from intake.models import Inquiry, RawMessage, TimedAction
-from responder.acks import Thread, queue_held_expired
+from responder.acks import queue_held_expired
+from responder.queue import Thread
 
 log = logging.getLogger("uketsuke.jobs")
 

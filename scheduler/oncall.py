@@ -3,10 +3,10 @@
 ``accept`` flags an incident ``after_hours`` when its item is urgent (緊急 in subject, body or
 form, not negated) and was received outside the profile's business hours; this after-accept step
 queues one mail of kind ``oncall`` to each of the profile's ``oncall_addresses``, in the accept's
-transaction, due at once. It is internal staff mail (``queue_staff_mail``): never counted against
-a customer's R27 limit and carrying no reply token — on-call staff answer through the incident's
-staff notification or the command line. The page says that after-hours work may be billable
-(R23), so time and cause get recorded while the work is fresh.
+transaction, due at once. It is internal staff mail (``responder.queue.STAFF``): never counted
+against a customer's R27 limit and carrying no reply token — on-call staff answer through the
+incident's staff notification or the command line. The page says that after-hours work may be
+billable (R23), so time and cause get recorded while the work is fresh.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from intake.incidents import Accepted, CreatedIncident, item_text
 from intake.models import AuditEntry
 from intake.submission import STATED_FIELDS
 from responder.acks import format_ja
-from responder.staffnotify import queue_staff_mail
-from responder.templates import render_mail
+from responder.queue import STAFF, queue_mail
 
 log = logging.getLogger("uketsuke.oncall")
 
@@ -52,17 +51,18 @@ def page_oncall(accepted: Accepted) -> None:
                 created.profile,
             )
             continue
-        subject, body = render_mail("oncall", **_context(accepted, created))
+        context = _context(accepted, created)
         for address in addresses:
-            queue_staff_mail(
+            queue_mail(
                 accepted.session,
                 accepted.config,
                 created.profile,
                 kind="oncall",
-                to=address,
-                subject=subject,
-                body=body,
+                to=[address],
                 now=accepted.now,
+                template="oncall",
+                context=context,
+                voice=STAFF,
                 incident_id=created.id,
             )
 
@@ -84,7 +84,6 @@ def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
         "number": created.id,
         "first_line": created.first_line,
         "received_at": format_ja(accepted.intake.received_at),
-        "profile_name": terms.display_name or created.profile,
         "channel": created.channel,
         "category": created.category,
         "customer_number": customer.number if customer else None,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from intake.config import OutboxConfig
 from intake.models import OutboxMail, RawMessage
 from intake.store import store_raw
-from responder.outbox import Dispatcher, queue_mail
+from responder.outbox import Dispatcher, queue_bytes
 from responder.transports import MaildirTransport, SmtpRelayTransport
 from scheduler.calendar import TOKYO
 from scheduler.service import OUTBOX_MAX_DEFER, OutboxJob
@@ -31,7 +31,7 @@ def plain_relay(port: int) -> SmtpRelayTransport:
 
 def queue_one(sessions, message_id: str) -> None:  # noqa: ANN001
     with sessions.begin() as session:
-        queue_mail(
+        queue_bytes(
             session,
             kind="ack",
             profile="helpdesk",
@@ -58,7 +58,7 @@ def test_r16_relay_delivery_is_recorded_and_late_mail_marked_late(sessions) -> N
     try:
         with sessions.begin() as session:
             for n, due in enumerate((NOW, NOW - timedelta(hours=3))):
-                queue_mail(
+                queue_bytes(
                     session,
                     kind="ack",
                     profile="helpdesk",

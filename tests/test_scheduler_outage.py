@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake import db
 from intake.config import Config, load_config
 from intake.models import Base, OutboxMail
-from responder.outbox import queue_mail
+from responder.outbox import queue_bytes
 from scheduler.calendar import TOKYO
 from scheduler.service import (
     HELD_EXPIRY_SECONDS,
@@ -168,7 +168,7 @@ def run(tick: JobTick, clock: Clock, ticks: int, every: int = OUTBOX_SECONDS) ->
 
 def queue_ack(sessions: sessionmaker[Session], now: datetime) -> None:
     with sessions.begin() as session:
-        queue_mail(
+        queue_bytes(
             session,
             kind="ack",
             profile="helpdesk",

@@ -25,8 +25,8 @@ from intake.spool import read_raw
 from intake.staffcommands import CATEGORIES, CommandError, parse_answer
 from intake.stafftoken import ReplyToken, base_address, token_in, verifies
 from intake.steps.context import Context
-from responder.staffnotify import REPLY_MARKER, alert_staff, queue_staff_mail
-from responder.templates import render_mail
+from responder.queue import STAFF, queue_mail
+from responder.staffnotify import REPLY_MARKER, alert_staff
 
 
 @dataclass
@@ -175,21 +175,20 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
 def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str) -> None:
     """R20: an answer that cannot be acted on is not relayed; its author is told why."""
     tag = f"[{ctx.config.profile(incident.profile).tag_prefix}{incident.id}]"
-    subject, body = render_mail(
-        "staff_error",
-        tag=tag,
-        reason=reason,
-        staff_name=member.name,
-        categories=", ".join(CATEGORIES),
-    )
-    queue_staff_mail(
+    queue_mail(
         ctx.session,
         ctx.config,
         incident.profile,
         kind="staff_error",
-        to=member.email,
-        subject=subject,
-        body=body,
+        to=[member.email],
         now=ctx.now,
+        template="staff_error",
+        context={
+            "tag": tag,
+            "reason": reason,
+            "staff_name": member.name,
+            "categories": ", ".join(CATEGORIES),
+        },
+        voice=STAFF,
         incident_id=incident.id,
     )
