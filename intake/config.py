@@ -37,6 +37,7 @@ from intake.configparts import (
     StaffConfig,
     WebConfig,
 )
+from intake.incidenttag import DEFAULT_PREFIX
 from intake.schema import Check, ConfigError, Model, NonEmpty, Pattern, Range, as_data, build
 from scheduler.calendar import BusinessCalendar, HoursVersion, RecurringClosure
 
@@ -73,7 +74,7 @@ class ProfileConfig(Model):
         default_factory=list
     )
     license_cutoff: Annotated[str, Check(parse_hhmm)] = "17:00"
-    tag_prefix: str = "#"
+    tag_prefix: str = DEFAULT_PREFIX
     outgoing_charset: Literal["utf-8", "iso-2022-jp"] = "utf-8"
     auto_close_hours: Annotated[int, Range(ge=1)] = 120
     require_active_support: bool = False

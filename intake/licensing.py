@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from intake.identify import contact_addresses
 from intake.incidents import Accepted, CreatedIncident
+from intake.incidenttag import incident_tag
 from intake.models import Customer, IncidentMessage, RawMessage
 from intake.submission import Intake
 from responder.acks import format_ja
@@ -265,7 +266,7 @@ def _refuse(
 
 
 def _tag(accepted: Accepted, incident: CreatedIncident) -> str:
-    return f"[{accepted.config.profile(incident.profile).tag_prefix}{incident.id}]"
+    return incident_tag(incident.id, accepted.config.profile(incident.profile).tag_prefix)
 
 
 def _facts(customer: Customer | None, contacts: list[str], received: datetime) -> list[str]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.identify import FIELD_LABELS
 from intake.incidents import CreatedIncident
+from intake.incidenttag import incident_tag
 from intake.models import Incident
 from responder.queue import SUPPRESSED as SUPPRESSED  # re-exported: uketsuke status counts it
 from responder.queue import Thread, queue_mail
@@ -31,7 +32,7 @@ def format_ja(instant: datetime) -> str:
 
 def tags(config: Config, profile_name: str, incidents: Sequence[Incident | CreatedIncident]) -> str:
     prefix = config.profile(profile_name).tag_prefix
-    return "".join(f"[{prefix}{i.id}]" for i in incidents)
+    return "".join(incident_tag(i.id, prefix) for i in incidents)
 
 
 def queue_ack(

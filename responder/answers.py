@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.incidenttag import incident_tag
 from intake.models import Incident, IncidentMessage, OutboxMail
 from responder.acks import format_ja
 from responder.queue import PERSON, Thread, queue_mail
@@ -61,7 +62,7 @@ def queue_answer(
     one-click close link (R17) and says when silence closes the incident (R18)."""
     assert incident.reply_address
     terms = config.profile(incident.profile)
-    tag = f"[{terms.tag_prefix}{incident.id}]"
+    tag = incident_tag(incident.id, terms.tag_prefix)
     sent = queue_mail(
         session,
         config,
@@ -105,7 +106,7 @@ def queue_closed(
         now=now,
         template="closed",
         context={
-            "tag": f"[{terms.tag_prefix}{incident.id}]",
+            "tag": incident_tag(incident.id, terms.tag_prefix),
             "first_line": incident.first_line,
             "company": incident.fields.get("company"),
             "name": incident.fields.get("name"),

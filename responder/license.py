@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.incidenttag import incident_tag
 from intake.models import OutboxMail
 from responder.acks import format_ja
 from responder.outbox import first_due
@@ -215,7 +216,7 @@ class LicenseMail:
     def failed(self, session: Session, row: OutboxMail, now: datetime) -> None:
         """R16: the key mail is retried, but the promised day may be missed: staff hear of the
         first failure (the error text holds no key)."""
-        tag = f"[{self.config.profile(row.profile).tag_prefix}{row.incident_id}]"
+        tag = incident_tag(row.incident_id, self.config.profile(row.profile).tag_prefix)
         retry = (
             "再試行しません（送信失敗）"
             if row.state == "failed"

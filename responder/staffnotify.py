@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.incidents import Accepted, item_text
+from intake.incidenttag import incident_tag
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.stafftoken import reply_address
 from responder.queue import STAFF, queue_mail
@@ -114,7 +115,7 @@ def notify_staff(
     if not recipients:
         return 0
     terms = config.profile(incident.profile)
-    tag = f"[{terms.tag_prefix}{incident.id}]"
+    tag = incident_tag(incident.id, terms.tag_prefix)
     customer = session.get(Customer, incident.customer_id) if incident.customer_id else None
     context = {
         "tag": tag,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from intake.incidents import Accepted, CreatedIncident, item_text
+from intake.incidenttag import incident_tag
 from intake.models import AuditEntry
 from intake.submission import STATED_FIELDS
 from responder.acks import format_ja
@@ -80,7 +81,7 @@ def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
     terms = accepted.config.profile(created.profile)
     customer = accepted.customer
     return {
-        "tag": f"[{terms.tag_prefix}{created.id}]",
+        "tag": incident_tag(created.id, terms.tag_prefix),
         "number": created.id,
         "first_line": created.first_line,
         "received_at": format_ja(accepted.intake.received_at),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from intake.incidenttag import DEFAULT_PREFIX
+
 if TYPE_CHECKING:
     from intake.config import Config
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 class ParseContext:
     """What the parser needs to know of the configuration: who is staff, who is a fax gateway."""
 
-    tag_prefix: str = "#"
+    tag_prefix: str = DEFAULT_PREFIX
     staff_addresses: frozenset[str] = frozenset()
     fax_senders: frozenset[str] = frozenset()
 

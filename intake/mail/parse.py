@@ -18,6 +18,7 @@ from email import errors
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from intake.incidenttag import ticket_ref
 from intake.mail.access import header, headers
 from intake.mail.bounce import bounce_of, is_bounce
 from intake.mail.charsets import decode_text
@@ -95,23 +96,6 @@ class ParsedMessage:
         data = asdict(self)
         data["from"] = data.pop("sender")
         return data
-
-
-def tag_pattern(prefix: str) -> re.Pattern[str]:
-    """The incident tag in a subject: ``[#123]`` or ``[<prefix>123]`` (R19)."""
-    return re.compile(r"[\[［]\s*" + re.escape(prefix.strip()) + r"\s*([0-9０-９]{1,12})\s*[\]］]")
-
-
-def ticket_ref(subject: str, prefix: str) -> int | None:
-    match = tag_pattern(prefix).search(subject)
-    if not match:
-        match = tag_pattern(prefix.replace("#", "＃")).search(subject) if "#" in prefix else None
-    if not match:
-        return None
-    return int(match.group(1).translate(_FULLWIDTH_DIGITS))
-
-
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def _msgid(value: str | None) -> str | None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from intake import incidents as inc
 from intake.answers import act
 from intake.dkimcheck import verified_domain
+from intake.incidenttag import incident_tag
 from intake.models import AuditEntry, Incident, StaffUser
 from intake.outcomes import Held, Processed
 from intake.spool import read_raw
@@ -142,7 +143,8 @@ def _tagged_incident(ctx: Context) -> Incident | None:
 def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> None:
     """R21: held, reported to the profile's staff, never relayed nor acted on."""
     profile = incident.profile if incident is not None else ctx.profile
-    tag = f"[{ctx.config.profile(profile).tag_prefix}{incident.id}] " if incident else ""
+    prefix = ctx.config.profile(profile).tag_prefix
+    tag = f"{incident_tag(incident.id, prefix)} " if incident else ""
     ctx.session.add(
         AuditEntry(
             at=ctx.now,
@@ -174,7 +176,7 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
 
 def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str) -> None:
     """R20: an answer that cannot be acted on is not relayed; its author is told why."""
-    tag = f"[{ctx.config.profile(incident.profile).tag_prefix}{incident.id}]"
+    tag = incident_tag(incident.id, ctx.config.profile(incident.profile).tag_prefix)
     queue_mail(
         ctx.session,
         ctx.config,

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 
 from intake import incidents as inc
 from intake.accept import accept
+from intake.incidenttag import incident_tag
 from intake.models import Incident, Inquiry, OutboxMail, RawMessage, RawState
 from intake.outcomes import Deferred, Held, Processed
 from intake.steps.context import Context
@@ -103,7 +104,7 @@ def _tagged(ctx: Context, number: int) -> Incident | None:
         return None
     sender = (ctx.message.from_address or "").lower()
     if sender not in inc.participants(ctx.session, tagged):
-        raise Held(f"tag [#{tagged.id}] from a sender who is not a participant")
+        raise Held(f"tag {incident_tag(tagged.id)} from a sender who is not a participant")
     return tagged
 
 

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, render_template, request, session
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from intake.incidenttag import incident_tag
 from intake.web.context import web_context
 from intake.web.forms import CATEGORIES, LICENSE_REASONS, MAX_ITEMS, InquiryForm, LicenseForm
 from intake.web.uploads import (
@@ -237,7 +238,7 @@ def close_link(token: str) -> Any:
         return render_template(
             "message.html",
             title="クローズしました",
-            message=f"[{terms.tag_prefix}{incident.id}] をクローズしました。"
+            message=f"{incident_tag(incident.id, terms.tag_prefix)} をクローズしました。"
             "ご利用ありがとうございました。",
             **common,
         )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake.identify import FIELD_LABELS
+from intake.incidenttag import incident_tag
 from intake.models import (
     Customer,
     Incident,
@@ -72,12 +73,13 @@ def render_incident(
 ) -> Any:
     """The incident page; after a refused action, with the error and what was typed (R30)."""
     data = _incident_data(number)
+    incident = data["incident"]
     if error is None:
         audit_view("view_incident", f"incident:{number}")
     return (
         render_template(
             "staff/incident.html",
-            title=f"[#{number}] {data['incident'].subject or data['incident'].first_line}",
+            title=f"{incident_tag(number)} {incident.subject or incident.first_line}",
             error=error,
             typed=typed or {},
             categories=CATEGORIES,
