@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.config import Config
 from intake.db import read_sessions
 from intake.models import RawMessage, RawState
+from intake.searchindex import catch_up
 from responder.license import LICENSE_KEY, LicenseMail
 from responder.outbox import Dispatcher
 from responder.transports import make_transport
@@ -45,11 +46,13 @@ OUTBOX_SECONDS = 2
 HELD_EXPIRY_SECONDS = 60
 AUTO_CLOSE_SECONDS = 30
 RETENTION_SECONDS = 3600
+SEARCH_INDEX_SECONDS = 5
 INTERVALS = {
     "outbox": OUTBOX_SECONDS,
     "held-expiry": HELD_EXPIRY_SECONDS,
     "auto-close": AUTO_CLOSE_SECONDS,
     "retention": RETENTION_SECONDS,
+    "search-index": SEARCH_INDEX_SECONDS,
 }
 # While stored mail waits to be processed, the outbox waits too (intake first), but never
 # longer than this: acknowledgments of a burst go out seconds later, never lost or held back.
@@ -151,11 +154,11 @@ class JobTick:
         self.failed_ticks = 0
 
 
-class OutboxJob:
-    """The outbox tick: sends what is due, deferring to intake while a backlog is processed."""
+class IntakeFirst:
+    """Work that waits while stored mail waits to be processed (intake first), but never
+    longer than OUTBOX_MAX_DEFER: the outbox, the search index."""
 
-    def __init__(self, dispatcher: Dispatcher, sessions: sessionmaker[Session]) -> None:
-        self.dispatcher = dispatcher
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.reads = read_sessions(sessions)
         self.deferred_since: datetime | None = None
 
@@ -163,13 +166,37 @@ class OutboxJob:
         with self.reads() as session:
             return session.scalar(_BACKLOG) is not None
 
-    def run(self, now: datetime) -> int:
+    def waits(self, now: datetime) -> bool:
         if self.backlog():
             self.deferred_since = self.deferred_since or now
             if now - self.deferred_since < OUTBOX_MAX_DEFER:
-                return 0
+                return True
         self.deferred_since = None
-        return self.dispatcher.run_once(now)
+        return False
+
+
+class OutboxJob(IntakeFirst):
+    """The outbox tick: sends what is due, deferring to intake while a backlog is processed."""
+
+    def __init__(self, dispatcher: Dispatcher, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self.dispatcher = dispatcher
+
+    def run(self, now: datetime) -> int:
+        return 0 if self.waits(now) else self.dispatcher.run_once(now)
+
+
+class SearchIndexJob(IntakeFirst):
+    """SQLite: new incidents and messages into the search index (intake.searchindex)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self.engine = sessions.kw["bind"]
+
+    def run(self, now: datetime) -> int:
+        if self.engine.dialect.name != "sqlite" or self.waits(now):
+            return 0
+        return catch_up(self.engine)
 
 
 _BACKLOG = select(RawMessage.id).where(RawMessage.state == RawState.RECEIVED).limit(1)
@@ -190,6 +217,7 @@ def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> 
         "held-expiry": JobTick("held-expiry", partial(expire_held, sessions, config), clock),
         "auto-close": JobTick("auto-close", partial(auto_close_due, sessions, config), clock),
         "retention": JobTick("retention", partial(purge_raw_mail, sessions, config), clock),
+        "search-index": JobTick("search-index", SearchIndexJob(sessions).run, clock),
     }
 
 
