@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from intake import db
 from intake.attempts import MAX_ATTEMPTS
 from intake.models import Incident, OutboxMail, RawMessage
+from intake.processor_handle import HEALTH_STALE_SECONDS
 from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_daemon import Sender, status
@@ -157,14 +158,16 @@ def test_r29_kill_9_of_the_processor_under_load_freezes_and_loses_nothing(
     watch.done.set()
     watch.join(30)
     assert not sender.pending
-    assert max(watch.greetings) < 2.0  # the doors never waited for the processor
+    # Not a speed check: without supervision the greeting never came (the doors froze on the
+    # dead processor); the bound for "answering" is 2 s.
+    assert max(watch.greetings) < 2.0
     codes = [code for code, _ in watch.health]
     assert 503 in codes  # while it was down...
     down = {text for code, text in watch.health if code == 503}
     assert all(text.startswith("processor: ") for text in down), down
     counts = wait_until_done(daemon, len(messages), 120)
     assert counts["processor"]["alive"] and counts["processor"]["restarts"] == 1
-    assert counts["processor"]["heartbeat_age_s"] < 5
+    assert counts["processor"]["heartbeat_age_s"] < HEALTH_STALE_SECONDS
     assert healthz(daemon) == (200, "ok\n")  # ...and ok again
     assert daemon.terminate() == 0
     one_incident_and_ack_each(daemon, sender.accepted)
