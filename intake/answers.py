@@ -14,24 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from intake.audit import audit
 from intake.config import Config
-from intake.models import AuditEntry, Incident, IncidentMessage, StaffUser, TimedAction
+from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.submission import Intake, Item
-
-
-def audit(
-    session: Session, actor: str, action: str, incident: Incident, now: datetime, **detail: object
-) -> None:
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action=action,
-            target=f"incident:{incident.id}",
-            detail=dict(detail),
-        )
-    )
 
 
 def cancel_auto_close(session: Session, incident: Incident, now: datetime) -> None:
@@ -74,7 +61,7 @@ def act(
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
         _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
-        audit(session, staff.email, "staff_note", incident, now)
+        audit(session, "staff_note", actor=staff.email, incident=incident.id, at=now)
         done.append("note")
     elif answer.text and answer.split:
         done.append(f"split:#{split(session, config, incident, staff, answer.text, now)}")
@@ -110,13 +97,11 @@ def _set_fields(
         incident.updated_at = now
         audit(
             session,
-            staff.email,
             "staff_update",
-            incident,
-            now,
-            category=answer.category,
-            cause=answer.cause,
-            minutes=answer.minutes,
+            actor=staff.email,
+            incident=incident.id,
+            at=now,
+            detail={"category": answer.category, "cause": answer.cause, "minutes": answer.minutes},
         )
 
 
@@ -184,7 +169,7 @@ def relay(
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
-    audit(session, staff.email, "staff_answer", incident, now)
+    audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
     return sent
 
 
@@ -208,7 +193,7 @@ def close(
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
     queue_closed(session, config, incident, now=now, auto=auto)
-    audit(session, by, "auto_close" if auto else "close", incident, now)
+    audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True
 
 
@@ -240,5 +225,6 @@ def split(
         customer=incident.customer,
     )
     [created] = accept(session, config, intake, now)
-    audit(session, staff.email, "split", incident, now, into=created.id)
+    into = {"into": created.id}
+    audit(session, "split", actor=staff.email, incident=incident.id, at=now, detail=into)
     return created.id

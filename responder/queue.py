@@ -16,8 +16,8 @@ from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.orm import Session
 
+from intake.audit import audit
 from intake.config import Config
-from intake.models import AuditEntry
 from responder.compose import OutgoingMail, compose, new_message_id
 from responder.outbox import automatic_mails_in_last_hour, queue_bytes
 from responder.templates import render_mail
@@ -165,13 +165,11 @@ def _over_limit(
     limit = config.outbox.auto_mails_per_sender_per_hour
     if automatic_mails_in_last_hour(session, recipient, now) < limit:
         return False
-    session.add(
-        AuditEntry(
-            at=now,
-            actor="uketsuke",
-            action=SUPPRESSED,
-            target=f"incident:{incident_id}" if incident_id else None,
-            detail={"kind": kind, "reason": "rate_limit", "limit": limit},
-        )
+    audit(
+        session,
+        SUPPRESSED,
+        incident=incident_id,
+        at=now,
+        detail={"kind": kind, "reason": "rate_limit", "limit": limit},
     )
     return True

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 
+from intake.audit import audit
 from intake.incidents import Accepted, CreatedIncident, item_text
 from intake.incidenttag import incident_tag
-from intake.models import AuditEntry
 from intake.submission import STATED_FIELDS
 from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
@@ -37,14 +37,12 @@ def page_oncall(accepted: Accepted) -> None:
             continue
         addresses = _oncall_addresses(accepted.config.profile(created.profile).oncall_addresses)
         if not addresses:
-            accepted.session.add(
-                AuditEntry(
-                    at=accepted.now,
-                    actor="uketsuke",
-                    action=UNCONFIGURED,
-                    target=f"incident:{created.id}",
-                    detail={"profile": created.profile},
-                )
+            audit(
+                accepted.session,
+                UNCONFIGURED,
+                incident=created.id,
+                at=accepted.now,
+                detail={"profile": created.profile},
             )
             log.warning(
                 "incident #%s is urgent after hours but profile %s has no oncall_addresses",

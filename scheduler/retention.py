@@ -24,9 +24,10 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.audit import audit
 from intake.config import Config
 from intake.db import read_sessions
-from intake.models import AuditEntry, Incident, IncidentMessage, Inquiry, RawMessage, RawState
+from intake.models import Incident, IncidentMessage, Inquiry, RawMessage, RawState
 from intake.spool import spool_dir
 
 log = logging.getLogger("uketsuke.retention")
@@ -78,14 +79,7 @@ def purge_raw_mail(sessions: sessionmaker[Session], config: Config, now: datetim
                     session.scalars(select(RawMessage.spool).where(RawMessage.spool.in_(names)))
                 )
             if ids:
-                session.add(
-                    AuditEntry(
-                        at=now,
-                        actor="uketsuke",
-                        action="raw_mail_purged",
-                        detail={"count": len(ids), "days": days},
-                    )
-                )
+                audit(session, "raw_mail_purged", at=now, detail={"count": len(ids), "days": days})
         _unlink(spool, names)
         purged += len(ids)
     if purged:

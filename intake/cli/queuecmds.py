@@ -254,7 +254,8 @@ def _move(args: argparse.Namespace, source: str, target: str, action: str) -> tu
     from sqlalchemy.orm import load_only
 
     from intake import db
-    from intake.models import AuditEntry, OutboxMail
+    from intake.audit import audit
+    from intake.models import OutboxMail
 
     sessions = db.session_factory(engine_from(config_from(args)))
     with sessions.begin() as session:
@@ -269,7 +270,5 @@ def _move(args: argparse.Namespace, source: str, target: str, action: str) -> tu
         found = mail.state
         if found == source:
             mail.state = target
-            session.add(
-                AuditEntry(actor="cli", action=action, target=f"outbox:{mail.id}", detail={})
-            )
+            audit(session, action, actor="cli", target=f"outbox:{mail.id}")
         return found, mail.due_at

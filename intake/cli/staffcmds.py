@@ -99,7 +99,8 @@ def run_add(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
     from intake import db
-    from intake.models import AuditEntry, StaffUser
+    from intake.audit import audit
+    from intake.models import StaffUser
 
     config = config_from(args)
     name = " ".join(args.name.split())
@@ -121,9 +122,7 @@ def run_add(args: argparse.Namespace) -> int:
                     active=True,
                 )
             )
-            session.add(
-                AuditEntry(actor="cli", action="staff_add", target=f"staff:{email}", detail={})
-            )
+            audit(session, "staff_add", actor="cli", target=f"staff:{email}")
     except IntegrityError:  # added at the same moment by another run
         raise CliError(f"staff {email} exists") from None
     print(f"staff {email} added ({_profiles_text(profiles)})")
@@ -155,15 +154,14 @@ def run_remove(args: argparse.Namespace) -> int:
     from sqlalchemy import delete
 
     from intake import db
-    from intake.models import AuditEntry, StaffUser
+    from intake.audit import audit
+    from intake.models import StaffUser
 
     email = args.email.strip().lower()
     with db.session_factory(engine_from(config_from(args))).begin() as session:
         removed = session.execute(delete(StaffUser).where(StaffUser.email == email)).rowcount
         if removed:
-            session.add(
-                AuditEntry(actor="cli", action="staff_remove", target=f"staff:{email}", detail={})
-            )
+            audit(session, "staff_remove", actor="cli", target=f"staff:{email}")
     if not removed:
         raise CliError(f"no staff {email}")
     print(f"staff {email} removed")
@@ -199,7 +197,8 @@ def run_passwd(args: argparse.Namespace) -> int:
     from werkzeug.security import generate_password_hash
 
     from intake import db
-    from intake.models import AuditEntry, StaffUser
+    from intake.audit import audit
+    from intake.models import StaffUser
 
     email = args.email.strip().lower()
     sessions = db.session_factory(engine_from(config_from(args)))
@@ -212,9 +211,7 @@ def run_passwd(args: argparse.Namespace) -> int:
         if user is None:  # removed while the password was typed
             raise CliError(f"no staff {email} (uketsuke staff add NAME EMAIL)")
         user.password_hash = hashed
-        session.add(
-            AuditEntry(actor="cli", action="staff_passwd", target=f"staff:{email}", detail={})
-        )
+        audit(session, "staff_passwd", actor="cli", target=f"staff:{email}")
     print(f"password set for {email}")
     return 0
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from intake.channels.fax import FaxReading
 from intake.config import Config
 from intake.mail.parse import ParsedMessage
-from intake.models import AuditEntry, RawMessage
+from intake.models import RawMessage
 
 FaxReader = Callable[[bytes, str | None], FaxReading]
 DnsLookup = Callable[..., bytes | None]  # dkimpy's dnsfunc(name, timeout=…) -> TXT record
@@ -42,14 +42,3 @@ class Context:
     @property
     def reply_wait(self) -> timedelta:
         return timedelta(seconds=self.config.intake.reply_wait_seconds)
-
-    def audit(self, action: str, detail: dict) -> None:
-        self.session.add(
-            AuditEntry(
-                at=self.now,
-                actor="uketsuke",
-                action=action,
-                target=f"raw:{self.raw.id}",
-                detail=detail,
-            )
-        )

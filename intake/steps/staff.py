@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from intake import incidents as inc
 from intake.answers import act
+from intake.audit import audit
 from intake.dkimcheck import verified_domain
 from intake.incidenttag import incident_tag
-from intake.models import AuditEntry, Incident, StaffUser
+from intake.models import Incident, StaffUser
 from intake.outcomes import Held, Processed
 from intake.spool import read_raw
 from intake.staffcommands import CATEGORIES, CommandError, parse_answer
@@ -145,14 +146,12 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
     profile = incident.profile if incident is not None else ctx.profile
     prefix = ctx.config.profile(profile).tag_prefix
     tag = f"{incident_tag(incident.id, prefix)} " if incident else ""
-    ctx.session.add(
-        AuditEntry(
-            at=ctx.now,
-            actor="uketsuke",
-            action="staff_claim_held",
-            target=f"raw:{ctx.raw.id}",
-            detail={"why": why, "incident": incident.id if incident else None},
-        )
+    audit(
+        ctx.session,
+        "staff_claim_held",
+        target=f"raw:{ctx.raw.id}",
+        at=ctx.now,
+        detail={"why": why, "incident": incident.id if incident else None},
     )
     alert_staff(
         ctx.session,

@@ -36,7 +36,8 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from intake.models import AuditEntry, StaffUser
+from intake.audit import audit
+from intake.models import StaffUser
 from intake.web.context import web_context
 from intake.web.staff_common import member, now
 
@@ -142,14 +143,13 @@ def safe_next(target: str | None) -> str | None:
 
 def _audit_login(action: str, email: str, **detail: Any) -> None:
     with web_context().sessions.begin() as db_session:
-        db_session.add(
-            AuditEntry(
-                at=now(),
-                actor=email if action != "login_failed" else "web",
-                action=action,
-                target=f"staff:{email}"[:255] if email else None,
-                detail=detail,
-            )
+        audit(
+            db_session,
+            action,
+            actor=email if action != "login_failed" else "web",
+            target=f"staff:{email}"[:255] if email else None,
+            at=now(),
+            detail=detail,
         )
 
 

@@ -105,13 +105,11 @@ def reading() -> Iterator[Session]:
 
 
 def audit(session: Session, kind: str, target: str | None, **detail: Any) -> None:
-    """R26: one audit row (action ``kind``) in the caller's transaction; never a message body
-    or a password."""
-    from intake.models import AuditEntry
+    """R26: one audit row (action ``kind``) in the caller's transaction, the member logged in
+    as actor (``intake.audit``); never a message body or a password."""
+    from intake.audit import audit as add_entry
 
-    session.add(
-        AuditEntry(at=now(), actor=member().email, action=kind, target=target, detail=detail)
-    )
+    add_entry(session, kind, actor=member().email, target=target, at=now(), detail=detail)
 
 
 def audit_view(kind: str, target: str | None, **detail: Any) -> None:
