@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from intake.audit import audit
 from intake.config import Config
+from intake.fieldnames import stated_fields
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.submission import Intake, Item
@@ -210,7 +211,7 @@ def split(
     from intake.accept import accept
     from intake.mail.classify import categorize, is_urgent
 
-    fields = {k: incident.fields.get(k) for k in ("company", "name", "domain", "customer_number")}
+    fields = stated_fields(incident.fields)
     if incident.customer is not None:
         fields["customer_number"] = incident.customer.number
     intake = Intake(

@@ -14,24 +14,17 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from intake.customers import contracts_of
+from intake.fieldnames import FIELD_NAMES
 from intake.models import Customer
 from scheduler.calendar import to_tokyo
 from scheduler.periods import SupportStatus, support_status
-
-FIELD_LABELS = {
-    "company": "社名",
-    "name": "氏名",
-    "domain": "ドメイン名",
-    "customer_number": "顧客番号",
-}
-FIELD_ORDER = tuple(FIELD_LABELS)
 
 
 @dataclass
 class Identification:
     accepted: bool
     customer: Customer | None = None
-    missing: list[str] = field(default_factory=list)  # field names, in FIELD_ORDER
+    missing: list[str] = field(default_factory=list)  # field names, in FIELD_NAMES order
     unknown: list[str] = field(default_factory=list)  # present but not in the registry
     flags: list[str] = field(default_factory=list)
 
@@ -63,7 +56,7 @@ def identify(
     registry: bool | None = None,
 ) -> Identification:
     """R2: accepted, or what is missing or unknown. R25: support status flags."""
-    missing = [name for name in FIELD_ORDER if not fields.get(name)]
+    missing = [name for name in FIELD_NAMES if not fields.get(name)]
     loaded = registry if registry is not None else registry_loaded(session)
     customer = find_customer(session, fields.get("customer_number")) if loaded else None
     unknown: list[str] = []

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from intake.models import Customer, Inquiry
 
-STATED_FIELDS = ("company", "name", "domain", "customer_number")
-
 
 @dataclass
 class Item:
@@ -60,7 +58,3 @@ class Intake:
         if self.reply_to is not None:
             return [a for a in self.reply_to if a]
         return [self.sender] if self.sender else []
-
-    def stated(self) -> dict[str, str | None]:
-        """The four fields as the customer stated them (staff see them on the incident)."""
-        return {name: self.fields.get(name) for name in STATED_FIELDS}

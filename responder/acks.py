@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.identify import FIELD_LABELS
+from intake.fieldnames import FIELD_LABELS
 from intake.incidents import CreatedIncident
 from intake.incidenttag import incident_tag
 from intake.models import Incident

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, item_text
 from intake.incidenttag import incident_tag
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
@@ -127,9 +128,7 @@ def notify_staff(
         "urgent": incident.urgent,
         "customer_number": customer.number if customer else None,
         "customer_company": customer.company if customer else "",
-        "fields": {
-            k: incident.fields.get(k) for k in ("company", "name", "domain", "customer_number")
-        },
+        "fields": stated_fields(incident.fields),
         "reply_address": incident.reply_address,
         "flags": list(incident.flags),
         "timers": _timers(session, incident),

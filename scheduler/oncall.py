@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 
 from intake.audit import audit
+from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, CreatedIncident, item_text
 from intake.incidenttag import incident_tag
-from intake.submission import STATED_FIELDS
 from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
 
@@ -87,7 +87,7 @@ def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
         "category": created.category,
         "customer_number": customer.number if customer else None,
         "customer_company": customer.company if customer else "",
-        "fields": {name: created.fields.get(name) for name in STATED_FIELDS},
+        "fields": stated_fields(created.fields),
         "reply_address": created.reply_address,
         "flags": list(created.flags),
         "rate": f"{terms.after_hours_rate_jpy:,}",

@@ -51,6 +51,7 @@ PURE_MODULES = (
     "intake.mail.parse",
     "intake.mail.split",
     "intake.fax.lines",
+    "intake.fieldnames",
     "intake.incidenttag",
     "intake.staffcommands",
     "intake.stafftoken",

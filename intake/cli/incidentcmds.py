@@ -92,7 +92,7 @@ def incident_json(
 ) -> dict[str, Any]:
     """The documented JSON of an incident (README): ``customer_number`` is the registry's, else
     the number as stated; ``fields`` the four fields as the customer stated them."""
-    from intake.submission import STATED_FIELDS
+    from intake.fieldnames import stated_fields
 
     stated = incident.fields or {}
     return {
@@ -100,7 +100,7 @@ def incident_json(
         "state": incident.state,
         "profile": incident.profile,
         "customer_number": customer_number or stated.get("customer_number"),
-        "fields": {name: stated.get(name) for name in STATED_FIELDS},
+        "fields": stated_fields(stated),
         "fax_number": stated.get("fax_number"),
         "category": incident.category,
         "channel": incident.channel,
@@ -175,7 +175,7 @@ def incident_detail(session: Session, number: int) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from intake.identify import FIELD_LABELS
+    from intake.fieldnames import FIELD_LABELS
 
     with _sessions(args)() as session:
         data = incident_detail(session, args.number)
@@ -209,12 +209,13 @@ def run_new(args: argparse.Namespace) -> int:
     is acknowledged by email at the customer's registered contact (R10)."""
     from intake import db
     from intake.accept import accept
-    from intake.identify import FIELD_LABELS, find_customer
+    from intake.fieldnames import FIELD_LABELS, FIELD_NAMES
+    from intake.identify import find_customer
     from intake.mail.classify import categorize, is_urgent
     from intake.mail.fields import normalize_customer_number, normalize_text
     from intake.mail.split import split_inquiries
     from intake.outcomes import Held
-    from intake.submission import STATED_FIELDS, Intake, Item
+    from intake.submission import Intake, Item
 
     config = config_from(args)
     profile = args.profile or config.default_profile
@@ -242,7 +243,7 @@ def run_new(args: argparse.Namespace) -> int:
         try:
             created = accept(session, config, intake, now)
         except Held:
-            missing = [n for n in STATED_FIELDS if not intake.fields.get(n)]
+            missing = [n for n in FIELD_NAMES if not intake.fields.get(n)]
             options = ", ".join(f"{FIELD_LABELS[n]} (--{n})" for n in missing)
             raise CliError(f"not accepted (R1): give {options}") from None
         numbers = [i.id for i in created]

@@ -36,6 +36,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, fields
 
+from intake.fieldnames import FIELD_NAMES, stated_fields
 from intake.mail.fieldvalues import (
     NORMALIZERS,
     label_key,
@@ -53,8 +54,6 @@ __all__ = [
     "normalize_domain",
     "normalize_text",
 ]
-
-FIELD_NAMES = ("company", "name", "domain", "customer_number")
 
 _JA_LABELS = {
     "company": ("会社名", "貴社名", "御社名", "法人名", "団体名", "組織名", "企業名", "社名"),
@@ -300,7 +299,7 @@ def extract_fields(layout: BodyLayout) -> Fields:
     if len(merged) < len(FIELD_NAMES) and layout.quoted_text:
         quoted = _first_valid(_labelled_values(layout.quoted_text))
         merged = {**quoted, **merged}
-    return Fields(**{name: merged.get(name) for name in FIELD_NAMES})
+    return Fields(**stated_fields(merged))
 
 
 def is_field_line(line: str) -> bool:

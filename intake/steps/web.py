@@ -14,6 +14,7 @@ from email import message_from_bytes, policy
 from typing import Any
 
 from intake.accept import accept
+from intake.fieldnames import stated_fields
 from intake.mail.classify import categorize, has_japanese, is_urgent
 from intake.outcomes import Processed
 from intake.spool import read_raw
@@ -55,7 +56,7 @@ def web(ctx: Context) -> None:
     intake = Intake(
         channel=WEB,
         profile=ctx.profile,
-        fields={k: form["fields"].get(k) for k in ("company", "name", "domain", "customer_number")},
+        fields=stated_fields(form["fields"]),
         items=items,
         subject=form.get("subject") or (items[0].text.splitlines()[0][:80] if items else ""),
         received_at=ctx.raw.received_at,

@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from intake.fieldnames import FIELD_LABELS
 from intake.mail.fields import normalize_customer_number, normalize_domain
 from intake.text import EMAIL_ADDRESS
 
@@ -86,10 +87,10 @@ def _text(label: str, maximum: int, *extra: object) -> StringField:
 class CustomerFields(FlaskForm):
     """R1: the four fields, and where the answer goes (R10: by email only)."""
 
-    company = _text("社名", 200)
-    name = _text("氏名", 100)
-    domain = _text("ドメイン名", 253, domain_name)
-    customer_number = _text("顧客番号", 64, customer_number)
+    company = _text(FIELD_LABELS["company"], 200)
+    name = _text(FIELD_LABELS["name"], 100)
+    domain = _text(FIELD_LABELS["domain"], 253, domain_name)
+    customer_number = _text(FIELD_LABELS["customer_number"], 64, customer_number)
     email = _text("メールアドレス", 254, email_address)
     # A honeypot: hidden from people by CSS, filled in by bots. Never shown as an error.
     website = StringField("ウェブサイト（入力しないでください）", validators=[Optional()])

@@ -12,7 +12,7 @@ from flask import abort, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from intake.identify import FIELD_LABELS
+from intake.fieldnames import FIELD_LABELS
 from intake.incidenttag import incident_tag
 from intake.models import (
     Customer,

@@ -21,18 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
+from intake.fieldnames import FIELD_LABELS
 from intake.models import Incident, IncidentMessage, Inquiry, RawMessage, RawState
 from intake.steps.web import FORM_PART, WEB
 from intake.store import store_raw
 from intake.web.uploads import Upload
 
-LABELS = {
-    "company": "社名",
-    "name": "氏名",
-    "domain": "ドメイン名",
-    "customer_number": "顧客番号",
-    "email": "メールアドレス",
-}
+LABELS = {**FIELD_LABELS, "email": "メールアドレス"}
 WAIT_FOR_PROCESSOR = 10.0
 
 
