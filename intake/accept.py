@@ -21,6 +21,7 @@ from intake.identify import Identification, contact_addresses, identify, standin
 from intake.incidents import Accepted, CreatedIncident, create_incidents
 from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedAction
 from intake.outcomes import Held
+from intake.states import IncidentFlag
 from intake.submission import Intake, Item
 from intake.text import strip_controls, strip_controls_opt
 from responder.acks import queue_ack, queue_ask_fields
@@ -48,7 +49,7 @@ def accept(
         _hold(session, config, intake, found, now)
     flags = list(found.flags)
     if intake.language != "ja":
-        flags.append("non_japanese")  # R6
+        flags.append(IncidentFlag.NON_JAPANESE)  # R6
     recipients = intake.recipients()
     if not recipients and found.customer is not None:
         recipients = contact_addresses(found.customer)[:1]  # R10: fax, phone

@@ -19,6 +19,7 @@ from intake.config import Config
 from intake.fieldnames import stated_fields
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
 from intake.staffcommands import CommandError, StaffAnswer
+from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
 
 
@@ -85,8 +86,9 @@ def _set_fields(
 ) -> None:
     if answer.category:
         incident.category = answer.category
-        flags = [f for f in incident.flags if f != "out_of_scope"]
-        incident.flags = [*flags, "out_of_scope"] if answer.category == "out_of_scope" else flags
+        flag = IncidentFlag.OUT_OF_SCOPE  # set with the category of the same name (R5)
+        flags = [f for f in incident.flags if f != flag]
+        incident.flags = [*flags, flag] if answer.category == "out_of_scope" else flags
         done.append(f"category:{answer.category}")
     if answer.cause:
         incident.cause = answer.cause
@@ -166,7 +168,7 @@ def relay(
             payload={"answered_at": now.isoformat()},
         )
     )
-    incident.state = "answered"
+    incident.state = IncidentState.ANSWERED
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
@@ -186,9 +188,9 @@ def close(
     """R17/R18: close (once) and tell the customer; False when it was closed already."""
     from responder.answers import queue_closed
 
-    if incident.state == "closed":
+    if incident.state == IncidentState.CLOSED:
         return False
-    incident.state = "closed"
+    incident.state = IncidentState.CLOSED
     incident.closed_at = now
     incident.updated_at = now
     incident.close_nonce = None

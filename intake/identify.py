@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from intake.customers import contracts_of
 from intake.fieldnames import FIELD_NAMES
 from intake.models import Customer
+from intake.states import IncidentFlag
 from scheduler.calendar import to_tokyo
 from scheduler.periods import SupportStatus, support_status
 
@@ -85,14 +86,14 @@ def standing(
             and registered
             and not any(domain == d or domain.endswith("." + d) for d in registered)
         ):
-            flags.append("domain_mismatch")
+            flags.append(IncidentFlag.DOMAIN_MISMATCH)
         status = support_status(list(contracts_of(customer, profile)), to_tokyo(now).date())
         if require_active_support and status == SupportStatus.LAPSED:
-            flags.append("support_lapsed")
+            flags.append(IncidentFlag.SUPPORT_LAPSED)
         elif require_active_support and status == SupportStatus.NONE:
             # No period on record: staff check the registry; the customer is not told that a
             # support they may well have has lapsed (R25, read in the customer's favour).
-            flags.append("no_support_period")
+            flags.append(IncidentFlag.NO_SUPPORT_PERIOD)
     return Identification(True, customer, [], [], flags)
 
 

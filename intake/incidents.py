@@ -24,6 +24,7 @@ from intake.models import (
     SupportContract,
     TimedAction,
 )
+from intake.states import INTERNAL_KINDS, IncidentFlag, IncidentState
 from intake.submission import Intake, Item
 from scheduler.calendar import to_tokyo
 
@@ -35,8 +36,6 @@ FIRST_LINE_CHARS = 60
 _INSERT_INCIDENT = insert(Incident.__table__).returning(Incident.__table__.c.id)
 _INSERT_MESSAGE = insert(IncidentMessage.__table__)
 _THREAD_IDS = bindparam("ids", expanding=True)
-# Mail only staff get: a reply to it is never a customer's follow-up (R19, R21).
-INTERNAL_KINDS = ("staff_notify", "staff_alert", "staff_error", "oncall")
 
 
 def _by_thread(internal: bool):  # noqa: ANN202 - a prebuilt statement
@@ -195,7 +194,7 @@ def create_incidents(
         number = connection.execute(_INSERT_INCIDENT, values).scalar_one()
         quota = contract.incident_quota if contract is not None else None
         if quota is not None and consumed(session, contract.customer_id, contract.id) > quota:
-            values["flags"] = [*own_flags, "quota_exceeded"]  # R4
+            values["flags"] = [*own_flags, IncidentFlag.QUOTA_EXCEEDED]  # R4
             connection.execute(
                 update(Incident.__table__)
                 .where(Incident.id == number)
@@ -224,11 +223,11 @@ def _item_flags(
     after hours: urgent and received outside business hours, so handled after hours)."""
     own_flags = list(flags)
     if after_hours and item.urgent:
-        own_flags.append("after_hours")
+        own_flags.append(IncidentFlag.AFTER_HOURS)
     if item.category == "out_of_scope":
-        own_flags.append("out_of_scope")  # R5: flagged, not rejected
+        own_flags.append(IncidentFlag.OUT_OF_SCOPE)  # R5: flagged, not rejected
     if reply_address is None:
-        own_flags.append("no_reply_address")  # R10: never dropped, staff find an address
+        own_flags.append(IncidentFlag.NO_REPLY_ADDRESS)  # R10: never dropped, staff find an address
     return own_flags
 
 
@@ -250,7 +249,7 @@ def _incident_row(
         "contract_id": contract.id if contract else None,
         "channel": intake.channel,
         "category": item.category,
-        "state": "open",
+        "state": IncidentState.OPEN,
         "subject": intake.subject,
         "first_line": first_line(item.text or intake.subject),
         "reply_address": reply_address,
@@ -322,7 +321,7 @@ def join(
         },
     )
     if (
-        incident.state == "open"
+        incident.state == IncidentState.OPEN
         and incident.closed_at is None
         and not session.is_modified(incident)
     ):
@@ -330,8 +329,9 @@ def join(
         set_committed_value(incident, "last_customer_message_at", now)
         set_committed_value(incident, "updated_at", now)
     else:  # answered, or reopened just now (R19): the ORM flushes its state with these
-        if incident.state == "answered":
-            incident.state = "open"  # R18: the customer wrote; the incident waits for staff
+        if incident.state == IncidentState.ANSWERED:
+            # R18: the customer wrote; the incident waits for staff
+            incident.state = IncidentState.OPEN
         incident.last_customer_message_at = now
         incident.updated_at = now
     # R18: the auto-close clock restarts with any customer message

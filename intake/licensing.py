@@ -22,6 +22,7 @@ from intake.identify import contact_addresses
 from intake.incidents import Accepted, CreatedIncident
 from intake.incidenttag import incident_tag
 from intake.models import Customer, IncidentMessage, RawMessage
+from intake.states import OutboxKind
 from intake.submission import Intake
 from responder.acks import format_ja
 from responder.license import date_ja, queue_key_mail, queue_redirect, queue_refused
@@ -55,9 +56,9 @@ REFUSED_REASONS = {
 }
 # The thread's record of each mail (never the key: R15, R26).
 THREAD_NOTES = {
-    "license_key": "(ライセンスキーのご案内: 送信時に発行)",
-    "license_redirect": "(ライセンスキー送付先のご案内)",
-    "license_refused": "(ライセンスキー再発行をお受けできない旨のご連絡)",
+    OutboxKind.LICENSE_KEY: "(ライセンスキーのご案内: 送信時に発行)",
+    OutboxKind.LICENSE_REDIRECT: "(ライセンスキー送付先のご案内)",
+    OutboxKind.LICENSE_REFUSED: "(ライセンスキー再発行をお受けできない旨のご連絡)",
 }
 
 
@@ -197,7 +198,7 @@ def _grant(
         thread=thread,
         now=accepted.now,
     )
-    _note(session, incident, "license_key", sent, accepted.now)
+    _note(session, incident, OutboxKind.LICENSE_KEY, sent, accepted.now)
     _tell_strangers(accepted, incident, contacts, due, thread)
 
 
@@ -227,7 +228,7 @@ def _tell_strangers(
         now=accepted.now,
         fields=accepted.intake.fields,
     )
-    _note(accepted.session, incident, "license_redirect", redirect, accepted.now)
+    _note(accepted.session, incident, OutboxKind.LICENSE_REDIRECT, redirect, accepted.now)
 
 
 def _refuse(
@@ -255,7 +256,7 @@ def _refuse(
         now=accepted.now,
         fields=accepted.intake.fields,
     )
-    _note(accepted.session, incident, "license_refused", refused, accepted.now)
+    _note(accepted.session, incident, OutboxKind.LICENSE_REFUSED, refused, accepted.now)
     headline, told = REFUSED_REASONS[found.reason]
     if refused is None:  # R27's hourly limit, or no address to write to
         told = "お客様へのメールは送られていません。担当者から連絡してください。"
@@ -293,7 +294,11 @@ def _alert(accepted: Accepted, incident: CreatedIncident, headline: str, lines: 
 
 
 def _note(
-    session: Session, incident: CreatedIncident, kind: str, message_id: str | None, now: datetime
+    session: Session,
+    incident: CreatedIncident,
+    kind: OutboxKind,
+    message_id: str | None,
+    now: datetime,
 ) -> None:
     """The mail joins the incident's thread, so the customer's reply to it finds the incident
     (R19); nothing when R27's hourly limit held it back."""

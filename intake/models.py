@@ -8,7 +8,6 @@ actions.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+# RawState is imported from here too (its enum moved to intake.states with the others).
+from intake.states import IncidentState, OutboxState, RawState
 
 
 def utcnow() -> datetime:
@@ -67,14 +69,6 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[str]: JSON}
-
-
-class RawState(StrEnum):
-    RECEIVED = "received"  # committed, not yet processed (processed after a restart too)
-    PROCESSED = "processed"  # became incidents or joined one
-    HELD = "held"  # an inquiry waits for fields, or staff must look (R2, R21)
-    IGNORED = "ignored"  # auto-replies, bounces, loops (R27): stored, never answered
-    UNPROCESSABLE = "unprocessable"  # the code failed on it: kept for staff and `reprocess` (R29)
 
 
 class Customer(Base):
@@ -208,7 +202,7 @@ class Incident(Base):
     contract_id: Mapped[int | None] = mapped_column(ForeignKey("support_contracts.id"))
     channel: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32), default="other")
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    state: Mapped[str] = mapped_column(String(16), default=IncidentState.OPEN)
     subject: Mapped[str] = mapped_column(Text, default="")
     first_line: Mapped[str] = mapped_column(Text, default="")
     reply_address: Mapped[str | None] = mapped_column(String(320))
@@ -273,7 +267,7 @@ class OutboxMail(Base):
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     rate_key: Mapped[str | None] = mapped_column(String(320), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|held|sent|failed
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -38,6 +38,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from intake.models import Customer, Incident, SupportContract
+from intake.states import IncidentFlag
 from scheduler.billing import amount_jpy, billed_minutes, hours_text, is_billable
 from scheduler.calendar import TOKYO, format_instant
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from intake.config import Config
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")
+# An incident merged into another (R3, the dashboard's merge) was never one of its own.
+NOT_MERGED = ~cast(Incident.flags, String).like(f'%"{IncidentFlag.MERGED}"%')
 
 Cell = str | int | None
 
@@ -75,7 +78,7 @@ def consumption_rows(session: Session, start: datetime, end: datetime) -> list[l
         select(Incident.customer_id, Incident.contract_id, Incident.profile, Incident.fields).where(
             Incident.created_at >= start,
             Incident.created_at < end,
-            ~cast(Incident.flags, String).like('%"merged"%'),
+            NOT_MERGED,
         )
     ).all()
     counts: Counter[tuple[int | None, int | None, str, str]] = Counter(

@@ -17,6 +17,7 @@ from intake.fieldnames import FIELD_LABELS
 from intake.incidents import CreatedIncident
 from intake.incidenttag import incident_tag
 from intake.models import Incident
+from intake.states import IncidentFlag, OutboxKind
 from responder.queue import SUPPRESSED as SUPPRESSED  # re-exported: uketsuke status counts it
 from responder.queue import Thread, queue_mail
 from scheduler.calendar import to_tokyo
@@ -56,7 +57,7 @@ def queue_ack(
         session,
         config,
         profile_name,
-        kind="ack",
+        kind=OutboxKind.ACK,
         to=to,
         now=now,
         template="ack",
@@ -69,8 +70,8 @@ def queue_ack(
             "company": fields.get("company"),
             "name": fields.get("name"),
             "non_japanese": non_japanese,
-            "support_lapsed": "support_lapsed" in flags,
-            "domain_mismatch": "domain_mismatch" in flags,
+            "support_lapsed": IncidentFlag.SUPPORT_LAPSED in flags,
+            "domain_mismatch": IncidentFlag.DOMAIN_MISMATCH in flags,
         },
         thread=thread,
         incident_id=incidents[0].id if incidents else None,
@@ -101,7 +102,7 @@ def queue_ask_fields(
         session,
         config,
         profile_name,
-        kind="ask_fields",
+        kind=OutboxKind.ASK_FIELDS,
         to=to,
         now=now,
         template="ask_fields",
@@ -131,7 +132,7 @@ def queue_held_expired(
         session,
         config,
         profile_name,
-        kind="held_expired",
+        kind=OutboxKind.HELD_EXPIRED,
         to=to,
         now=now,
         template="held_expired",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.incidenttag import incident_tag
 from intake.models import Incident, IncidentMessage, OutboxMail
+from intake.states import OutboxKind
 from responder.acks import format_ja
 from responder.queue import PERSON, Thread, queue_mail
 
@@ -34,7 +35,10 @@ def thread_of(session: Session, incident: Incident) -> Thread:
     ).all()
     outgoing = session.scalars(
         select(OutboxMail.message_id)
-        .where(OutboxMail.incident_id == incident.id, OutboxMail.kind.in_(("ack", "answer")))
+        .where(
+            OutboxMail.incident_id == incident.id,
+            OutboxMail.kind.in_((OutboxKind.ACK, OutboxKind.ANSWER)),
+        )
         .order_by(OutboxMail.id)
     ).all()
     latest_in = next((m for d, m in reversed(rows) if d == "in"), None)
@@ -67,7 +71,7 @@ def queue_answer(
         session,
         config,
         incident.profile,
-        kind="answer",
+        kind=OutboxKind.ANSWER,
         to=[incident.reply_address],
         now=now,
         template="answer",
@@ -101,7 +105,7 @@ def queue_closed(
         session,
         config,
         incident.profile,
-        kind="closed",
+        kind=OutboxKind.CLOSED,
         to=[incident.reply_address],
         now=now,
         template="closed",

@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.incidenttag import incident_tag
 from intake.models import OutboxMail
+from intake.states import OutboxKind, OutboxState
 from responder.acks import format_ja
 from responder.outbox import first_due
 from responder.queue import SCHEDULED, Thread, mail_bytes, queue_mail
 from responder.staffnotify import alert_staff
 
-LICENSE_KEY = "license_key"  # the outbox kind of the key mail
+LICENSE_KEY = OutboxKind.LICENSE_KEY  # the kind of the key mail, whose send-time hook this is
 KEY_PLACEHOLDER = "（送信時に発行）"  # the key in the stored preview
 ISSUER_TIMEOUT = 30.0  # seconds
 
@@ -95,7 +96,7 @@ def queue_key_mail(
         session,
         config,
         profile,
-        kind=LICENSE_KEY,
+        kind=OutboxKind.LICENSE_KEY,
         to=to,
         now=now,
         template="license_key",
@@ -130,7 +131,7 @@ def queue_redirect(
         session,
         config,
         profile,
-        kind="license_redirect",
+        kind=OutboxKind.LICENSE_REDIRECT,
         to=to,
         now=now,
         template="license_redirect",
@@ -170,7 +171,7 @@ def queue_refused(
         session,
         config,
         profile,
-        kind="license_refused",
+        kind=OutboxKind.LICENSE_REFUSED,
         to=to,
         now=now,
         template="license_refused",
@@ -219,7 +220,7 @@ class LicenseMail:
         tag = incident_tag(row.incident_id, self.config.profile(row.profile).tag_prefix)
         retry = (
             "再試行しません（送信失敗）"
-            if row.state == "failed"
+            if row.state == OutboxState.FAILED
             else f"自動で再試行します（次回 {format_ja(row.due_at)}）"
         )
         alert_staff(

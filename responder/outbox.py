@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 
 from intake.db import read_sessions
 from intake.models import OutboxMail, UtcDateTime
+from intake.states import UNSENT, OutboxKind, OutboxState
 from responder.transports import Transport
 
 log = logging.getLogger("uketsuke.outbox")
@@ -35,13 +36,12 @@ _COUNT_AUTOMATIC = (
     )
 )
 MAX_BACKOFF = timedelta(hours=1)
-_DELIVERING = ("pending", "held")
 
 
 def queue_bytes(
     session: Session,
     *,
-    kind: str,
+    kind: OutboxKind,
     profile: str,
     recipients: list[str],
     data: bytes,
@@ -67,7 +67,7 @@ def queue_bytes(
         data=data,
         due_at=due_at or now,
         created_at=now,
-        state="pending",
+        state=OutboxState.PENDING,
         attempts=0,
         late=False,
     )
@@ -150,7 +150,7 @@ class Dispatcher:
             return list(
                 session.scalars(
                     select(OutboxMail.id)
-                    .where(OutboxMail.state == "pending", OutboxMail.due_at <= now)
+                    .where(OutboxMail.state == OutboxState.PENDING, OutboxMail.due_at <= now)
                     .order_by(OutboxMail.due_at, OutboxMail.id)
                     .limit(limit)
                 )
@@ -171,7 +171,7 @@ class Dispatcher:
         with self.sessions.begin() as session:
             rows = session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == "pending")
+                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == OutboxState.PENDING)
                 .order_by(OutboxMail.id)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -183,7 +183,7 @@ class Dispatcher:
         with self.reads() as session:
             rows = session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == "pending")
+                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == OutboxState.PENDING)
                 .order_by(OutboxMail.id)
             ).all()
         outcomes = {row.id: self._deliver(row, now) for row in rows}  # no transaction open
@@ -193,7 +193,7 @@ class Dispatcher:
             # recorded as sent, never released and sent again (held stays held on a failure).
             for row in session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.id.in_(list(outcomes)), OutboxMail.state.in_(_DELIVERING))
+                .where(OutboxMail.id.in_(list(outcomes)), OutboxMail.state.in_(UNSENT))
                 .order_by(OutboxMail.id)
                 .options(defer(OutboxMail.data))
             ):
@@ -220,7 +220,7 @@ class Dispatcher:
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             if row.attempts >= self.max_attempts:
-                row.state = "failed"
+                row.state = OutboxState.FAILED
                 log.error("outbox %s failed after %s attempts", row.id, row.attempts)
             else:
                 row.due_at = now + backoff(row.attempts)
@@ -231,7 +231,7 @@ class Dispatcher:
             if hook is not None and row.attempts == 1:
                 hook.failed(session, row, now)
             return 0
-        row.state = "sent"
+        row.state = OutboxState.SENT
         row.sent_at = now
         row.attempts += 1
         row.late = now - first_due(row) > LATE_AFTER

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from intake.audit import audit
 from intake.config import Config
+from intake.states import OutboxKind
 from responder.compose import OutgoingMail, compose, new_message_id
 from responder.outbox import automatic_mails_in_last_hour, queue_bytes
 from responder.templates import render_mail
@@ -116,7 +117,7 @@ def queue_mail(
     config: Config,
     profile: str,
     *,
-    kind: str,
+    kind: OutboxKind,
     to: list[str],
     now: datetime,
     voice: Voice = AUTO_REPLY,
@@ -156,7 +157,7 @@ def _over_limit(
     session: Session,
     config: Config,
     recipient: str,
-    kind: str,
+    kind: OutboxKind,
     incident_id: int | None,
     now: datetime,
 ) -> bool:

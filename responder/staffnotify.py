@@ -22,6 +22,7 @@ from intake.incidents import Accepted, item_text
 from intake.incidenttag import incident_tag
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.stafftoken import reply_address
+from intake.states import UNSENT, OutboxKind
 from responder.queue import STAFF, queue_mail
 from scheduler.calendar import to_tokyo
 
@@ -63,7 +64,7 @@ def alert_staff(
     body: str,
     now: datetime,
     incident_id: int | None = None,
-    kind: str = "staff_alert",
+    kind: OutboxKind = OutboxKind.STAFF_ALERT,
 ) -> int:
     """Tell every staff member of ``profile`` something that needs a person (no token: an alert
     is not answered by mail). Returns how many mails were queued."""
@@ -140,7 +141,7 @@ def notify_staff(
             session,
             config,
             incident.profile,
-            kind="staff_notify",
+            kind=OutboxKind.STAFF_NOTIFY,
             to=[recipient.address],
             now=now,
             template="staff_notify",
@@ -178,8 +179,8 @@ def _timers(session: Session, incident: Incident) -> list[str]:
         for o in session.scalars(
             select(OutboxMail).where(
                 OutboxMail.incident_id == incident.id,
-                OutboxMail.kind == "license_key",
-                OutboxMail.state.in_(("pending", "held")),
+                OutboxMail.kind == OutboxKind.LICENSE_KEY,
+                OutboxMail.state.in_(UNSENT),
             )
         )
     ]

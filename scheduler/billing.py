@@ -23,6 +23,8 @@ Readings (R23; where the terms leave a question open, the customer's favour wins
 
 from __future__ import annotations
 
+from intake.states import IncidentFlag
+
 __all__ = [
     "BILLABLE_CATEGORIES",
     "BILLABLE_CAUSES",
@@ -33,7 +35,7 @@ __all__ = [
     "is_billable",
 ]
 
-AFTER_HOURS_FLAG = "after_hours"
+AFTER_HOURS_FLAG = IncidentFlag.AFTER_HOURS
 """Set at intake on an urgent incident received outside business hours (R22, HD 仕様書 5.1)."""
 
 BILLABLE_CATEGORIES = frozenset({"general", "setup", "operation"})

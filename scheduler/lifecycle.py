@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.answers import close
 from intake.config import Config
 from intake.models import Incident
+from intake.states import IncidentState
 from scheduler.jobs import claimed
 
 log = logging.getLogger("uketsuke.lifecycle")
@@ -40,7 +41,7 @@ def _silent_since_answer(incident: Incident) -> bool:
     """The customer wrote nothing after the last staff answer (a message cancels the timer;
     this guards a row that a concurrent follow-up could not cancel in time)."""
     answered = incident.last_staff_answer_at
-    if incident.state != "answered" or answered is None:
+    if incident.state != IncidentState.ANSWERED or answered is None:
         return False
     spoke = incident.last_customer_message_at
     return spoke is None or spoke <= answered

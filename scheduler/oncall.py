@@ -17,6 +17,7 @@ from intake.audit import audit
 from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, CreatedIncident, item_text
 from intake.incidenttag import incident_tag
+from intake.states import IncidentFlag, OutboxKind
 from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
 
@@ -33,7 +34,7 @@ def page_oncall(accepted: Accepted) -> None:
     audit entry and a WARNING (incident number and profile only, R26); the staff notification
     (R20) still goes out."""
     for created in accepted.incidents:
-        if "after_hours" not in created.flags:
+        if IncidentFlag.AFTER_HOURS not in created.flags:
             continue
         addresses = _oncall_addresses(accepted.config.profile(created.profile).oncall_addresses)
         if not addresses:
@@ -56,7 +57,7 @@ def page_oncall(accepted: Accepted) -> None:
                 accepted.session,
                 accepted.config,
                 created.profile,
-                kind="oncall",
+                kind=OutboxKind.ONCALL,
                 to=[address],
                 now=accepted.now,
                 template="oncall",

@@ -29,6 +29,7 @@ from intake.config import Config
 from intake.db import read_sessions
 from intake.models import Incident, IncidentMessage, Inquiry, RawMessage, RawState
 from intake.spool import spool_dir
+from intake.states import IncidentState
 
 log = logging.getLogger("uketsuke.retention")
 
@@ -93,7 +94,7 @@ def _purgeable(cutoff: datetime) -> Select[tuple[int, str | None]]:
     Plain (uncorrelated) IN / NOT IN subqueries: each is read once per batch, where correlated
     EXISTS made SQLite look through every closed incident for every stored message."""
     closed_long_ago = (
-        (Incident.state == "closed")
+        (Incident.state == IncidentState.CLOSED)
         & Incident.closed_at.is_not(None)
         & (Incident.closed_at < cutoff)
     )

@@ -21,6 +21,7 @@ from intake.cli.common import (
     engine_from,
     print_json,
 )
+from intake.states import OutboxKind, OutboxState
 from scheduler.calendar import format_instant
 
 if TYPE_CHECKING:
@@ -31,15 +32,15 @@ if TYPE_CHECKING:
 # Handlers import what they use in their bodies (start-up rule in intake.cli.common).
 
 TIMER_STATES = ("pending", "done", "cancelled", "failed")
-OUTBOX_STATES = ("pending", "held", "sent", "failed")
-LICENSE_KIND = "license_key"  # the outbox kind of a license-key mail (R14)
+OUTBOX_STATES = tuple(state.value for state in OutboxState)  # plain: argparse shows them
+LICENSE_KIND = OutboxKind.LICENSE_KEY  # the outbox kind of a license-key mail (R14)
 LICENSE_TIMER = "license_mail"  # ... and its kind among the timers
 # An outbox row's state as a timer's: held is still to be done (and says so in "held").
 TIMER_STATE_OF_OUTBOX = {
-    "pending": "pending",
-    "held": "pending",
-    "sent": "done",
-    "failed": "failed",
+    OutboxState.PENDING: "pending",
+    OutboxState.HELD: "pending",
+    OutboxState.SENT: "done",
+    OutboxState.FAILED: "failed",
 }
 HEAD_BYTES = 16384  # read of a stored mail for its Subject: our composed heads are far smaller
 
@@ -105,7 +106,7 @@ def license_timer_json(mail: OutboxMail) -> dict[str, Any]:
         "inquiry": None,
         "due_at": format_instant(mail.due_at),
         "state": TIMER_STATE_OF_OUTBOX[mail.state],
-        "held": mail.state == "held",
+        "held": mail.state == OutboxState.HELD,
         "done_at": format_instant(mail.sent_at) if mail.sent_at else None,
     }
 
@@ -227,10 +228,10 @@ def run_outbox_list(args: argparse.Namespace) -> int:
 
 def run_hold(args: argparse.Namespace) -> int:
     """R15/R16: staff stop a scheduled mail (a key mail that must not go yet); audited (R26)."""
-    found, _due_at = _move(args, "pending", "held", "outbox_hold")
-    if found == "held":
+    found, _due_at = _move(args, OutboxState.PENDING, OutboxState.HELD, "outbox_hold")
+    if found == OutboxState.HELD:
         raise CliError(f"outbox {args.id} is already held")
-    if found != "pending":
+    if found != OutboxState.PENDING:
         raise CliError(f"outbox {args.id} is {found}; only a pending mail can be held")
     print(f"outbox {args.id} held")
     return 0
@@ -238,8 +239,8 @@ def run_hold(args: argparse.Namespace) -> int:
 
 def run_release(args: argparse.Namespace) -> int:
     """The held mail goes out when due: on the dispatcher's next tick if that has passed."""
-    found, due_at = _move(args, "held", "pending", "outbox_release")
-    if found != "held":
+    found, due_at = _move(args, OutboxState.HELD, OutboxState.PENDING, "outbox_release")
+    if found != OutboxState.HELD:
         raise CliError(f"outbox {args.id} is {found}; only a held mail can be released")
     print(f"outbox {args.id} released (due {format_instant(due_at)})")
     return 0

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from intake.mail.parse import NotAMessage
 from intake.models import Incident, OutboxMail
 from intake.outcomes import Held, Ignored
+from intake.states import IncidentFlag
 from intake.steps.context import Context
 
 
@@ -32,8 +33,8 @@ def bounce(ctx: Context) -> None:
     )
     if reported and reported.incident_id:
         incident = ctx.session.get(Incident, reported.incident_id)
-        if incident is not None and "bounce" not in incident.flags:
-            incident.flags = [*incident.flags, "bounce"]
+        if incident is not None and IncidentFlag.BOUNCE not in incident.flags:
+            incident.flags = [*incident.flags, IncidentFlag.BOUNCE]
             incident.updated_at = ctx.now
     raise Ignored(f"bounce of {f'outbox {reported.id}' if reported else 'unknown mail'}")
 

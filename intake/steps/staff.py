@@ -26,6 +26,7 @@ from intake.outcomes import Held, Processed
 from intake.spool import read_raw
 from intake.staffcommands import CATEGORIES, CommandError, parse_answer
 from intake.stafftoken import ReplyToken, base_address, token_in, verifies
+from intake.states import OutboxKind
 from intake.steps.context import Context
 from responder.queue import STAFF, queue_mail
 from responder.staffnotify import REPLY_MARKER, alert_staff
@@ -180,7 +181,7 @@ def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str
         ctx.session,
         ctx.config,
         incident.profile,
-        kind="staff_error",
+        kind=OutboxKind.STAFF_ERROR,
         to=[member.email],
         now=ctx.now,
         template="staff_error",

@@ -17,6 +17,7 @@ from intake.accept import accept
 from intake.incidenttag import incident_tag
 from intake.models import Incident, Inquiry, OutboxMail, RawMessage, RawState
 from intake.outcomes import Deferred, Held, Processed
+from intake.states import IncidentFlag, IncidentState
 from intake.steps.context import Context
 from intake.steps.inquiry import intake_from_mail
 from responder.staffnotify import notify_staff
@@ -64,7 +65,7 @@ def follow_up(ctx: Context) -> None:
         return  # nothing of ours: a new inquiry
     matches = list({i.id: i for i in (_merged_into(ctx, i) for i in matches)}.values())
     for incident in matches:
-        if incident.state == "closed":
+        if incident.state == IncidentState.CLOSED:
             _reopen(ctx, incident)
         else:
             _join(ctx, incident)
@@ -75,7 +76,8 @@ def _merged_into(ctx: Context, incident: Incident) -> Incident:
     """A reply to an incident staff merged into another joins that one (R3: merged in the
     dashboard; the merged incident is closed and counts no more)."""
     seen = {incident.id}
-    while "merged" in incident.flags and incident.linked_incident_id not in (None, *seen):
+    merged = IncidentFlag.MERGED
+    while merged in incident.flags and incident.linked_incident_id not in (None, *seen):
         target = ctx.session.get(Incident, incident.linked_incident_id)
         if target is None:
             break
@@ -129,7 +131,7 @@ def _reopen(ctx: Context, closed: Incident) -> None:
     incident linked to it, of the same customer (accepted through the same accept)."""
     window = timedelta(days=ctx.config.intake.reopen_window_days)
     if window and closed.closed_at and ctx.now - closed.closed_at <= window:
-        closed.state = "open"
+        closed.state = IncidentState.OPEN
         closed.closed_at = None
         _join(ctx, closed)
         return

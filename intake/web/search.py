@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from intake.models import Customer, Incident, OutboxMail, TimedAction
 from intake.searchindex import catch_up
 from intake.staffcommands import CATEGORIES
+from intake.states import UNSENT, IncidentFlag, IncidentState, OutboxKind
 from intake.web.textsearch import MAX_ID, like_pattern, term_condition
 
 PAGE_SIZE = 50
@@ -50,21 +51,10 @@ MAX_TERMS = 5
 MAX_TERM_CHARS = 100
 # A search first tests the newest WINDOW incidents row by row (a common term fills a page there).
 WINDOW = 2000
-STATES = ("open", "answered", "closed")
-FLAGS = (
-    "out_of_scope",
-    "no_reply_address",
-    "support_lapsed",
-    "no_support_period",
-    "after_hours",
-    "quota_exceeded",
-    "domain_mismatch",
-    "non_japanese",
-    "bounce",
-    "merged",
-)
-DUES = ("auto_close", "license_key")
-LICENSE_KIND = "license_key"
+STATES = tuple(IncidentState)
+FLAGS = tuple(IncidentFlag)
+LICENSE_KIND = OutboxKind.LICENSE_KEY  # a key mail still to go is the due filter of that name
+DUES = ("auto_close", LICENSE_KIND)
 
 
 @dataclass
@@ -177,7 +167,7 @@ def _pending_auto_close() -> Any:
 
 def _pending_key_mail() -> Any:
     return select(OutboxMail.due_at).where(
-        OutboxMail.kind == LICENSE_KIND, OutboxMail.state.in_(("pending", "held"))
+        OutboxMail.kind == LICENSE_KIND, OutboxMail.state.in_(UNSENT)
     )
 
 

@@ -25,6 +25,7 @@ from intake.answers import act, cancel_auto_close, close
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
 from intake.staffcommands import parse_minutes as read_minutes
+from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
 from intake.web.context import web_context
 from intake.web.staff_common import (
     CATEGORY_LABELS,
@@ -38,7 +39,6 @@ from intake.web.staff_common import (
 from intake.web.staff_incidents import render_incident
 
 MAX_TEXT = 100_000
-KEY_MAIL = "license_key"
 DONE_LABELS = {
     "answer": "回答を送信しました",
     "note": "内部メモを記録しました",
@@ -146,9 +146,9 @@ def merge(session: Session, incident: Incident, staff: StaffUser, at: datetime) 
     if target is None or target.id == incident.id:
         raise ActionError(f"統合先 #{raw} が見つからないか、このインシデント自身です。")
     check_profile(target.profile)
-    if "merged" in (incident.flags or []):
+    if IncidentFlag.MERGED in (incident.flags or []):
         raise ActionError(f"既に #{incident.linked_incident_id} に統合されています。")
-    if target.state == "closed" or "merged" in (target.flags or []):
+    if target.state == IncidentState.CLOSED or IncidentFlag.MERGED in (target.flags or []):
         raise ActionError(f"統合先 #{target.id} は完了しています。")
     same_customer = target.customer_id == incident.customer_id and (
         incident.customer_id is not None or target.reply_address == incident.reply_address
@@ -161,12 +161,12 @@ def merge(session: Session, incident: Incident, staff: StaffUser, at: datetime) 
         .values(incident_id=target.id)
     ).rowcount
     cancel_auto_close(session, incident, at)
-    incident.state = "closed"
+    incident.state = IncidentState.CLOSED
     incident.closed_at = incident.closed_at or at
     incident.close_nonce = None
     incident.linked_incident_id = target.id
     incident.contract_id = None
-    incident.flags = [*(incident.flags or []), "merged"]
+    incident.flags = [*(incident.flags or []), IncidentFlag.MERGED]
     incident.updated_at = at
     target.updated_at = at
     audit(session, "merge", f"incident:{incident.id}", into=target.id, messages=moved)
@@ -183,7 +183,7 @@ def _key_mail(session: Session, incident: Incident) -> OutboxMail:
             .where(
                 OutboxMail.id == int(raw),
                 OutboxMail.incident_id == incident.id,
-                OutboxMail.kind == KEY_MAIL,
+                OutboxMail.kind == OutboxKind.LICENSE_KEY,
             )
             .with_for_update()
         ).one_or_none()
@@ -196,18 +196,18 @@ def hold(session: Session, incident: Incident, staff: StaffUser, at: datetime) -
     """R15/R16: a scheduled key mail is kept from going out (as ``uketsuke outbox hold``);
     the row is locked first, so a mail being sent is found sent, never held after it went."""
     mail = _key_mail(session, incident)
-    if mail.state != "pending":
+    if mail.state != OutboxState.PENDING:
         raise ActionError(f"送付メール {mail.id} は保留できません（状態: {mail.state}）。")
-    mail.state = "held"
+    mail.state = OutboxState.HELD
     audit(session, "outbox_hold", f"outbox:{mail.id}", incident=incident.id)
     return f"ライセンスキー送付メール {mail.id} を保留しました"
 
 
 def release(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
     mail = _key_mail(session, incident)
-    if mail.state != "held":
+    if mail.state != OutboxState.HELD:
         raise ActionError(f"送付メール {mail.id} は保留中ではありません（状態: {mail.state}）。")
-    mail.state = "pending"
+    mail.state = OutboxState.PENDING
     audit(session, "outbox_release", f"outbox:{mail.id}", incident=incident.id)
     return f"ライセンスキー送付メール {mail.id} の保留を解除しました（予定時刻に送信）"
 

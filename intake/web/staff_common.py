@@ -17,13 +17,18 @@ from flask import abort, current_app, g
 from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
 from intake.web.context import web_context
 from scheduler.calendar import TOKYO
 
 if TYPE_CHECKING:  # the models load with the first staff request (the daemon's idle memory)
     from intake.models import StaffUser
 
-STATE_LABELS = {"open": "対応待ち", "answered": "回答済み", "closed": "完了"}
+STATE_LABELS = {
+    IncidentState.OPEN: "対応待ち",
+    IncidentState.ANSWERED: "回答済み",
+    IncidentState.CLOSED: "完了",
+}
 CATEGORY_LABELS = {
     "general": "一般・契約",
     "setup": "導入・設定",
@@ -35,29 +40,29 @@ CATEGORY_LABELS = {
 }
 CAUSE_LABELS = {"customer": "お客様側", "ours": "当社側", "third-party": "第三者・サービス外"}
 FLAG_LABELS = {
-    "out_of_scope": "対象外 (R5)",
-    "no_reply_address": "返信先なし (R10)",
-    "support_lapsed": "サポート切れ (R25)",
-    "no_support_period": "サポート期間なし (R25)",
-    "after_hours": "時間外・請求候補 (R22/R23)",
-    "quota_exceeded": "件数超過 (R4)",
-    "domain_mismatch": "ドメイン不一致 (R2)",
-    "non_japanese": "日本語以外 (R6)",
-    "bounce": "不達 (R27)",
-    "merged": "統合済み (R3)",
+    IncidentFlag.OUT_OF_SCOPE: "対象外 (R5)",
+    IncidentFlag.NO_REPLY_ADDRESS: "返信先なし (R10)",
+    IncidentFlag.SUPPORT_LAPSED: "サポート切れ (R25)",
+    IncidentFlag.NO_SUPPORT_PERIOD: "サポート期間なし (R25)",
+    IncidentFlag.AFTER_HOURS: "時間外・請求候補 (R22/R23)",
+    IncidentFlag.QUOTA_EXCEEDED: "件数超過 (R4)",
+    IncidentFlag.DOMAIN_MISMATCH: "ドメイン不一致 (R2)",
+    IncidentFlag.NON_JAPANESE: "日本語以外 (R6)",
+    IncidentFlag.BOUNCE: "不達 (R27)",
+    IncidentFlag.MERGED: "統合済み (R3)",
 }
 DIRECTION_LABELS = {"in": "受信", "out": "送信", "note": "内部メモ"}
-DUE_LABELS = {"auto_close": "自動クローズ予定 (R18)", "license_key": "キー送付予定 (R14)"}
+DUE_LABELS = {"auto_close": "自動クローズ予定 (R18)", OutboxKind.LICENSE_KEY: "キー送付予定 (R14)"}
 TIMER_LABELS = {
     "auto_close": "自動クローズ (R18)",
     "held_expiry": "保留期限 (R2)",
     "license_key": "ライセンスキー送付 (R14)",
 }
 OUTBOX_STATE_LABELS = {
-    "pending": "送信待ち",
-    "held": "保留中",
-    "sent": "送信済み",
-    "failed": "失敗",
+    OutboxState.PENDING: "送信待ち",
+    OutboxState.HELD: "保留中",
+    OutboxState.SENT: "送信済み",
+    OutboxState.FAILED: "失敗",
 }
 
 

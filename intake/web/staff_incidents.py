@@ -23,12 +23,11 @@ from intake.models import (
     TimedAction,
 )
 from intake.staffcommands import CATEGORIES, CAUSES
+from intake.states import OutboxKind
 from intake.web.context import web_context
 from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
 from intake.web.staff_common import audit_view, check_profile, member, reading, visible
 from intake.web.staff_files import attachments_of
-
-KEY_MAIL = "license_key"
 
 
 def incidents() -> Any:
@@ -119,7 +118,7 @@ def _incident_data(number: int) -> dict[str, Any]:
                 OutboxMail.sent_at,
                 OutboxMail.late,
             )
-            .where(OutboxMail.incident_id == number, OutboxMail.kind == KEY_MAIL)
+            .where(OutboxMail.incident_id == number, OutboxMail.kind == OutboxKind.LICENSE_KEY)
             .order_by(OutboxMail.id)
         ).all()
         linked_from = session.scalars(

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import String, cast, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from intake.mail.headers import mail_subject
@@ -29,6 +29,7 @@ from intake.models import (
     RawState,
 )
 from intake.reports import (
+    NOT_MERGED,
     NotAMonth,
     billing_lines,
     billing_text_rows,
@@ -266,7 +267,7 @@ def reports() -> Any:
             select(Incident.id, Incident.created_at, Incident.category)
             .where(Incident.created_at >= start, Incident.created_at < end)
             .where(visible(Incident.profile))
-            .where(~cast(Incident.flags, String).like('%"merged"%'))
+            .where(NOT_MERGED)
         ).all()
     shown = {r.id for r in month_rows} if member().profiles else None
     lines = [line for line in lines if shown is None or line.incident in shown]
