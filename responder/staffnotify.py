@@ -36,12 +36,27 @@ class StaffRecipient:
     account: StaffUser | None  # None: a staff_addresses entry without an account (no token)
 
 
+def _active_accounts(session: Session) -> list[StaffUser]:
+    """Every active account, read once a transaction: the processor asks for every incident and
+    follow-up of a batch (one transaction), and accounts change by other commands."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_ACCOUNTS)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    users = list(
+        session.scalars(select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.id))
+    )
+    if transaction is not None:
+        session.info[_ACCOUNTS] = (transaction, users)
+    return users
+
+
+_ACCOUNTS = "uketsuke.active_staff_accounts"
+
+
 def staff_accounts(session: Session, profile: str) -> list[StaffUser]:
     """Active accounts working for ``profile`` (an account naming no profile works for all)."""
-    users = session.scalars(
-        select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.id)
-    )
-    return [u for u in users if not u.profiles or profile in u.profiles]
+    return [u for u in _active_accounts(session) if not u.profiles or profile in u.profiles]
 
 
 def staff_recipients(session: Session, config: Config, profile: str) -> list[StaffRecipient]:
