@@ -63,29 +63,71 @@ class Turns:
         pipeline.process_some = recorded  # type: ignore[method-assign]
 
 
-def test_processor_gives_way_during_a_burst_and_never_starves(pipeline: Pipeline) -> None:
+def test_processor_gives_way_during_a_burst_and_never_starves(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During a burst a turn starts only a whole pace after the one before, yet all is processed.
+
+    No wall-clock time: the processor and the doors read a monotonic clock of the test's, which
+    only the processor's waits on its stop event move, and the doors store a message at every
+    tick (a burst that never ends). So the waits between two turns are exactly how the processor
+    gave way.
+    """
     store(pipeline, 12)
+
+    class Clock:
+        """``time`` for intake.processor and intake.processor_link, with a clock of our own."""
+
+        now = 1000.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(time, name)
+
+    clock = Clock()
+    monkeypatch.setattr("intake.processor.time", clock)
+    monkeypatch.setattr("intake.processor_link.time", clock)
     doors = DoorActivity(get_context("spawn"))
-    processor = Processor(pipeline, SystemClock(), workers=0, batch=4, doors=doors)
-    turns = Turns(pipeline)
-    burst_over = threading.Event()
+    events: list[tuple[str, float]] = []  # ("wait", seconds) and ("turn", clock) in order
 
-    def burst() -> None:  # a door storing mail every 5 ms, for as long as the test needs
-        while not burst_over.is_set():
-            doors.stored()
-            time.sleep(0.005)
+    class Stopping(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            assert timeout is not None
+            events.append(("wait", timeout))
+            clock.now += max(timeout, 1e-6)
+            doors.stored()  # the burst goes on
+            if len(events) > 10_000:
+                self.set()  # starving: a pace that never ends would never let the drain end
+            return self.is_set()
 
-    thread = threading.Thread(target=burst, daemon=True)
-    thread.start()
-    try:
-        done = processor.drain(None)
-    finally:
-        burst_over.set()
-        thread.join()
+    doors.stored()
+    processor = Processor(
+        pipeline, SystemClock(), workers=0, batch=4, doors=doors, stopping=Stopping()
+    )
+    in_burst: list[bool] = []
+    original = pipeline.process_some
+
+    def turn(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        events.append(("turn", clock.now))
+        in_burst.append(processor._in_burst)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process_some", turn)
+    done = processor.drain(None)
+
     assert done == 12 and left(pipeline) == 0  # the burst never ends here, yet all is processed
-    gaps = [b - a for a, b in zip(turns.starts, turns.starts[1:], strict=False)]
-    assert len(turns.starts) >= 3
-    assert min(gaps) >= BURST_PACE_SECONDS * 0.95  # one turn a pace, not one after another
+    assert len(in_burst) >= 3 and all(in_burst)  # every turn was taken as a burst turn
+    first = next(index for index, (kind, _) in enumerate(events) if kind == "turn")
+    waited = 0.0
+    for kind, value in events[first + 1 :]:
+        if kind == "wait":
+            assert value <= BURST_QUIET_SECONDS  # the doors are looked at again meanwhile
+            waited += value
+        else:  # one turn a pace, not one after another
+            assert waited >= BURST_PACE_SECONDS - 1e-9, f"{waited} s waited between two turns"
+            waited = 0.0
 
 
 def test_processor_does_not_wait_when_the_doors_are_quiet(pipeline: Pipeline) -> None:

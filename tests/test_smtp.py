@@ -45,6 +45,9 @@ SENDER = "yamada@customer.example.com"
 HELPDESK = "support@example.jp"
 DESKNET = "neo-support@example.jp"
 FOREIGN = "someone@elsewhere.example"
+# How long a test waits for something that should happen at once: a hang detector, not a
+# speed limit (speed is measured in bench/).
+HANG_LIMIT = 60
 
 
 def iso2022jp_message(message_id: str = "<iso2022@customer.example.com>") -> bytes:
@@ -400,23 +403,27 @@ def test_r7_starttls_then_send(tmp_path: Path, sessions: sessionmaker[Session]) 
 def test_r7_start_smtp_server_on_the_running_loop_and_close(
     sessions: sessionmaker[Session],
 ) -> None:
-    async def scenario() -> tuple[str, int, float]:
+    """An idle session does not hold the shutdown: with an hour's grace for transfers under
+    way, close() still returns, and the idle client is disconnected. HANG_LIMIT, far below the
+    grace, is a hang detector, not a speed limit."""
+
+    async def scenario() -> tuple[str, int]:
         stored: list[int] = []
         door = await start_smtp_server(Config(), sessions, stored.append, host=HOST, port=0)
         assert door.port != 0
         reply = await asyncio.to_thread(send, door.port, plain_message("<loop@x>"))
         idle = await asyncio.to_thread(smtplib.SMTP, HOST, door.port, timeout=10)
-        started = time.monotonic()
-        await door.close()  # an idle session does not hold the shutdown
-        elapsed = time.monotonic() - started
+        try:
+            await asyncio.wait_for(door.close(grace=3600), HANG_LIMIT)
+        except TimeoutError:
+            pytest.fail("close() waited for an idle session (it has an hour's grace)")
         with pytest.raises(smtplib.SMTPServerDisconnected):
             await asyncio.to_thread(idle.noop)
         idle.close()
-        return reply, stored[0], elapsed
+        return reply, stored[0]
 
-    reply, stored_id, elapsed = asyncio.run(scenario())
+    reply, stored_id = asyncio.run(scenario())
     assert reply == REPLY_OK.format(ids=stored_id)
-    assert elapsed < 5
 
 
 # R30: clear answers to bad input.
