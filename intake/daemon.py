@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +31,6 @@ from intake.config import Config
 from intake.processor_handle import GaveUp, ProcessorProcess
 from intake.spool import spool_dir, sweep_temporary
 from intake.systemd import notify
-
-GIL_SWITCH_SECONDS = 0.0005
 
 log = logging.getLogger("uketsuke")
 
@@ -158,10 +155,6 @@ def _exit_if_stuck(seconds: float) -> threading.Timer:
 
 
 async def serve(config: Config, web: bool = True) -> int:
-    # The group-commit thread holds the database's write turn while it waits for the GIL
-    # between statements; the event loop thread gives the GIL up after this interval (default
-    # 5 ms), so a short one keeps every writer's wait for the turn short.
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     stop = _stop_on_signals(asyncio.get_running_loop())
     # The doors' commits never checkpoint the WAL (no stall before a 250); the processor does.
     engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
