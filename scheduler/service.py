@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -228,6 +228,11 @@ def build_scheduler(
         job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
         timezone="Asia/Tokyo",
     )
+    # Each job also runs at once when the scheduler starts: after a restart, an overdue timer
+    # (auto-close, key mail, held expiry) fires now, not one interval later (R16).
+    started = datetime.now(UTC)
     for job, tick in job_ticks(config, sessions, clock).items():
-        scheduler.add_job(tick, "interval", seconds=INTERVALS[job], id=job, name=job)
+        scheduler.add_job(
+            tick, "interval", seconds=INTERVALS[job], id=job, name=job, next_run_time=started
+        )
     return scheduler
