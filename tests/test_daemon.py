@@ -129,21 +129,24 @@ def test_r29_r16_kill_9_at_random_moments_loses_and_doubles_nothing(daemon: Daem
     files = list(maildir.iterdir())
     assert len(files) == total  # a re-delivered row replaced its own file, never doubled
     time.sleep(2)  # the killed daemons' parse workers notice within a second and exit
-    assert orphaned_workers() == []
+    assert orphaned_workers(daemon.home) == []
 
 
-def orphaned_workers() -> list[int]:
-    """Parse workers whose daemon is gone (re-parented to init)."""
+def orphaned_workers(home: Path) -> list[int]:
+    """Parse workers of the daemons of ``home`` whose daemon is gone (re-parented to init);
+    another test's daemons, running beside this one, are not counted."""
     orphans = []
+    marker = f"UKETSUKE_HOME={home}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        if b"multiprocessing.spawn" in cmdline and ppid == 1:
+        if b"multiprocessing.spawn" in cmdline and ppid == 1 and marker in environ:
             orphans.append(int(entry.name))
     return orphans
 
