@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import signal
 
-_SPEC = os.environ.get("UKETSUKE_TEST_FAULT", "") if os.environ.get("UKETSUKE_TESTING") else ""
-KIND, _, _MARKER = _SPEC.partition(":")
+_SETTING = os.environ.get("UKETSUKE_TEST_FAULT", "") if os.environ.get("UKETSUKE_TESTING") else ""
+KIND, _, _MARKER = _SETTING.partition(":")
 MARKER = _MARKER.encode()
 
 

@@ -29,7 +29,7 @@ MAX_SOURCE_PIXELS = 60_000_000
 #: Pages handed to the engine are scaled down to at most this many pixels (A4 at 200 dpi ~ 3.9 M).
 MAX_PAGE_PIXELS = 8_000_000
 #: Pixels whose width/height ratio differs from 1 by more than this are stretched to square.
-ASPECT_TOLERANCE = 0.01
+PIXEL_RATIO_TOLERANCE = 0.01
 #: Gaussian blur radius (pixels) after stretching a bilevel page to square pixels.
 STRETCH_BLUR = 0.8
 _PDF = "pdf"
@@ -181,7 +181,7 @@ def _normalise(
 
     width, height = image.size
     sx = sy = 1.0
-    if xdpi and ydpi and abs(xdpi / ydpi - 1) > ASPECT_TOLERANCE:
+    if xdpi and ydpi and abs(xdpi / ydpi - 1) > PIXEL_RATIO_TOLERANCE:
         if ydpi < xdpi:
             sy = xdpi / ydpi
         else:
