@@ -10,10 +10,6 @@ import email
 import email.policy
 import encodings.aliases
 import random
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email.header import Header
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from hypothesis import strategies as st
 from intake.mail.charsets import decode_text, normalize_charset
 from intake.mail.headers import decode_header_value, decode_param
 from tests.conftest import REQUIRE_PEERS, SHARED, missing_peer
+from tests.work import hang_detector, python_calls
 
 CORPUS = SHARED / "corpus"
 FFFD = "\ufffd"
@@ -677,27 +674,6 @@ JAPANESE_LABELS = {
 
 # Speed is measured in bench/, never here: the fuzz tests below have no hypothesis deadline, only
 # a hang detector (a decode of these few bytes takes microseconds).
-HANG_LIMIT = 60
-
-
-@contextmanager
-def hang_detector(seconds: float = HANG_LIMIT) -> Iterator[None]:
-    """Fail the test if the block has not finished after ``seconds``: a hang detector, not a
-    speed limit (SIGALRM interrupts Python code and the re module's matching loop alike; pytest
-    runs tests in the main thread)."""
-
-    def expired(_signum: int, _frame: object) -> None:
-        pytest.fail(f"not finished after {seconds:g} s, a hang", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=byte_soup, label=labels)
 def test_r28_decode_text_never_raises(data: bytes, label: str | None) -> None:
@@ -792,22 +768,12 @@ def test_r28_utf7_lone_surrogates_become_replacement_characters() -> None:
     text.encode("utf-8")
 
 
-def python_calls(data: bytes, label: str | None) -> int:
+def decode_calls(data: bytes, label: str | None) -> int:
     """How many Python functions ``decode_text(data, label)`` calls (error handlers, fallbacks):
     a deterministic count of the work done outside the C codecs, not a time."""
-    calls = 0
-
-    def count(_frame: object, event: str, _arg: object) -> None:
-        nonlocal calls
-        calls += event == "call"
-
-    previous = sys.getprofile()
-    sys.setprofile(count)
-    try:
-        text, _ = decode_text(data, label)
-    finally:
-        sys.setprofile(previous)
-    assert text
+    texts: list[str] = []
+    calls = python_calls(lambda: texts.append(decode_text(data, label)[0]))
+    assert texts[0]
     return calls
 
 
@@ -817,7 +783,7 @@ def test_r28_binary_junk_decodes_in_linear_time(label: str | None) -> None:
     at most, and only where the text is not mostly junk) grows linearly with the input and stays
     well below one call per byte. Speed itself is measured in bench/, never here."""
     junk = random.Random(28).randbytes(300_000)
-    half, whole = python_calls(junk[:150_000], label), python_calls(junk, label)
+    half, whole = decode_calls(junk[:150_000], label), decode_calls(junk, label)
     assert whole <= 2 * half + 100, f"{half} calls for 150 KB, {whole} for 300 KB: not linear"
     # Today about 0.1 per byte; a Python handler per broken byte of junk is about 0.7.
     assert whole <= len(junk) // 4, f"{whole} Python calls for {len(junk):,} bytes of junk"

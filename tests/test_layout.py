@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +17,7 @@ from intake.mail.fields import (
 )
 from intake.mail.layout import BodyLayout, analyse_layout, is_border_line
 from intake.mail.split import split_inquiries
+from tests.work import HANG_LIMIT, hang_detector, python_calls
 
 OUTLOOK_JA = """\
 サポートセンター ご担当者様
@@ -329,48 +327,15 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
 #   a minute or more, so a generous HANG_LIMIT detects it as a hang without being a speed limit.
 WORK_SIZE = 10_000
 HANG_SIZE = 400_000
-HANG_LIMIT = 60
-
-
-def _calls(function: Callable[[], object]) -> int:
-    """How many Python and C functions ``function()`` calls: its work, counted, not timed."""
-    calls = 0
-
-    def count(_frame: object, event: str, _arg: object) -> None:
-        nonlocal calls
-        calls += event in ("call", "c_call")
-
-    previous = sys.getprofile()
-    sys.setprofile(count)
-    try:
-        function()
-    finally:
-        sys.setprofile(previous)
-    return calls
-
-
-@contextmanager
-def hang_detector(seconds: float, what: str) -> Iterator[None]:
-    """Fail the test if the block has not finished after ``seconds``: a hang detector, not a
-    speed limit. SIGALRM interrupts Python code and the re module's matching loop alike (the
-    handler runs in the main thread, where pytest runs the test)."""
-
-    def expired(_signum: int, _frame: object) -> None:
-        pytest.fail(f"{what}: not finished after {seconds:g} s, a hang", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_text_work_grows_linearly(name: str) -> None:
     text, twice = ADVERSARIAL[name](WORK_SIZE), ADVERSARIAL[name](2 * WORK_SIZE)
-    small, large = _calls(lambda: _run_everything(text)), _calls(lambda: _run_everything(twice))
+    small, large = (
+        python_calls(lambda: _run_everything(text), c_calls=True),
+        python_calls(lambda: _run_everything(twice), c_calls=True),
+    )
     assert large <= 2 * small + 100, (
         f"{small:,} calls for {WORK_SIZE:,} characters, {large:,} for twice as many"
     )

@@ -6,9 +6,6 @@ import base64
 import contextlib
 import csv
 import json
-import signal
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from intake.mail.parse import NotAMessage, ParseContext, parse_message, ticket_r
 from tests.conftest import REQUIRE_PEERS, SHARED, missing_peer
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.parsefuzz_messages import SEEDS
+from tests.work import HANG_LIMIT, hang_detector, python_calls
 
 CORPUS = SHARED / "corpus"
 JSON_KEYS = {
@@ -370,43 +368,18 @@ def test_r27_corpus_bounces_are_recognised_and_never_inquiries() -> None:
 # budget, counted deterministically. What cannot be counted (a regex backtracking inside one
 # call) is caught by a hang detector: HANG_LIMIT is no speed limit, a parse takes milliseconds.
 CALLS_PER_BYTE = 50
-HANG_LIMIT = 60
-
-
-@contextlib.contextmanager
-def hang_detector(seconds: float, what: str) -> Iterator[None]:
-    """Fail the test if the block has not finished after ``seconds`` (SIGALRM interrupts Python
-    code and the re module's matching loop alike; pytest runs tests in the main thread)."""
-
-    def expired(_signum: int, _frame: object) -> None:
-        pytest.fail(f"{what}: not finished after {seconds:g} s, a hang", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def parse_in_bounded_work(data: bytes) -> None:
     """``parse_message(data)`` (NotAMessage allowed) within a budget of Python and C function
     calls linear in the size of ``data``, and without hanging."""
-    calls = 0
 
-    def count(_frame: object, event: str, _arg: object) -> None:
-        nonlocal calls
-        calls += event in ("call", "c_call")
+    def parse() -> None:
+        with contextlib.suppress(NotAMessage):
+            parse_message(data)
 
-    previous = sys.getprofile()
     with hang_detector(HANG_LIMIT, f"parse_message of {len(data):,} bytes"):
-        sys.setprofile(count)
-        try:
-            with contextlib.suppress(NotAMessage):
-                parse_message(data)
-        finally:
-            sys.setprofile(previous)
+        calls = python_calls(parse, c_calls=True)
     budget = 10_000 + CALLS_PER_BYTE * len(data)
     assert calls <= budget, f"{calls:,} calls to parse {len(data):,} bytes"
 

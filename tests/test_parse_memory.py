@@ -11,7 +11,6 @@ import base64
 import csv
 import mmap
 import os
-import sys
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -23,6 +22,7 @@ import pytest
 from intake.mail.mime import parse_tree
 from intake.mail.parse import NotAMessage, ParsedMessage, parse_message
 from tests.conftest import REQUIRE_PEERS, SHARED, missing_peer
+from tests.work import python_calls
 
 CORPUS = SHARED / "corpus"
 ATTACHMENT_BYTES = 18 * 1024 * 1024
@@ -186,21 +186,14 @@ def _corpus_sample() -> list[Path]:
 
 
 def _calls(function: Callable[[mmap.mmap | bytes], object], data: mmap.mmap | bytes) -> int:
-    """How many Python and C functions ``function(data)`` calls: its work, counted, not timed."""
-    calls = 0
+    """How many Python and C functions ``function(data)`` calls (NotAMessage allowed): its work,
+    counted, not timed."""
 
-    def count(_frame: object, event: str, _arg: object) -> None:
-        nonlocal calls
-        calls += event in ("call", "c_call")
-
-    previous = sys.getprofile()
-    sys.setprofile(count)
-    try:
+    def run() -> None:
         with suppress(NotAMessage):
             function(data)
-    finally:
-        sys.setprofile(previous)
-    return calls
+
+    return python_calls(run, c_calls=True)
 
 
 def test_r29_corpus_multipart_from_mmap_equals_bytes(tmp_path: Path) -> None:
