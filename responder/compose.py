@@ -38,9 +38,11 @@ class OutgoingMail:
     charset: str = "utf-8"
     profile: str = ""
     reply_to: str | None = None  # a staff notification's tokened reply address (R20)
+    kind: str = ""  # its outbox kind, as X-Uketsuke-Kind: mail clients filter on it
 
 
 _CRLF = "\r\n"
+KIND_HEADER = "X-Uketsuke-Kind"  # ack, answer, staff_notify, license_key, ... (docs/staff.md)
 _MAX_LINE = 78  # RFC 5322 2.1.1 SHOULD; folding never goes past it unless a single word does
 _MAX_WORD = 75  # RFC 2047 2: an encoded-word is at most 75 characters
 _MAX_BODY_LINE = 998  # RFC 5322 2.1.1 MUST, octets without the CRLF
@@ -97,6 +99,8 @@ def compose(mail: OutgoingMail) -> bytes:
         head.append(_field("Auto-Submitted", mail.automatic))
         head.append("X-Auto-Response-Suppress: All")
     head.append(_field(LOOP_HEADER, mail.profile or "uketsuke"))
+    if mail.kind:
+        head.append(_field(KIND_HEADER, mail.kind))
     head.append(_CRLF)
     return _CRLF.join(head).encode("ascii") + body
 

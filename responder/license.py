@@ -212,6 +212,7 @@ class LicenseMail:
             context={**payload["context"], "key": key},
             thread=Thread(thread["in_reply_to"], thread["references"]),
             voice=SCHEDULED,
+            kind=row.kind,
         )
 
     def failed(self, session: Session, row: OutboxMail, now: datetime) -> None:

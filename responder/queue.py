@@ -74,6 +74,7 @@ def mail_bytes(
     message_id: str,
     date: datetime,
     voice: Voice = AUTO_REPLY,
+    kind: str = "",
     **content: Unpack[Content],
 ) -> bytes:
     """The mail's bytes, from the support address: its template is rendered with its context
@@ -108,6 +109,7 @@ def mail_bytes(
             charset=terms.outgoing_charset,
             profile=profile,
             reply_to=content.get("reply_to"),
+            kind=kind,
         )
     )
 
@@ -141,7 +143,14 @@ def queue_mail(
         profile=profile,
         recipients=to,
         data=mail_bytes(
-            config, profile, to=to, message_id=message_id, date=now, voice=voice, **content
+            config,
+            profile,
+            to=to,
+            message_id=message_id,
+            date=now,
+            voice=voice,
+            kind=kind,
+            **content,
         ),
         message_id=message_id,
         now=now,
