@@ -28,6 +28,7 @@ from intake import db
 from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
+from intake.private import narrow
 from intake.processor_handle import GaveUp, ProcessorProcess
 from intake.spool import spool_dir, sweep_temporary
 from intake.systemd import notify
@@ -206,6 +207,8 @@ async def serve(config: Config, web: bool = True) -> int:
 
 def run(config: Config, web: bool = True) -> int:
     """Start the daemon; raises SchemaNotReady when the database is not usable."""
-    os.makedirs(config.home, exist_ok=True)
+    os.makedirs(config.home, mode=0o700, exist_ok=True)
+    if changed := narrow(config.home_path, db.sqlite_path(config.effective_database_url)):
+        log.info("made %d file(s) or folder(s) of an earlier version private (0600/0700)", changed)
     check_schema(config)
     return asyncio.run(serve(config, web))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from intake import logs
 from intake.cli.common import CliError, UketsukeParser
+from intake.private import private_umask
 from intake.schema import ConfigError
 
 # Each module's register(commands) adds these top-level commands. A command missing here still
@@ -64,6 +65,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # whatever uketsuke creates is its user's alone (intake.private)
     try:
         try:
             return _dispatch(argv)
