@@ -1,8 +1,11 @@
 """The customer forms (R1, R30): every input labelled in Japanese, every error next to its field.
 
-Flask-WTF forms (CSRF-protected). Single-line inputs refuse line breaks and control characters, so
-nothing typed can reach a mail header; the customer number, domain and address are normalised as
-mail fields are (NFKC, full-width digits); company and name are kept as typed, trimmed.
+Flask-WTF forms (CSRF-protected). Single-line inputs refuse line breaks, the Unicode line and
+paragraph separators (U+2028, U+2029) and control characters, so nothing typed can reach a mail
+header; multi-line inputs refuse the same but their line breaks (CR, LF) and tabs. Each is a field
+error on the confirm step, with everything typed kept (a separator once passed 確認 and failed 送信
+with a 500). The customer number, domain and address are normalised as mail fields are (NFKC,
+full-width digits); company and name are kept as typed, trimmed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ from intake.mail.fields import normalize_customer_number, normalize_domain
 from intake.text import EMAIL_ADDRESS
 
 REQUIRED = "入力してください。"
+LINE_BREAK_OR_CONTROL = "改行や制御文字は使えません。"
+INVISIBLE_CONTROL = (
+    "使用できない文字（目に見えない制御文字など）が含まれています。"
+    "文章を貼り付けた場合は、改行を入れ直してください。"
+)
+# Unicode categories refused: control characters (C0, DEL, C1 with NEL) and the line and
+# paragraph separators U+2028/U+2029, which str.splitlines() and the mail headers take as breaks.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+_MULTI_LINE_ALLOWED = frozenset("\r\n\t")  # what a textarea legitimately holds
 CATEGORIES = [
     ("operation", "操作方法・設定方法"),
     ("fault", "不具合・障害"),
@@ -42,10 +54,22 @@ LICENSE_REASONS = [
 MAX_ITEMS = 10
 
 
+def _refused(c: str) -> bool:
+    return unicodedata.category(c) in _REFUSED_CATEGORIES
+
+
 def single_line(form: FlaskForm, field: StringField) -> None:
-    """R30: no line break or control character (a header is one line: no injection)."""
-    if any(unicodedata.category(c) == "Cc" for c in field.data or ""):
-        raise ValidationError("改行や制御文字は使えません。")
+    """R30: no line break, line/paragraph separator or control character (a header is one line:
+    no injection)."""
+    if any(_refused(c) for c in field.data or ""):
+        raise ValidationError(LINE_BREAK_OR_CONTROL)
+
+
+def multi_line(form: FlaskForm, field: TextAreaField) -> None:
+    """R30: line breaks and tabs, but no other control character and no U+2028/U+2029 (text
+    pasted from a word processor or a PDF carries them where it had a line break)."""
+    if any(_refused(c) and c not in _MULTI_LINE_ALLOWED for c in field.data or ""):
+        raise ValidationError(INVISIBLE_CONTROL)
 
 
 def email_address(form: FlaskForm, field: StringField) -> None:
@@ -108,6 +132,7 @@ class InquiryForm(CustomerFields):
             validators=[
                 DataRequired(REQUIRED),
                 Length(max=20000, message="20000文字以内で入力してください。"),
+                multi_line,
             ],
         ),
         min_entries=1,
@@ -128,5 +153,6 @@ class LicenseForm(CustomerFields):
         validators=[
             DataRequired(REQUIRED),
             Length(max=4000, message="4000文字以内で入力してください。"),
+            multi_line,
         ],
     )
