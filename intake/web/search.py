@@ -44,7 +44,13 @@ from intake.models import Customer, Incident, OutboxMail, TimedAction
 from intake.searchindex import catch_up
 from intake.staffcommands import CATEGORIES
 from intake.states import UNSENT, IncidentFlag, IncidentState, OutboxKind
-from intake.web.textsearch import MAX_ID, like_pattern, term_condition
+from intake.web.textsearch import (
+    MAX_ID,
+    clean_terms,
+    like_pattern,
+    term_condition,
+    terms_unlogged,
+)
 
 PAGE_SIZE = 50
 MAX_TERMS = 5
@@ -59,7 +65,8 @@ DUES = ("auto_close", LICENSE_KIND)
 
 @dataclass
 class Filters:
-    """The list's query string, checked: an unknown value is ignored, never an error."""
+    """The list's query string, checked: an unknown value is ignored, never an error; control
+    characters are dropped from the search and the customer (a term of nothing else is none)."""
 
     profile: str | None = None
     state: str | None = None
@@ -83,7 +90,7 @@ class Filters:
                 return None
             return min(int(value), MAX_ID + 1)
 
-        customer = " ".join((args.get("customer") or "").split())[:64] or None
+        customer = clean_terms(args.get("customer") or "")[:64] or None
         return cls(
             profile=choice("profile", profiles),
             state=choice("state", STATES),
@@ -91,7 +98,7 @@ class Filters:
             customer=customer,
             flag=choice("flag", FLAGS),
             due=choice("due", DUES),
-            q=" ".join((args.get("q") or "").split())[:300],
+            q=clean_terms(args.get("q") or "")[:300],
             before=number("before"),
             after=number("after"),
         )
@@ -130,7 +137,7 @@ class Page:
 
 
 def terms_of(filters: Filters) -> list[str]:
-    return [t[:MAX_TERM_CHARS] for t in filters.q.split()][:MAX_TERMS]
+    return [t[:MAX_TERM_CHARS] for t in clean_terms(filters.q).split()][:MAX_TERMS]
 
 
 def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
@@ -185,7 +192,15 @@ def _due_column(filters: Filters) -> Any:
 def list_incidents(
     session: Session, filters: Filters, restrict: ColumnElement[bool] | None = None
 ) -> Page:
-    """One keyset page of the incidents matching ``filters``, newest first."""
+    """One keyset page of the incidents matching ``filters``, newest first (a database error
+    is a :class:`~intake.web.textsearch.SearchError` that quotes no term)."""
+    with terms_unlogged():
+        return _list_incidents(session, filters, restrict)
+
+
+def _list_incidents(
+    session: Session, filters: Filters, restrict: ColumnElement[bool] | None
+) -> Page:
     if session.get_bind().dialect.name == "postgresql":
         # A search is planned with its pattern in view (a generic plan of a prepared statement
         # cannot see that a term is long enough for the trigram index).

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +28,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, aliased
 
 from intake.models import Customer, Incident, IncidentMessage
@@ -39,6 +42,40 @@ SEARCH_TABLE = Table(
     "incident_search", MetaData(), Column("body", Text), Column("incident_id", Integer)
 )
 _fts_ready: dict[str, bool] = {}
+# Besides category Cc: the line and paragraph separators and the bidi marks and overrides.
+INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+class SearchError(Exception):
+    """A search failed in the database (its message names no term: :func:`terms_unlogged`)."""
+
+
+def is_control(char: str) -> bool:
+    """A control character (NUL, CR, LF, DEL …), a line separator or a bidi mark: no part of
+    anything searched for (a NUL ends FTS5's query early and PostgreSQL refuses it)."""
+    return char in INVISIBLE or unicodedata.category(char) == "Cc"
+
+
+def clean_terms(value: str) -> str:
+    """``value`` as search terms: control characters dropped (a tab or a line break still
+    separates terms), whitespace runs as one space; a term that was only control characters is
+    gone, and "" means no search."""
+    words = ("".join(c for c in word if not is_control(c)) for word in value.split())
+    return " ".join(word for word in words if word)
+
+
+@contextmanager
+def terms_unlogged() -> Iterator[None]:
+    """R26: nothing of a search is logged. A database error while searching is raised again as
+    a :class:`SearchError` naming its class and statement (placeholders only), without its
+    parameters or the database's message, either of which may quote a term."""
+    try:
+        yield
+    except StatementError as error:
+        kind = type(error.orig or error).__name__
+        raise SearchError(f"{kind} while searching incidents [SQL: {error.statement}]") from None
 
 
 def fts_ready(session: Session) -> bool:
@@ -56,6 +93,9 @@ def fts_ready(session: Session) -> bool:
 
 
 def like_pattern(term: str) -> str:
+    """``%term%`` for ``LIKE … ESCAPE '\\'``: the term's wildcards are plain text, its control
+    characters dropped (:func:`is_control`)."""
+    term = "".join(c for c in term if not is_control(c))
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 

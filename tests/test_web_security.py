@@ -1,0 +1,103 @@
+"""Findings of the security test of the web app (issue 15): control characters in dashboard
+searches and in the login's ``next``, the request body limit of the server, and the headers of
+the customer pages."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from intake import db
+from intake.config import load_config
+from intake.models import Incident
+from intake.web import create_app, search
+from intake.web.search import Filters
+from tests.test_web_staff import OPEN, Clock, audits, furnish, login, numbers
+
+SECRET_TERM = "件名1"
+
+
+@pytest.fixture
+def config(tmp_path):
+    return load_config(None, env={"UKETSUKE_HOME": str(tmp_path / "home")})
+
+
+@pytest.fixture
+def indexed(database_url):
+    """A migrated database (SQLite: with 0008's FTS5 index) with five incidents 件名1 … 件名5."""
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    furnish(sessions)
+    with sessions.begin() as session:
+        for n in range(1, 6):
+            session.add(
+                Incident(profile="helpdesk", channel="smtp", subject=f"件名{n}", created_at=OPEN)
+            )
+    yield sessions
+    engine.dispose()
+
+
+def test_r26_search_terms_lose_control_characters_and_are_never_logged(
+    config, indexed, monkeypatch, caplog
+) -> None:
+    """A NUL in a term gave 500 past the newest window (the FTS5 query) and its traceback logged
+    the term; ``q=%00`` alone matched every incident. Control characters are now dropped from
+    terms, and a term left empty is no term."""
+    monkeypatch.setattr(search, "WINDOW", 1)  # all but the newest incident through the index
+    client = create_app(config, indexed, Clock(OPEN)).test_client()
+    assert login(client).status_code == 303
+    caplog.set_level(logging.DEBUG)
+
+    def found(**query: str) -> list[int]:
+        page = client.get("/staff/", query_string=query)
+        assert page.status_code == 200, query
+        return numbers(page)
+
+    everything = [5, 4, 3, 2, 1]
+    assert found(q=f"{SECRET_TERM}\x00", before="5") == [1]
+    assert found(q=f"{SECRET_TERM}\x00") == [1]
+    assert found(q="件\u202e名\x7f1") == [1]  # a bidi override, DEL
+    assert found(q="\x00\x00\x00") == everything  # nothing left: no search at all
+    assert found(q="\x00", before="5") == [4, 3, 2, 1]
+    assert found(q="件名9\x00") == []
+    assert found(q="件\t1") == [1]  # a tab still separates terms: 件 and 1 (not 件1)
+    for record in caplog.records:
+        logged = record.getMessage() + (record.exc_text or "")
+        assert SECRET_TERM not in logged and "\x00" not in logged, logged
+    shown = [entry.detail for entry in audits(indexed, "view_list")]
+    assert {"q": SECRET_TERM, "before": 5} in shown
+    assert not any("\x00" in str(detail) for detail in shown)
+    filters = Filters.from_args({"q": "\x00 印刷\u2028\x1b", "customer": "C0123-4567\x00"}, [])
+    assert (filters.q, filters.customer) == ("印刷", "C0123-4567")
+    assert Filters.from_args({"q": "\x00", "customer": "\x00"}, []).shown() == {}
+
+
+def test_r26_a_failed_search_logs_neither_its_terms_nor_the_driver_message(
+    config, indexed, monkeypatch, caplog
+) -> None:
+    """Whatever goes wrong in a search, its log line quotes no term: not the query's parameters,
+    not the database's message (FTS5 and PostgreSQL errors can quote the text they choke on)."""
+    from sqlalchemy import text
+
+    client = create_app(config, indexed, Clock(OPEN)).test_client()
+    assert login(client).status_code == 303
+    real = search.term_condition
+
+    def failing(session, term, window=None):
+        """The database chokes on the term and quotes it in its message."""
+        if session.get_bind().dialect.name == "postgresql":
+            statement, value = "SELECT CAST(:term AS integer)", term
+        else:  # FTS5: "no such column: 件名1"
+            statement = "SELECT rowid FROM incident_search WHERE incident_search MATCH :term"
+            value = f"{term} : x"
+        session.execute(text(statement), {"term": value})
+        return real(session, term, window)
+
+    monkeypatch.setattr(search, "term_condition", failing)
+    caplog.set_level(logging.DEBUG)
+    assert client.get("/staff/", query_string={"q": SECRET_TERM}).status_code == 500
+    logged = "".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert SECRET_TERM not in logged
+    assert "OperationalError while searching incidents" in logged or "DataError" in logged
