@@ -31,6 +31,7 @@ from intake.configchecks import (
     parse_month_day,
 )
 from intake.configparts import (
+    AlertsConfig,
     IntakeConfig,
     OutboxConfig,
     SmtpConfig,
@@ -193,6 +194,7 @@ class Config(Model):
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     staff: StaffConfig = field(default_factory=StaffConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     profiles: dict[str, ProfileConfig] = field(default_factory=lambda: builtin_profiles())
     fax_gateways: list[FaxGatewayConfig] = field(default_factory=list)
     imap: list[ImapConfig] = field(default_factory=list)

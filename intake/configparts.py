@@ -8,7 +8,14 @@ from typing import Annotated, Literal
 
 from intake.schema import Model, Range
 
-__all__ = ["IntakeConfig", "OutboxConfig", "SmtpConfig", "StaffConfig", "WebConfig"]
+__all__ = [
+    "AlertsConfig",
+    "IntakeConfig",
+    "OutboxConfig",
+    "SmtpConfig",
+    "StaffConfig",
+    "WebConfig",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,3 +81,14 @@ class IntakeConfig(Model):
     reopen_window_days: Annotated[int, Range(ge=0)] = 0
     keep_raw_mail_days: Annotated[int, Range(ge=0)] = 0
     reply_wait_seconds: Annotated[int, Range(ge=0)] = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertsConfig(Model):
+    """When something stops moving (``uketsuke health``; docs/operations.md, "Monitoring")."""
+
+    # A mailbox without a successful poll, a message waiting to be processed, or a due outbox
+    # mail older than this is CRITICAL (WARNING from half of it on).
+    stuck_minutes: Annotated[int, Range(ge=1)] = 15
+    # Who hears of it; empty: the on-call addresses of every profile.
+    ops_addresses: list[str] = field(default_factory=list)

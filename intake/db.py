@@ -25,14 +25,6 @@ _READ_ONLY = "uketsuke_read_only"
 _TURNS: weakref.WeakKeyDictionary[Engine, WriterTurns] = weakref.WeakKeyDictionary()
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a SQLite URL; None for another database or an in-memory one."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
-
-
 def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url``; for SQLite: folder created, pragmas set on every connection.
 

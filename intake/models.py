@@ -323,6 +323,8 @@ class MailboxState(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires: Mapped[datetime | None]
+    # The end of the last poll that worked, or of a stretch of IDLE (``uketsuke health``).
+    last_success_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

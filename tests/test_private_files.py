@@ -8,8 +8,11 @@ import stat
 import time
 from pathlib import Path
 
-from intake.db import sqlite_path
 from tests.mailmaker import FIELDS_BLOCK, make_mail
+
+
+def sqlite_path(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
 def mode(path: Path) -> int:

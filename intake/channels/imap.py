@@ -222,6 +222,7 @@ class ImapPoller:
                 marked,
                 marked - stored,
             )
+        self._state.succeeded()
         return PollResult(stored, marked, uidvalidity, uidnext)
 
     def _unmarked_after(self, client: IMAPClient, last_uid: int) -> list[int]:
@@ -319,6 +320,7 @@ class ImapPoller:
             if now >= renew_at:
                 if not self.take_lease():
                     break
+                self._state.succeeded()  # the connection is alive and the folder watched
                 renew_at = now + LEASE_RENEW_SECONDS
             wait = min(IDLE_TICK_SECONDS, deadline - now)
             if not select.select([client.socket()], [], [], wait)[0]:

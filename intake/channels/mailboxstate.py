@@ -100,3 +100,14 @@ class MailboxLease:
             )
             session.commit()
             return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def succeeded(self) -> None:
+        """A poll (or a stretch of IDLE) worked: what ``uketsuke health`` reads."""
+        with self.sessions() as session:
+            session.execute(
+                update(MailboxState)
+                .where(MailboxState.name == self.name)
+                .values(last_success_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()

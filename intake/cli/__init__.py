@@ -25,7 +25,15 @@ from intake.schema import ConfigError
 # Each module's register(commands) adds these top-level commands. A command missing here still
 # works (the whole parser is built for it), only slower; a test keeps this table exact.
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "intake.cli.admin": ("run", "init-db", "migrate", "check-config", "status", "customers"),
+    "intake.cli.admin": (
+        "run",
+        "init-db",
+        "migrate",
+        "check-config",
+        "status",
+        "health",
+        "customers",
+    ),
     "intake.cli.timecmds": ("calendar", "support-period"),
     "intake.cli.mailcmds": ("parse",),
     "intake.cli.incidentcmds": ("incidents", "held", "reprocess"),

@@ -48,6 +48,13 @@ def register(commands: Any) -> None:
     status.add_argument("--json", action="store_true", help="one JSON object")
     status.set_defaults(handler=run_status)
 
+    health = commands.add_parser(
+        "health", help="is every part moving? one line each; exit 0 OK, 1 WARNING, 2 CRITICAL"
+    )
+    add_config_option(health)
+    health.add_argument("--json", action="store_true", help="one JSON object")
+    health.set_defaults(handler=run_health)
+
     customers = commands.add_parser("customers", help="customer registry")
     add_config_option(customers)
     actions = customers.add_subparsers(dest="action", metavar="ACTION")
@@ -211,6 +218,41 @@ def run_status(args: argparse.Namespace) -> int:
                 value = ", ".join(f"{k} {v}" for k, v in value.items())
             print(f"{key}: {value}")
     return 0
+
+
+def run_health(args: argparse.Namespace) -> int:
+    """The parts of intake.health, one line each (or JSON); the exit status is the worst
+    part's: 0 OK, 1 WARNING, 2 CRITICAL (a monitoring plugin's)."""
+    from datetime import UTC, datetime
+
+    from intake import db
+    from intake.health import Part, check, worst
+
+    config = config_from(args)
+    now = datetime.now(UTC)
+    try:
+        engine = engine_from(config)
+    except CliError as exc:
+        parts = [Part("database", *_critical(str(exc))), *check(None, config, now)[1:]]
+    else:
+        try:
+            with db.session_factory(engine)() as session:
+                parts = check(session, config, now)
+        finally:
+            engine.dispose()
+    status = worst(parts)
+    if args.json:
+        print_json({"status": status.name, "parts": [part.as_json() for part in parts]})
+    else:
+        for part in parts:
+            print(part.line())
+    return int(status)
+
+
+def _critical(reason: str) -> tuple[Any, str]:
+    from intake.health import Level
+
+    return Level.CRITICAL, reason
 
 
 def run_customers_import(args: argparse.Namespace) -> int:
