@@ -13,7 +13,17 @@ from intake.config import load_config
 from intake.models import Incident
 from intake.web import create_app, search
 from intake.web.search import Filters
-from tests.test_web_staff import OPEN, Clock, audits, furnish, login, numbers
+from tests.test_web_staff import (
+    OPEN,
+    PASSWORD,
+    STAFF,
+    Clock,
+    audits,
+    furnish,
+    login,
+    numbers,
+    token,
+)
 
 SECRET_TERM = "件名1"
 
@@ -101,3 +111,46 @@ def test_r26_a_failed_search_logs_neither_its_terms_nor_the_driver_message(
     logged = "".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert SECRET_TERM not in logged
     assert "OperationalError while searching incidents" in logged or "DataError" in logged
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/staff/held\r\nSet-Cookie: uketsuke_session=x",  # header injection (was 500)
+        "/staff/\n",
+        "/staff/held\x00",
+        "/staff/\t/held",
+        "/staff/held\u2028",
+        "//evil.example/staff/",
+        "https://evil.example/staff/",
+        "/\\evil.example/staff/",
+        "javascript:alert(1)//staff/",
+        "/helpdesk/inquiry",  # local, but not the dashboard's
+        "staff/held",
+    ],
+)
+def test_r26_r30_login_next_with_control_characters_or_elsewhere_goes_to_the_list(
+    config, sessions, target
+) -> None:
+    """CR/LF in ``next`` gave 500 (werkzeug refuses a header with a line break); any ``next``
+    but a dashboard path of this site now leads to the incident list, and the login page does
+    not carry it on."""
+    furnish(sessions)
+    client = create_app(config, sessions, Clock(OPEN)).test_client()
+    page = client.get("/staff/login", query_string={"next": target})
+    assert page.status_code == 200 and 'name="next"' not in page.text
+    data = {"csrf_token": token(client), "email": STAFF, "password": PASSWORD, "next": target}
+    answer = client.post("/staff/login", data=data)
+    assert (answer.status_code, answer.headers["Location"]) == (303, "/staff/")
+    assert "Set-Cookie: uketsuke_session=x" not in str(answer.headers)
+
+
+def test_r26_login_next_keeps_a_dashboard_path(config, sessions) -> None:
+    furnish(sessions)
+    client = create_app(config, sessions, Clock(OPEN)).test_client()
+    target = "/staff/?q=%E5%8D%B0%E5%88%B7&state=open"
+    page = client.get("/staff/login", query_string={"next": target})
+    assert 'name="next" value="/staff/?q=%E5%8D%B0%E5%88%B7&amp;state=open"' in page.text
+    data = {"csrf_token": token(client), "email": STAFF, "password": PASSWORD, "next": target}
+    answer = client.post("/staff/login", data=data)
+    assert (answer.status_code, answer.headers["Location"]) == (303, target)

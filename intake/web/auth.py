@@ -40,6 +40,7 @@ from intake.audit import audit
 from intake.models import StaffUser
 from intake.web.context import web_context
 from intake.web.staff_common import member, now
+from intake.web.textsearch import is_control
 
 WINDOW_SECONDS = 15 * 60
 SESSION_STAFF = "staff_id"
@@ -132,8 +133,10 @@ def _throttle() -> LoginThrottle:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only a dashboard path of this site (no open redirect)."""
-    if not target or "\\" in target:
+    """Only a dashboard path of this site (no open redirect): ``/staff/…``, no scheme, no host
+    (``//``), no backslash, and no control character (a line break in ``Location`` is a 500,
+    and browsers drop tabs and line breaks from URLs). Anything else: the incident list."""
+    if not target or "\\" in target or any(is_control(c) for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/staff/"):
