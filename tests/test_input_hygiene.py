@@ -8,14 +8,16 @@ failed login's address, a customer's subject), and its JSON output none either.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from sqlalchemy import select
 
 from intake.config import load_config
-from intake.models import IncidentMessage, RawMessage
+from intake.models import AuditEntry, Incident, IncidentMessage, OutboxMail, RawMessage, StaffUser
 from intake.web import create_app
+from tests.conftest import Cli
 from tests.test_web_form import FIELDS, OPEN, Clock, inquiry, token
 
 FIELD_ERROR = "改行や制御文字は使えません。"
@@ -23,9 +25,9 @@ TEXT_ERROR = (
     "使用できない文字（目に見えない制御文字など）が含まれています。"
     "文章を貼り付けた場合は、改行を入れ直してください。"
 )
-# What may never reach an operator's terminal: C0 but the line break of a multi-line value, DEL,
-# C1 (NEL, CSI …), the bidi embeddings, overrides and isolates, and the Unicode line separators.
-UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# What may never reach an operator's terminal: C0 but the line break and tab of a multi-line value,
+# DEL, C1 (NEL, CSI …), the bidi embeddings, overrides and isolates, the Unicode line separators.
+UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 SEPARATORS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1e"]
 
 
@@ -117,3 +119,107 @@ def test_r30_line_breaks_and_tabs_stay_allowed_in_multi_line_fields(client, sess
             select(IncidentMessage).where(IncidentMessage.raw_message_id == raw.id)
         )
         assert "二行目" in message.body and "\t字下げした三行目" in message.body
+
+
+# --- R26: what the command line prints ---------------------------------------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202egpj.exe\u2066"
+
+
+def visible(text: str) -> bool:
+    return UNSAFE.search(text) is None
+
+
+def test_r26_cli_prints_no_terminal_escapes(cli: Cli, config, sessions) -> None:
+    """A failed login's address is written to the audit log as typed; ``audit list`` (text and
+    JSON) prints it neutralised, one line per entry whatever the address holds."""
+    web = create_app(config, sessions, Clock(OPEN)).test_client()
+    address = f"x{ESCAPES}@example.jp\nforged line"
+    page = web.get("/staff/login")
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    answer = web.post(
+        "/staff/login", data={"csrf_token": csrf, "email": address, "password": "wrong password"}
+    )
+    assert answer.status_code == 200
+    with sessions() as session:
+        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "login_failed"))
+        assert "\x1b" in entry.target  # stored as typed: the log keeps the evidence
+
+    text = cli("audit", "list")
+    assert text.returncode == 0, text.stderr
+    assert visible(text.stdout), repr(text.stdout)
+    assert len(text.stdout.splitlines()) == 1  # no forged line
+    assert "\\x1b]0;pwned\\x07" in text.stdout  # neutralised, not hidden: the operator sees it
+
+    listing = cli("audit", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert visible(listing.stdout), repr(listing.stdout)
+    [line] = listing.stdout.splitlines()
+    assert json.loads(line)["target"] == entry.target  # JSON escapes, and loses nothing
+
+
+def test_r26_incidents_outbox_and_staff_lists_print_no_terminal_escapes(cli: Cli, sessions) -> None:
+    # The Subject's encoded word is 印刷, ESC [2J and U+202E (RFC 2047 hides them from a filter).
+    head = b"Subject: =?utf-8?b?5Y2w5Yi3G1sySuKArg==?=\r\nTo: yamada@example.co.jp\r\n\r\nbody\r\n"
+    with sessions.begin() as session:
+        incident = Incident(
+            profile="helpdesk",
+            channel="smtp",
+            subject=f"印刷{ESCAPES}",
+            first_line=f"一行目{ESCAPES}\n偽の行",
+            fields={"company": f"株式会社{ESCAPES}"},
+            reply_address=f"x{ESCAPES}@example.co.jp",
+        )
+        session.add(incident)
+        session.flush()
+        session.add(
+            IncidentMessage(
+                incident_id=incident.id,
+                direction="in",
+                author=f"山田{ESCAPES}",
+                body=f"一行目\n二行目{ESCAPES}\r\n\t三行目",
+            )
+        )
+        session.add(
+            OutboxMail(
+                kind="ack",
+                profile="helpdesk",
+                incident_id=incident.id,
+                message_id="<hygiene@example.jp>",
+                recipients=[f"x{ESCAPES}@example.co.jp"],
+                data=head,
+                last_error=f"550 {ESCAPES}",
+            )
+        )
+        session.add(StaffUser(email="sato@example.jp", name=f"佐藤{ESCAPES}", reply_secret="ab"))
+    for command in (
+        ("incidents", "list"),
+        ("incidents", "show", str(incident.id)),
+        ("outbox", "list"),
+        ("staff", "list"),
+    ):
+        result = cli(*command)
+        assert result.returncode == 0, (command, result.stderr)
+        assert visible(result.stdout), (command, result.stdout)
+        json_result = cli(*command, "--json")
+        assert json_result.returncode == 0, (command, json_result.stderr)
+        assert visible(json_result.stdout), (command, json_result.stdout)
+    listing = cli("incidents", "list").stdout
+    assert len(listing.splitlines()) == 1  # the first line's line break forges no row
+    shown = cli("incidents", "show", str(incident.id)).stdout
+    assert "一行目\n二行目" in shown and "\t三行目" in shown  # a body keeps its lines and tabs
+    detail = json.loads(cli("incidents", "show", str(incident.id), "--json").stdout)
+    assert detail["subject"] == f"印刷{ESCAPES}"  # JSON round-trips exactly
+
+
+def test_r26_json_output_escapes_what_a_terminal_would_act_on(capsys) -> None:
+    """json escapes C0 itself; DEL, C1, the bidi controls and U+2028/U+2029 it leaves as they
+    are with ensure_ascii=False: print_json escapes them too, and the value reads back the same."""
+    from intake.cli.common import print_json
+
+    value = {"subject": f"印刷{ESCAPES}\x7f\u2028\u2029\x85", "会社": "株式会社サンプル商事"}
+    print_json(value)
+    out = capsys.readouterr().out
+    assert visible(out) and out.count("\n") == 1, repr(out)
+    assert "株式会社サンプル商事" in out  # Japanese stays readable
+    assert json.loads(out) == value

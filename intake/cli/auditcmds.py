@@ -18,6 +18,7 @@ from intake.cli.common import (
     CliError,
     add_config_option,
     config_from,
+    echo,
     engine_from,
     print_json,
 )
@@ -62,7 +63,7 @@ def run_list(args: argparse.Namespace) -> int:
         if args.json:
             print_json(entry)
         else:
-            print(entry_text(entry))
+            echo(entry_text(entry))
     return 0
 
 

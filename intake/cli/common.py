@@ -6,6 +6,10 @@ standard library and ``intake.schema``. A command module imports at its top only
 pipeline, the daemon), under ``TYPE_CHECKING`` what only annotations name. A test checks that
 ``import intake.cli`` plus ``build_parser()`` loads none of SQLAlchemy, aiosmtpd, Flask,
 imapclient, APScheduler or pydantic.
+
+Printing rule (R26): a command prints text through :func:`echo` and JSON through
+:func:`print_json`, never a bare ``print`` to stdout, so no value from a customer, a web form or a
+failed login writes a terminal escape to the operator's screen.
 """
 
 from __future__ import annotations
@@ -24,6 +28,16 @@ if TYPE_CHECKING:
 
     from intake.config import Config
 
+# What a terminal acts on instead of showing, so never printed as stored (R26): the C0 controls
+# (ESC starts an escape sequence that can retitle the window, clear the screen or write to the
+# clipboard; a line break in a one-line value forges a row), DEL, the C1 controls (U+009B is CSI,
+# U+0085 NEL), the bidi marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+# U+202A-U+202E, U+2066-U+2069: text that reads other than it is, CVE-2021-42574) and the line and
+# paragraph separators U+2028/U+2029. Printed as a Python-style escape (``\x1b``, ``\u202e``):
+# neutralised, not hidden, so an operator reading the audit log sees that something was there.
+_UNSAFE = r"\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE_IN_LINE = re.compile(rf"[\x00-\x1f{_UNSAFE}]")
+_UNSAFE_IN_TEXT = re.compile(rf"[\x00-\x08\x0b-\x1f{_UNSAFE}]")  # keeps LF and tab
 NO_DATABASE_HINT = "set UKETSUKE_HOME or UKETSUKE_DATABASE_URL, or run `uketsuke migrate`"
 SCHEMA_TABLE = "raw_messages"  # the first table of the schema: its presence means "migrated"
 
@@ -125,6 +139,46 @@ def parse_date(text: str) -> date:
         raise CliError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_text(value: object, *, multiline: bool = False) -> str:
+    """``value`` as text safe to print to a terminal: every character of :data:`_UNSAFE_IN_LINE`
+    written as its escape (``\\x1b``); with ``multiline`` (a message body printed on purpose),
+    line breaks (LF, CRLF) and tabs are kept."""
+    text = str(value)
+    if multiline:
+        text = text.replace("\r\n", "\n")
+        unsafe = _UNSAFE_IN_TEXT
+    else:
+        unsafe = _UNSAFE_IN_LINE
+    return unsafe.sub(_escape, text) if unsafe.search(text) else text
+
+
+def echo(value: object = "", *, multiline: bool = False) -> None:
+    """``print`` for every text line a command writes to stdout: what it prints may come from a
+    customer's mail, a web form or a failed login, and reaches the operator's terminal only
+    through :func:`terminal_text` (R26). One line unless ``multiline``."""
+    print(terminal_text(value, multiline=multiline))
+
+
+def _escape_json(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, sort_keys=False)
-    sys.stdout.write("\n")
+    """One JSON value on one line. Readable Japanese (``ensure_ascii=False``), but what a terminal
+    would act on is a ``\\uXXXX`` escape: json escapes C0 itself, not DEL, C1, the bidi controls
+    or U+2028/U+2029 (they can be only inside strings, where the escape reads back the same)."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=False)
+    if _UNSAFE_IN_LINE.search(text):
+        text = _UNSAFE_IN_LINE.sub(_escape_json, text)
+    sys.stdout.write(text + "\n")

@@ -12,6 +12,7 @@ from intake.cli.common import (
     CliError,
     add_config_option,
     config_from,
+    echo,
     engine_from,
     print_json,
 )
@@ -129,7 +130,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
-        print(
+        echo(
             f"#{row['number']} {row['state']:<8} {row['profile']:<9} "
             f"{row['customer_number'] or '-':<12} {row['category']:<12} {row['first_line']}{flags}"
         )
@@ -182,7 +183,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
         return 0
-    print(f"#{data['number']} {data['subject']}")
+    echo(f"#{data['number']} {data['subject']}")
     for key in (
         "state",
         "profile",
@@ -193,14 +194,14 @@ def run_show(args: argparse.Namespace) -> int:
         "flags",
         "reply_address",
     ):
-        print(f"  {key}: {data[key]}")
+        echo(f"  {key}: {data[key]}")
     for name, label in FIELD_LABELS.items():
-        print(f"  {label}: {data['fields'][name] or '-'}")
+        echo(f"  {label}: {data['fields'][name] or '-'}")
     if data["fax_number"]:
-        print(f"  FAX: {data['fax_number']}")
+        echo(f"  FAX: {data['fax_number']}")
     for message in data["thread"]:
-        print(f"--- {message['direction']} {message['at']} {message['author'] or ''}")
-        print(message["body"].rstrip())
+        echo(f"--- {message['direction']} {message['at']} {message['author'] or ''}")
+        echo(message["body"].rstrip(), multiline=True)
     return 0
 
 
@@ -252,7 +253,7 @@ def run_new(args: argparse.Namespace) -> int:
             if args.json:  # as incidents show --json prints it
                 print_json(incident_detail(session, number))
             else:
-                print(f"incident #{number} created")
+                echo(f"incident #{number} created")
     return 0
 
 
@@ -314,7 +315,7 @@ def run_held_list(args: argparse.Namespace) -> int:
             print_json(row)
         return 0
     for row in rows:
-        print(f"{row['kind']} {row['id']} {row.get('channel')} {row.get('reason') or ''}")
+        echo(f"{row['kind']} {row['id']} {row.get('channel')} {row.get('reason') or ''}")
     return 0
 
 
@@ -340,7 +341,7 @@ def run_held_complete(args: argparse.Namespace) -> int:
         )
     except LookupError as exc:
         raise CliError(str(exc)) from None
-    print("incidents " + ", ".join(f"#{n}" for n in numbers) + " created")
+    echo("incidents " + ", ".join(f"#{n}" for n in numbers) + " created")
     return 0
 
 
@@ -381,7 +382,7 @@ def run_reprocess(args: argparse.Namespace) -> int:
     for raw_id in ids:
         state = pipeline.process(raw_id, datetime.now(UTC), again=True)
         failed += state == RawState.UNPROCESSABLE
-        print(f"raw {raw_id}: {state}")
+        echo(f"raw {raw_id}: {state}")
     if failed:
         print(f"uketsuke: {failed} of {len(ids)} still unprocessable", file=sys.stderr)
         return 1

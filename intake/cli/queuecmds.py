@@ -18,6 +18,7 @@ from intake.cli.common import (
     CliError,
     add_config_option,
     config_from,
+    echo,
     engine_from,
     print_json,
 )
@@ -146,7 +147,7 @@ def run_timers_list(args: argparse.Namespace) -> int:
             print_json(timer)
         return 0
     for timer in timers:
-        print(" ".join(_timer_words(timer)))
+        echo(" ".join(_timer_words(timer)))
     return 0
 
 
@@ -219,7 +220,7 @@ def run_outbox_list(args: argparse.Namespace) -> int:
     for mail in mails:
         incident = f"#{mail['incident']}" if mail["incident"] is not None else "-"
         late = " (late)" if mail["late"] else ""
-        print(
+        echo(
             f"{mail['id']} {mail['state']:<7} {mail['kind']:<12} {mail['due_at']} {incident} "
             f"{', '.join(mail['to']) or '-'} {mail['subject']}{late}"
         )
@@ -233,7 +234,7 @@ def run_hold(args: argparse.Namespace) -> int:
         raise CliError(f"outbox {args.id} is already held")
     if found != OutboxState.PENDING:
         raise CliError(f"outbox {args.id} is {found}; only a pending mail can be held")
-    print(f"outbox {args.id} held")
+    echo(f"outbox {args.id} held")
     return 0
 
 
@@ -242,7 +243,7 @@ def run_release(args: argparse.Namespace) -> int:
     found, due_at = _move(args, OutboxState.HELD, OutboxState.PENDING, "outbox_release")
     if found != OutboxState.HELD:
         raise CliError(f"outbox {args.id} is {found}; only a held mail can be released")
-    print(f"outbox {args.id} released (due {format_instant(due_at)})")
+    echo(f"outbox {args.id} released (due {format_instant(due_at)})")
     return 0
 
 

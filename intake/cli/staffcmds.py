@@ -15,6 +15,7 @@ from intake.cli.common import (
     CliError,
     add_config_option,
     config_from,
+    echo,
     engine_from,
     print_json,
 )
@@ -125,7 +126,7 @@ def run_add(args: argparse.Namespace) -> int:
             audit(session, "staff_add", actor="cli", target=f"staff:{email}")
     except IntegrityError:  # added at the same moment by another run
         raise CliError(f"staff {email} exists") from None
-    print(f"staff {email} added ({_profiles_text(profiles)})")
+    echo(f"staff {email} added ({_profiles_text(profiles)})")
     return 0
 
 
@@ -143,7 +144,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         state = "active" if row["active"] else "inactive"
-        print(
+        echo(
             f"{row['email']} {row['name']} ({_profiles_text(row['profiles'])}) {state}"
             f" since {row['created_at']}"
         )
@@ -164,7 +165,7 @@ def run_remove(args: argparse.Namespace) -> int:
             audit(session, "staff_remove", actor="cli", target=f"staff:{email}")
     if not removed:
         raise CliError(f"no staff {email}")
-    print(f"staff {email} removed")
+    echo(f"staff {email} removed")
     return 0
 
 
@@ -212,7 +213,7 @@ def run_passwd(args: argparse.Namespace) -> int:
             raise CliError(f"no staff {email} (uketsuke staff add NAME EMAIL)")
         user.password_hash = hashed
         audit(session, "staff_passwd", actor="cli", target=f"staff:{email}")
-    print(f"password set for {email}")
+    echo(f"password set for {email}")
     return 0
 
 
