@@ -4,7 +4,10 @@ the customer pages."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import time
 
 import pytest
 
@@ -154,3 +157,55 @@ def test_r26_login_next_keeps_a_dashboard_path(config, sessions) -> None:
     data = {"csrf_token": token(client), "email": STAFF, "password": PASSWORD, "next": target}
     answer = client.post("/staff/login", data=data)
     assert (answer.status_code, answer.headers["Location"]) == (303, target)
+
+
+def _answer(connection: socket.socket, seconds: float = 10) -> bytes:
+    """What the server says until it closes the connection (or ``seconds`` pass)."""
+    connection.settimeout(seconds)
+    answer = b""
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_r30_the_server_refuses_a_body_over_the_limit_before_reading_it(config, sessions) -> None:
+    """waitress read bodies up to its default of 1 GiB before the app's 20 MB limit saw them; now
+    a Content-Length over the app's limit (and the form's margin) is answered 413 at once, in
+    Japanese, while the body is still unsent."""
+    from intake.web import MAX_UPLOAD_BYTES
+    from intake.web.server import WebServer
+
+    server = WebServer(create_app(config, sessions, Clock(OPEN)), "127.0.0.1", 0)
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+            connection.sendall(
+                b"POST /helpdesk/inquiry HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n"
+                + f"Content-Length: {2 * MAX_UPLOAD_BYTES}\r\n\r\n".encode()
+                + b"--x\r\n" * 1000
+            )
+            started = time.monotonic()
+            answer = _answer(connection)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert time.monotonic() - started < 5
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Content-Type: text/plain; charset=utf-8" in head
+        assert "添付ファイルが大きすぎます。" in body.decode()
+        assert f"合計 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB まで" in body.decode()
+        # Just over the app's limit (within the margin): the app's own page, as before.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+            length = MAX_UPLOAD_BYTES + 1
+            connection.sendall(
+                b"POST /helpdesk/inquiry HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                + f"Content-Length: {length}\r\n\r\n".encode()
+                + b"a" * length
+            )
+            answer = _answer(connection)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert b"Content-Type: text/html" in answer
+        assert "添付ファイルが大きすぎます" in answer.decode()
+    finally:
+        server.close()
