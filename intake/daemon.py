@@ -31,7 +31,7 @@ from intake.config import Config
 from intake.private import narrow
 from intake.processor_handle import GaveUp, ProcessorProcess
 from intake.spool import spool_dir, sweep_temporary
-from intake.systemd import notify
+from intake.systemd import notify, watchdog_seconds
 
 log = logging.getLogger("uketsuke")
 
@@ -125,7 +125,12 @@ async def _supervise(
     processor: ProcessorProcess, home: Path, stop: asyncio.Event, failed: list[str]
 ) -> None:
     """Every second: restart a dead or stalled processor, publish its liveness for
-    ``uketsuke status``; give up (stop, exit 1) when it keeps dying."""
+    ``uketsuke status``; give up (stop, exit 1) when it keeps dying. Under systemd's watchdog
+    (``WatchdogSec=``), WATCHDOG=1 goes out only from here — so only while this event loop
+    answers — and only while the processor is alive with a fresh heartbeat: a daemon whose
+    loop or processor is stuck is killed and restarted by systemd."""
+    watchdog = watchdog_seconds()
+    pinged = 0.0
     while not stop.is_set():
         try:
             processor.check()
@@ -137,6 +142,11 @@ async def _supervise(
             processor.publish(home)
         except OSError as exc:
             log.warning("could not write the processor state file (%s)", exc.strerror)
+        now = time.monotonic()
+        due = watchdog is not None and now - pinged >= watchdog
+        if due and processor.liveness().problem is None:
+            notify("WATCHDOG=1")
+            pinged = now
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SUPERVISE_SECONDS)
 

@@ -118,7 +118,8 @@ class ProcessorProcess:
         if not alive:
             problem = "processor: not running (restarting)"
         elif age is None and (self._restarted or since_start > START_GRACE_SECONDS):
-            problem = f"processor: restarted {since_start:.0f} s ago, no heartbeat yet"
+            started = "restarted" if self._restarted else "started"
+            problem = f"processor: {started} {since_start:.0f} s ago, no heartbeat yet"
         elif age is not None and age > HEALTH_STALE_SECONDS:
             problem = f"processor: no heartbeat for {age:.0f} s"
         return Liveness(alive, None if age is None else round(age, 1), self.restarts, problem)

@@ -20,3 +20,13 @@ def notify(state: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def watchdog_seconds() -> float | None:
+    """How often to send WATCHDOG=1 (half systemd's ``WatchdogSec=``), or None when systemd
+    watches no watchdog for this process (sd_watchdog_enabled)."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or int(usec) <= 0 or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2_000_000

@@ -259,3 +259,28 @@ def test_r29_a_processor_that_keeps_dying_makes_the_daemon_exit_1(daemon: Daemon
     assert daemon.process.wait(120) == 1
     log = daemon.log.read_text()
     assert log.count("times within 10 minutes and died again; giving up") == 1
+
+
+def test_systemd_watchdog_is_fed_only_while_the_processor_beats(daemon) -> None:
+    """WATCHDOG=1 (WatchdogSec= in the unit) comes from the supervisor: it stops when the
+    processor hangs (SIGSTOP: alive, but no heartbeat), so systemd would restart the service,
+    and comes back when the processor does."""
+    daemon.extra_env = {"WATCHDOG_USEC": "1000000"}  # a ping at least every 0.5 s: each second
+    daemon.start()
+    deadline = time.monotonic() + 60  # a hang guard: the processor beats within seconds
+    while status(daemon)["processor"]["heartbeat_age_s"] is None:
+        assert time.monotonic() < deadline, daemon.tail()
+        time.sleep(0.2)
+    assert "WATCHDOG=1" in daemon.messages(3)
+    processor = published(daemon)["processor_pid"]
+    os.kill(processor, signal.SIGSTOP)
+    try:
+        time.sleep(HEALTH_STALE_SECONDS + 2)
+        daemon.messages(0.5)  # what was sent before the heartbeat went stale
+        assert "WATCHDOG=1" not in daemon.messages(3)
+        code, text = healthz(daemon)
+        assert code == 503 and text.startswith("processor: no heartbeat for ")
+    finally:
+        os.kill(processor, signal.SIGCONT)
+    assert "WATCHDOG=1" in daemon.messages(5)
+    assert daemon.terminate() == 0
