@@ -8,6 +8,7 @@ import contextlib
 import logging
 import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -209,3 +210,48 @@ def test_r30_the_server_refuses_a_body_over_the_limit_before_reading_it(config, 
         assert "添付ファイルが大きすぎます" in answer.decode()
     finally:
         server.close()
+
+
+def test_r26_customer_pages_send_the_staff_pages_security_headers(config, sessions) -> None:
+    """The inquiry and license forms and the close page sent no X-Frame-Options or CSP while the
+    dashboard did: every page now gets the dashboard's (no framing, no script, styles of the
+    page only, forms to this site), all but its ``Cache-Control: no-store``."""
+    from intake.closelink import close_url
+    from intake.web.staff import SECURITY_HEADERS
+    from tests.test_web_form import inquiry
+
+    furnish(sessions)
+    with sessions.begin() as session:
+        incident = Incident(
+            profile="helpdesk", channel="smtp", subject="件名", created_at=OPEN, close_nonce="n1"
+        )
+        session.add(incident)
+        session.flush()
+        url, _ = close_url(config, incident.id, "n1", OPEN)
+    client = create_app(config, sessions, Clock(OPEN)).test_client()
+    close_path = urlsplit(url).path
+    pages = {
+        "inquiry": client.get("/helpdesk/inquiry"),
+        "license": client.get("/helpdesk/license"),
+        "close": client.get(close_path),
+        "close, used up": client.get("/close/0-0-0"),
+        "confirm": client.post("/helpdesk/inquiry", data=inquiry(client, action="confirm")),
+        "no such profile": client.get("/nowhere/inquiry"),
+    }
+    expected = {k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"}
+    for name, page in pages.items():
+        assert page.status_code in (200, 404, 410), name
+        for header, value in expected.items():
+            assert page.headers.get(header) == value, (name, header)
+        assert "<script" not in page.text and " style=" not in page.text, name  # the CSP holds
+    assert expected["X-Frame-Options"] == "DENY"
+    assert expected["Referrer-Policy"] == "same-origin"  # the close link's token stays here
+    assert expected["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in expected["Content-Security-Policy"]
+    assert "<style>" in pages["inquiry"].text  # the one inline style block the policy allows
+    assert "style-src 'unsafe-inline'" in expected["Content-Security-Policy"]
+    assert pages["close"].status_code == 200 and "クローズ" in pages["close"].text
+    assert pages["confirm"].status_code == 200 and "山田 太郎" in pages["confirm"].text
+    assert "no-store" not in pages["inquiry"].headers.get("Cache-Control", "")
+    assert login(client).status_code == 303
+    assert client.get("/staff/").headers["Cache-Control"] == "no-store"  # the dashboard's still

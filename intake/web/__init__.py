@@ -4,8 +4,10 @@
 and imports"): ``health`` (``/healthz``), ``public`` (the inquiry and license forms and the
 one-click close page, R7, R14, R17) and ``staff`` (the dashboard under ``/staff/``, R26).
 Templates are ``templates/web``; every POST needs a CSRF token (Flask-WTF); cookies are HttpOnly,
-SameSite=Lax, and Secure when the public address is https. ``X-Forwarded-*`` headers are
-trusted only when ``web.proxy_hops`` says how many proxies stand in front.
+SameSite=Lax, and Secure when the public address is https. Every page, the customers' too, has
+the dashboard's security headers (no framing, no script, no referrer to other sites).
+``X-Forwarded-*`` headers are trusted only when ``web.proxy_hops`` says how many proxies stand
+in front.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,7 +72,24 @@ def create_app(
     app.register_blueprint(public)
     app.register_blueprint(staff, url_prefix="/staff")
     _error_pages(app)
+    _security_headers(app)
     return app
+
+
+def _security_headers(app: Flask) -> None:
+    """The dashboard's headers (:data:`intake.web.staff.SECURITY_HEADERS`: never framed, no
+    script, styles of the page itself, forms to this site only, no referrer to other sites) on
+    every response, the customers' forms and close page too, but its ``no-store``: a customer
+    going back from the confirmation page finds the form as typed. The dashboard adds that."""
+    from intake.web.staff import SECURITY_HEADERS
+
+    headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"}
+
+    @app.after_request
+    def harden(response: Response) -> Response:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def _error_pages(app: Flask) -> None:
