@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from intake.cli.common import CliError, add_config_option, config_from, engine_from
+from intake.cli.common import (
+    CliError,
+    add_config_option,
+    config_from,
+    echo,
+    engine_from,
+    terminal_text,
+)
 
 if TYPE_CHECKING:
     from intake.reports import Cell
@@ -96,7 +103,7 @@ def run_consumption(args: argparse.Namespace) -> int:
     elif rows:
         write_text(CONSUMPTION_COLUMNS, rows, right={5, 6, 7, 8})
     else:
-        print(f"no incidents accepted in {args.month.strip()} (Asia/Tokyo)")
+        echo(f"no incidents accepted in {args.month.strip()} (Asia/Tokyo)")
     return 0
 
 
@@ -113,7 +120,7 @@ def run_billing(args: argparse.Namespace) -> int:
     elif lines:
         write_text(BILLING_COLUMNS, billing_text_rows(lines), right={2, 6, 7, 8})
     else:
-        print(f"no billable after-hours work in {args.month.strip()} (Asia/Tokyo)")
+        echo(f"no billable after-hours work in {args.month.strip()} (Asia/Tokyo)")
     return 0
 
 
@@ -137,14 +144,17 @@ def _csv_cell(value: Cell) -> str:
 
 def write_text(columns: Sequence[str], rows: list[list[Cell]], *, right: set[int]) -> None:
     """An aligned table, one line per row; Japanese (full-width) characters count two columns."""
-    table = [list(columns), *[["" if v is None else str(v) for v in row] for row in rows]]
+    table = [
+        list(columns),
+        *[["" if v is None else terminal_text(str(v)) for v in row] for row in rows],
+    ]
     widths = [max(_width(row[i]) for row in table) for i in range(len(columns))]
     for row in table:
         cells = []
         for i, cell in enumerate(row):
             pad = " " * (widths[i] - _width(cell))
             cells.append(pad + cell if i in right else cell + pad)
-        print("  ".join(cells).rstrip())
+        echo("  ".join(cells).rstrip())
 
 
 def _width(text: str) -> int:
