@@ -175,7 +175,8 @@ class Pipeline:
                     self._context(session, raw, batch), isolate
                 )
         for raw_id, state in states.items():
-            log.info("raw %s → %s", raw_id, state)
+            if state != RawState.RECEIVED:  # a deferred reply said so once, when it first waited
+                log.info("raw %s → %s", raw_id, state)
         return states, left
 
     def _context(self, session: Session, raw: RawMessage, batch: _Batch) -> Context:
@@ -221,6 +222,8 @@ class Pipeline:
                     run_steps(self.steps, ctx)
                     raise Held("no step took the message")
                 except Deferred as wait:  # R19: processed again later, nothing else changes
+                    if raw.not_before is None:
+                        log.info("raw %s waits for the message it answers", raw.id)
                     session.connection().execute(
                         _DEFER_RAW, {"raw_id": raw.id, "until": wait.until}
                     )

@@ -144,6 +144,10 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.hooks = dict(hooks or {})
         self.reads = read_sessions(sessions)
+        # The relay's state, logged once when it changes (not once a tick, once a mail).
+        self.failing_since: datetime | None = None
+        self._failures = 0
+        self._run: dict[str, Any] = {}
 
     def due_ids(self, now: datetime, limit: int = 100) -> list[int]:
         with self.sessions() as session:
@@ -160,9 +164,33 @@ class Dispatcher:
         """Send what is due, ``chunk`` rows a transaction (rows claimed with SKIP LOCKED)."""
         sent = 0
         ids = self.due_ids(now)
+        self._run = {"failed": 0, "error": None}
         for start in range(0, len(ids), chunk):
             sent += self.send_many(ids[start : start + chunk], now)
+        self._relay_state(sent, now)
         return sent
+
+    def _relay_state(self, sent: int, now: datetime) -> None:
+        """One WARNING when every delivery of a tick fails, one INFO when mail goes out again;
+        each mail's own error is on its row (``outbox list``)."""
+        failed = self._run["failed"]
+        if failed and not sent:
+            self._failures += failed
+            if self.failing_since is None:
+                self.failing_since = now
+                log.warning(
+                    "relay failing: %d mail(s) not delivered (%s); retrying each with back-off",
+                    failed,
+                    self._run["error"],
+                )
+        elif sent and self.failing_since is not None:
+            log.info(
+                "relay delivering again after %s (%d failed attempts meanwhile)",
+                _duration(now - self.failing_since),
+                self._failures,
+            )
+            self.failing_since = None
+            self._failures = 0
 
     def send_many(self, row_ids: list[int], now: datetime) -> int:
         if self.sessions.kw["bind"].dialect.name == "sqlite":
@@ -224,9 +252,12 @@ class Dispatcher:
                 log.error("outbox %s failed after %s attempts", row.id, row.attempts)
             else:
                 row.due_at = now + backoff(row.attempts)
-                log.warning(
+                log.debug(
                     "outbox %s attempt %s failed: %s", row.id, row.attempts, type(exc).__name__
                 )
+            if self._run:
+                self._run["failed"] += 1
+                self._run["error"] = type(exc).__name__
             hook = self.hooks.get(row.kind)
             if hook is not None and row.attempts == 1:
                 hook.failed(session, row, now)
@@ -236,3 +267,10 @@ class Dispatcher:
         row.attempts += 1
         row.late = now - first_due(row) > LATE_AFTER
         return 1
+
+
+def _duration(span: timedelta) -> str:
+    seconds = max(int(span.total_seconds()), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"

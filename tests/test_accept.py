@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 from datetime import date, datetime, timedelta
 from email import policy
 
@@ -234,15 +235,21 @@ def test_r19_reply_arriving_before_its_original_waits_and_threads(config, sessio
         assert [m.body for m in incident.messages if m.direction == "in"][-1].startswith("補足")
 
 
-def test_r19_reply_to_something_never_seen_is_processed_after_the_wait(config, sessions) -> None:
+def test_r19_reply_to_something_never_seen_is_processed_after_the_wait(
+    config, sessions, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="uketsuke.pipeline")
     pipeline = Pipeline(config, sessions)
     reply = make_mail(
         FIELDS_BLOCK + "\n印刷できません。\n",
         headers={"In-Reply-To": "<elsewhere@customer.example.co.jp>"},
     )
     raw_id = receive(pipeline, reply, OPEN)
-    assert pipeline.process(raw_id, OPEN + timedelta(seconds=30)) == RawState.RECEIVED  # waits
+    for seconds in (1, 2, 30):  # re-checked every second: said once, not every time
+        assert pipeline.process(raw_id, OPEN + timedelta(seconds=seconds)) == RawState.RECEIVED
     assert pipeline.process(raw_id, OPEN + timedelta(seconds=61)) == RawState.PROCESSED
+    lines = [r.getMessage() for r in caplog.records if r.name == "uketsuke.pipeline"]
+    assert lines == [f"raw {raw_id} waits for the message it answers", f"raw {raw_id} → processed"]
     with sessions() as session:
         assert len(session.scalars(select(Incident)).all()) == 1
 

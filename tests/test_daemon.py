@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import smtplib
 import socket
 import threading
@@ -223,6 +224,9 @@ def test_r26_logs_carry_numbers_never_bodies_or_full_addresses(daemon: Daemon) -
         time.sleep(0.3)
     assert daemon.terminate() == 0
     log = daemon.log.read_text(errors="replace")
+    # Every line starts with its time and UTC offset (unambiguous wherever it is read).
+    stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR|DEBUG) ")
+    assert all(stamped.match(line) for line in log.splitlines() if line.strip()), log
     assert "raw 1" in log  # numbers are logged...
     assert secret_body not in log and "ABC123XYZ" not in log  # ...bodies never
     assert sender not in log and "confidential.person" not in log  # ...nor full addresses

@@ -181,3 +181,33 @@ def test_r16_a_mail_held_while_it_is_delivered_is_recorded_sent_not_sent_again(
         assert session.scalars(select(OutboxMail.state)).one() == "sent"
     assert dispatcher.run_once(NOW + timedelta(hours=1)) == 0
     assert deliveries == ["<held-race@example.jp>"]
+
+
+def test_r16_a_failing_relay_is_logged_once_when_it_fails_and_once_when_it_recovers(
+    sessions, caplog
+) -> None:
+    """Not a WARNING every tick and every mail (issue 15): the rows keep each error."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="uketsuke.outbox")
+    for n in range(3):
+        queue_one(sessions, f"<down{n}@x>")
+    port = free_port()  # nothing listens: connection refused
+    dispatcher = Dispatcher(sessions, plain_relay(port), lambda p: "support@example.jp")
+    later = NOW
+    for _ in range(4):
+        assert dispatcher.run_once(later) == 0
+        later += timedelta(hours=2)  # past every back-off
+    capture = Capture()
+    relay = Controller(capture, hostname="127.0.0.1", port=port)
+    relay.start()
+    try:
+        assert dispatcher.run_once(later) == 3
+    finally:
+        relay.stop()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(":")[0] for r in warnings] == ["relay failing"]
+    recovered = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert recovered == ["relay delivering again after 8 h (12 failed attempts meanwhile)"]
+    with sessions() as session:
+        assert {r.state for r in session.scalars(select(OutboxMail))} == {"sent"}
