@@ -32,6 +32,9 @@ def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engi
     (a stall of 10 ms and more, inside the writer's turn, every few megabytes); the processor
     calls :func:`checkpoint` between its turns instead."""
     parsed = make_url(url)
+    # R26: a database error's text never carries the statement's values (mail text, addresses),
+    # whoever logs or prints it.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -20,3 +20,20 @@ def test_code_cites_only_the_projects_own_documents() -> None:
         if FOREIGN.search(line)
     ]
     assert found == []
+
+
+def test_r26_database_errors_never_carry_the_statements_values() -> None:
+    from sqlalchemy import text
+
+    from intake import db
+
+    engine = db.make_engine("sqlite://")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT * FROM nowhere WHERE x = :v"), {"v": "yamada@secret"})
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raises
+        assert "yamada" not in str(exc)
+    else:
+        raise AssertionError("the statement should have failed")
+    finally:
+        engine.dispose()
