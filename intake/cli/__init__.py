@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "check-config",
         "status",
         "health",
+        "backup",
         "customers",
     ),
     "intake.cli.timecmds": ("calendar", "support-period"),

@@ -55,6 +55,13 @@ def register(commands: Any) -> None:
     health.add_argument("--json", action="store_true", help="one JSON object")
     health.set_defaults(handler=run_health)
 
+    backup = commands.add_parser(
+        "backup", help="a consistent copy of a running SQLite database and the spool"
+    )
+    add_config_option(backup)
+    backup.add_argument("dest", metavar="DEST", type=Path, help="a new (or empty) folder")
+    backup.set_defaults(handler=run_backup)
+
     customers = commands.add_parser("customers", help="customer registry")
     add_config_option(customers)
     actions = customers.add_subparsers(dest="action", metavar="ACTION")
@@ -253,6 +260,31 @@ def _critical(reason: str) -> tuple[Any, str]:
     from intake.health import Level
 
     return Level.CRITICAL, reason
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    """SQLite: the database (online backup API), then the spool and the web secret, into DEST.
+    PostgreSQL: one line saying which pg_dump command to run, exit 2."""
+    from intake.backup import BackupError, backup_sqlite
+    from intake.cli.common import database_label
+
+    config = config_from(args)
+    database = config.sqlite_path
+    if database is None:
+        raise CliError(
+            f"database {database_label(config)} is PostgreSQL: back it up with "
+            f"`pg_dump --format=custom --file {args.dest}/uketsuke.pgdump DATABASE_URL`, "
+            f"then copy {config.home_path / 'spool'}"
+        )
+    try:
+        copied = backup_sqlite(database, config.home_path, args.dest)
+    except (BackupError, OSError) as exc:
+        raise CliError(f"backup: {exc}") from None
+    print(
+        f"backed up {copied.database} and {copied.spool_files} spool file(s), "
+        f"{copied.bytes / 1e6:.1f} MB"
+    )
+    return 0
 
 
 def run_customers_import(args: argparse.Namespace) -> int:
