@@ -310,6 +310,8 @@ class StaffUser(Base):
     profiles: Mapped[list[str]] = mapped_column(default=list)  # [] = every profile
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by logout, ``staff passwd``: every dashboard session opened before ends (R26).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class MailboxState(Base):

@@ -212,6 +212,7 @@ def run_passwd(args: argparse.Namespace) -> int:
         if user is None:  # removed while the password was typed
             raise CliError(f"no staff {email} (uketsuke staff add NAME EMAIL)")
         user.password_hash = hashed
+        user.session_generation = (user.session_generation or 0) + 1  # ends its sessions (R26)
         audit(session, "staff_passwd", actor="cli", target=f"staff:{email}")
     echo(f"password set for {email}")
     return 0

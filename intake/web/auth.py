@@ -5,7 +5,12 @@
 - The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure behind https), marked
   permanent: it ends ``web.staff_session_minutes`` after the last request (each request renews
   it), and Flask refuses a cookie signed longer ago than that. It holds the account's id and a
-  MAC of its password hash, so a new password, deactivation or removal ends every session.
+  MAC of its address, password hash and session generation, checked against the database on
+  every request. Logout and ``staff passwd`` bump the generation (``staff remove`` deletes the
+  row), so each ends every session of the account on the server: a copied cookie is worthless
+  afterwards. One counter per account rather than a table of ended session ids: nothing grows,
+  nothing to expire, and the check is the row the guard loads anyway; the price is that logging
+  out on one browser logs the member out on the others too.
 - Guessing is slowed: after ``web.login_attempts_per_15_minutes`` failed attempts for one
   address, or from one client address, within 15 minutes, further attempts get 429 without the
   password being checked (R30: a clear answer). A success clears the address's count, never the
@@ -33,7 +38,7 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from intake.audit import audit
@@ -106,10 +111,11 @@ def _verify(user: StaffUser | None, password: str) -> str | None:
 
 
 def session_mac(user: StaffUser) -> str:
-    """Ties a session to the password it was opened with (a new password ends it)."""
+    """Ties a session to the account, password and session generation it was opened with (a
+    new password, a logout or a removal ends it)."""
     key = current_app.config["SECRET_KEY"]
     key = key.encode() if isinstance(key, str) else key
-    message = f"{user.id}:{user.password_hash}".encode()
+    message = f"{user.id}:{user.email}:{user.session_generation}:{user.password_hash}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
@@ -200,8 +206,20 @@ def _login_page(
     return page, status
 
 
+def end_sessions(db_session: Any, staff_id: int) -> None:
+    """Ends every dashboard session of the account (in the caller's transaction)."""
+    db_session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == staff_id)
+        .values(session_generation=StaffUser.session_generation + 1)
+    )
+
+
 def logout() -> Any:
-    email = member().email
+    user = member()
+    email = user.email
+    with web_context().sessions.begin() as db_session:
+        end_sessions(db_session, user.id)
     session.clear()
     g.pop("staff", None)
     _audit_login("logout", email)
