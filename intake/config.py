@@ -350,6 +350,7 @@ _ENV_OVERRIDES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("UKETSUKE_WEB_SECRET_KEY", ("web", "secret_key")),
     ("UKETSUKE_RELAY_PASSWORD", ("outbox", "relay_password")),
     ("UKETSUKE_STAFF_REPLY_KEY", ("staff", "reply_key")),
+    ("UKETSUKE_METRICS_TOKEN", ("web", "metrics_token")),
 )
 
 

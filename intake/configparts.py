@@ -45,6 +45,10 @@ class WebConfig(Model):
     staff_session_minutes: Annotated[int, Range(ge=1)] = 30
     # R26: failed staff logins allowed per address and per IP in 15 minutes.
     login_attempts_per_15_minutes: Annotated[int, Range(ge=1)] = 5
+    # GET /metrics in the Prometheus text format; with a token, only with
+    # "Authorization: Bearer TOKEN" (UKETSUKE_METRICS_TOKEN overrides it).
+    metrics: bool = False
+    metrics_token: str = ""
 
     @property
     def base_url(self) -> str:

@@ -113,7 +113,12 @@ def _start_web(  # noqa: ANN202
     from intake.web import create_app
     from intake.web.server import WebServer, urls
 
-    app = create_app(config, sessions, liveness=lambda: processor.liveness().problem)
+    app = create_app(
+        config,
+        sessions,
+        liveness=lambda: processor.liveness().problem,
+        restarts=lambda: processor.restarts,
+    )
     server = WebServer(app, config.web.host, config.web.port)
     server.start()
     base = config.web.public_url.rstrip("/") or f"http://{server.host}:{server.port}"

@@ -34,6 +34,7 @@ def create_app(
     sessions: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
     liveness: Callable[[], str | None] | None = None,
+    restarts: Callable[[], int] | None = None,
 ) -> Flask:
     from intake import db
     from intake.web.health import health
@@ -65,7 +66,7 @@ def create_app(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
     app.extensions["uketsuke"] = WebContext(
-        config, sessions, clock or SystemClock(), liveness=liveness
+        config, sessions, clock or SystemClock(), liveness=liveness, restarts=restarts
     )
     CSRFProtect(app)
     app.register_blueprint(health)

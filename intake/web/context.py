@@ -26,6 +26,8 @@ class WebContext:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     # The daemon's processor: one line naming what is wrong, None when healthy (/healthz).
     liveness: Callable[[], str | None] | None = None
+    # The daemon's processor restarts so far (/metrics).
+    restarts: Callable[[], int] | None = None
 
     @cached_property
     def pipeline(self) -> Pipeline:

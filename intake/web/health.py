@@ -1,10 +1,14 @@
-"""``GET /healthz``: 200 ``ok`` when the database answers and the daemon's processor is alive and
-beating; 503 with one line naming the part otherwise (for load balancers and monitors), e.g.
-``processor: no heartbeat for 42 s`` (docs/architecture.md, "Supervision")."""
+"""Monitoring on the web port. ``GET /healthz``: 200 ``ok`` when the database answers and the
+daemon's processor is alive and beating; 503 with one line naming the part otherwise (for load
+balancers), e.g. ``processor: no heartbeat for 42 s`` (docs/architecture.md, "Supervision").
+``GET /metrics``: the Prometheus text format (intake.metrics), when ``[web] metrics`` is on, and
+with ``[web] metrics_token`` only for ``Authorization: Bearer TOKEN``."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hmac
+
+from flask import Blueprint, abort, request
 from sqlalchemy import text
 
 from intake.web.context import web_context
@@ -24,3 +28,22 @@ def healthz() -> tuple[str, int, dict[str, str]]:
     if context.liveness is not None and (problem := context.liveness()) is not None:
         return f"{problem}\n", 503, plain
     return "ok\n", 200, plain
+
+
+@health.get("/metrics")
+def metrics() -> tuple[bytes, int, dict[str, str]]:
+    context = web_context()
+    web = context.config.web
+    if not web.metrics:
+        abort(404)
+    if web.metrics_token:
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {web.metrics_token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return b"", 401, {"WWW-Authenticate": 'Bearer realm="uketsuke metrics"'}
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from intake.metrics import exposition
+
+    body = exposition(context.sessions, context.restarts)
+    return body, 200, {"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"}
