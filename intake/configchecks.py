@@ -1,12 +1,19 @@
 """The configuration's value checks: times, month-days, periods, closures, patterns, hosts.
 
-Pure functions that raise ``ValueError`` with the message ``check-config`` prints after the key.
+Pure functions that raise ``ValueError`` with the message ``check-config`` prints after the key;
+and :data:`CROSS_CHECKS`, checks across the fields of one table (the outbox, a profile) that
+:mod:`intake.schema` runs on construction after the table's own ``_problems``, each returning
+``key: what is wrong`` lines relative to the table.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, time
+from typing import Any
+
+from intake.text import EMAIL_ADDRESS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
@@ -72,3 +79,50 @@ def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost: a host whose traffic never leaves the machine."""
     host = host.strip().lower()
     return host in LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+
+
+def _outbox_problems(outbox: Any) -> list[str]:
+    """An outbox that cannot work: an SMTP transport with nowhere to send, or a relay login
+    whose password would cross the network in clear (as ``imap.security = "plain"``)."""
+    host, user = getattr(outbox, "relay_host", ""), getattr(outbox, "relay_user", "")
+    host = host.strip() if isinstance(host, str) else ""
+    problems = []
+    if getattr(outbox, "transport", None) == "smtp" and not host:
+        problems.append(
+            'relay_host: empty, but transport is "smtp" (the outbox has nowhere to send)'
+        )
+    if (
+        getattr(outbox, "relay_starttls", True) is False
+        and isinstance(user, str)
+        and user
+        and host
+        and not is_loopback(host)
+    ):
+        problems.append(
+            "relay_starttls: false sends relay_user's password unencrypted; it is allowed only"
+            " for a loopback relay_host (127.0.0.1, ::1, localhost), not"
+            f" {host!r}: set relay_starttls = true"
+        )
+    return problems
+
+
+def is_address(value: object) -> bool:
+    """One email address as the project reads a typed one (staff accounts, forms)."""
+    return isinstance(value, str) and len(value) <= 254 and bool(EMAIL_ADDRESS.fullmatch(value))
+
+
+def _profile_problems(profile: Any) -> list[str]:
+    """Intake addresses are addresses: mail to them is what the profile takes in."""
+    addresses = getattr(profile, "intake_addresses", [])
+    return [
+        f"intake_addresses.{index}: {address!r} is not an email address"
+        for index, address in enumerate(addresses if isinstance(addresses, list) else [])
+        if isinstance(address, str) and not is_address(address)
+    ]
+
+
+# Keyed by the model's class name (intake.configparts.OutboxConfig, intake.config.ProfileConfig).
+CROSS_CHECKS: dict[str, Callable[[Any], list[str]]] = {
+    "OutboxConfig": _outbox_problems,
+    "ProfileConfig": _profile_problems,
+}

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
+from intake.configchecks import CROSS_CHECKS
+
 __all__ = ["Check", "ConfigError", "Model", "NonEmpty", "Pattern", "Range", "as_data", "build"]
 
 
@@ -47,6 +49,9 @@ class Model:
             value = _item(getattr(self, item.name), hints[item.name], item.name, problems)
             object.__setattr__(self, item.name, value)
         problems += self._problems()
+        cross_check = CROSS_CHECKS.get(type(self).__name__)
+        if cross_check is not None:
+            problems += cross_check(self)
         if problems:
             raise ConfigError(*problems)
 
