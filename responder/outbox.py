@@ -9,7 +9,8 @@ finished when it is sent (the license key, R14–R16) gives the dispatcher a :cl
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -22,6 +23,9 @@ from intake.states import UNSENT, OutboxKind, OutboxState
 from responder.transports import Transport
 
 log = logging.getLogger("uketsuke.outbox")
+
+# Mails delivered at once (each on its own connection to the relay, with its own timeout).
+PARALLEL_SENDS = 4
 
 LATE_AFTER = timedelta(minutes=5)
 _INSERT_OUTBOX = insert(OutboxMail.__table__)
@@ -145,6 +149,7 @@ class Dispatcher:
         self.hooks = dict(hooks or {})
         self.reads = read_sessions(sessions)
         # The relay's state, logged once when it changes (not once a tick, once a mail).
+        self._senders: ThreadPoolExecutor | None = None
         self.failing_since: datetime | None = None
         self._failures = 0
         self._run: dict[str, Any] = {}
@@ -203,8 +208,9 @@ class Dispatcher:
                 .order_by(OutboxMail.id)
                 .with_for_update(skip_locked=True)
             ).all()
+            outcomes = self._deliver_all(rows, now)
             for row in rows:
-                sent += self._record(session, row, self._deliver(row, now), now)
+                sent += self._record(session, row, outcomes[row.id], now)
         return sent
 
     def _send_then_mark(self, row_ids: list[int], now: datetime) -> int:
@@ -214,7 +220,7 @@ class Dispatcher:
                 .where(OutboxMail.id.in_(row_ids), OutboxMail.state == OutboxState.PENDING)
                 .order_by(OutboxMail.id)
             ).all()
-        outcomes = {row.id: self._deliver(row, now) for row in rows}  # no transaction open
+        outcomes = self._deliver_all(rows, now)  # no transaction open
         sent = 0
         with self.sessions.begin() as session:
             # A row staff held while it was being delivered was still delivered: it is
@@ -227,6 +233,18 @@ class Dispatcher:
             ):
                 sent += self._record(session, row, outcomes[row.id], now)
         return sent
+
+    def _deliver_all(
+        self, rows: Sequence[OutboxMail], now: datetime
+    ) -> dict[int, Exception | None]:
+        """Up to PARALLEL_SENDS deliveries at once, each with the transport's own timeout: one
+        slow or failing recipient holds up one sender, never the others."""
+        if len(rows) <= 1:
+            return {row.id: self._deliver(row, now) for row in rows}
+        if self._senders is None:
+            self._senders = ThreadPoolExecutor(PARALLEL_SENDS, thread_name_prefix="outbox-send")
+        results = self._senders.map(lambda row: self._deliver(row, now), rows)
+        return dict(zip([row.id for row in rows], results, strict=True))
 
     def _deliver(self, row: OutboxMail, now: datetime) -> Exception | None:
         hook = self.hooks.get(row.kind)

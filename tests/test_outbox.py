@@ -211,3 +211,48 @@ def test_r16_a_failing_relay_is_logged_once_when_it_fails_and_once_when_it_recov
     assert recovered == ["relay delivering again after 8 h (12 failed attempts meanwhile)"]
     with sessions() as session:
         assert {r.state for r in session.scalars(select(OutboxMail))} == {"sent"}
+
+
+def test_one_slow_recipient_never_holds_back_the_others(sessions) -> None:
+    """The relay keeps one recipient's mail waiting until it has seen the others: with
+    deliveries one after another it would wait for ever (the hang guard fails the test)."""
+    others = threading.Event()
+    seen: list[str] = []
+
+    class SlowForOne:
+        async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+            import asyncio
+
+            if envelope.rcpt_tos == ["slow@example.jp"]:
+                for _ in range(600):  # a hang guard of 60 s
+                    if others.is_set():
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    return "451 4.3.0 the others never came"
+            else:
+                seen.append(envelope.rcpt_tos[0])
+                if len(seen) == 3:
+                    others.set()
+            return "250 2.0.0 queued"
+
+    relay = Controller(SlowForOne(), hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        with sessions.begin() as session:
+            recipients = ["slow@example.jp", "a@example.jp", "b@example.jp", "c@example.jp"]
+            for n, to in enumerate(recipients):
+                queue_bytes(
+                    session,
+                    kind="ack",
+                    profile="helpdesk",
+                    recipients=[to],
+                    data=f"Message-ID: <p{n}@x>\r\nSubject: t\r\n\r\nbody\r\n".encode(),
+                    message_id=f"<p{n}@x>",
+                    now=NOW,
+                )
+        dispatcher = Dispatcher(sessions, plain_relay(relay.port), lambda p: "support@example.jp")
+        assert dispatcher.run_once(NOW) == 4
+    finally:
+        relay.stop()
+    assert sorted(seen) == ["a@example.jp", "b@example.jp", "c@example.jp"]
