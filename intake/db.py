@@ -54,7 +54,9 @@ def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engi
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
-        turns = WriterTurns(parsed.database) if parsed.database != ":memory:" else None
+        # An in-memory database (no file) has no other writers to take turns with.
+        in_memory = parsed.database in (None, "", ":memory:")
+        turns = None if in_memory else WriterTurns(str(parsed.database))
         if turns is not None:
             _TURNS[engine] = turns
 
