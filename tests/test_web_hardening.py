@@ -5,15 +5,17 @@ bidirectional controls shown neutralised (R26, R29, R30)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
 from intake import db
 from intake.config import load_config
 from intake.models import StaffUser
-from intake.web import create_app
+from intake.web import create_app, limits
 from tests.conftest import Cli
-from tests.test_web_staff import OPEN, PASSWORD, STAFF, Clock, furnish, login, post
+from tests.test_web_staff import OPEN, PASSWORD, STAFF, Clock, audits, furnish, login, post
 
 
 @pytest.fixture
@@ -98,3 +100,82 @@ def test_r26_staff_passwd_and_remove_end_every_session(cli: Cli, database_url, c
         assert copy.get("/staff/").status_code == 302
     finally:
         engine.dispose()
+
+
+# --- (10) login throttling per (address, client address) pair ---------------------------------
+
+
+class Monotonic:
+    """The throttles' clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def monotonic(self) -> float:
+        return self.at
+
+
+@pytest.fixture
+def ticks(monkeypatch) -> Monotonic:
+    clock = Monotonic()
+    monkeypatch.setattr(limits, "time", clock)
+    return clock
+
+
+def test_r30_failures_from_one_client_address_never_lock_out_another_member(client) -> None:
+    for attempt in range(10):
+        page = login(client, f"guess{attempt}@example.jp", "whatever", REMOTE_ADDR="198.51.100.7")
+        assert page.status_code == 200
+    assert login(client, REMOTE_ADDR="198.51.100.7").status_code == 303
+
+
+def test_r30_failures_for_an_address_do_not_lock_it_out_elsewhere(client, desk) -> None:
+    for attempt in range(5):
+        login(client, password=f"wrong {attempt}", REMOTE_ADDR="203.0.113.5")
+    assert login(client, REMOTE_ADDR="203.0.113.5").status_code == 429
+    assert login(client, REMOTE_ADDR="192.0.2.44").status_code == 303
+
+
+def test_r30_the_pair_lock_backs_off_and_says_how_long(client, ticks) -> None:
+    ip = {"REMOTE_ADDR": "203.0.113.5"}
+    for attempt in range(4):
+        assert login(client, password=f"wrong {attempt}", **ip).status_code == 200
+    fifth = login(client, password="wrong 4", **ip)
+    assert fifth.status_code == 429
+    assert "ログインの失敗が続いたため、しばらくログインできません。1分ほど待ってから" in fifth.text
+    assert login(client, **ip).status_code == 429  # locked: not even the right password
+    ticks.at += 61
+    sixth = login(client, password="wrong 5", **ip)
+    assert sixth.status_code == 429 and "2分ほど待って" in sixth.text
+    ticks.at += 61
+    assert login(client, **ip).status_code == 429
+    ticks.at += 60
+    assert login(client, **ip).status_code == 303
+
+
+def test_r30_a_coarse_limit_per_client_address_stops_a_sweep(client, ticks) -> None:
+    office = {"REMOTE_ADDR": "198.51.100.50"}
+    for attempt in range(49):
+        login(client, f"user{attempt}@example.jp", "whatever", **office)
+    assert login(client, **office).status_code == 303  # 49 failures behind one NAT: still in
+    other = client.application.test_client()
+    last = login(other, "user49@example.jp", "whatever", **office)
+    assert last.status_code == 429
+    assert "このネットワークからのログインの失敗が多いため" in last.text
+    assert login(other, **office).status_code == 429
+    assert login(other, REMOTE_ADDR="198.51.100.51").status_code == 303
+    ticks.at += 15 * 60 + 1
+    assert login(other.application.test_client(), **office).status_code == 303
+
+
+def test_r26_a_lock_out_is_logged_and_audited_once(client, desk, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="uketsuke")
+    for attempt in range(5):
+        login(client, password=f"wrong {attempt}", REMOTE_ADDR="203.0.113.5")
+    for _ in range(10):
+        assert login(client, REMOTE_ADDR="203.0.113.5").status_code == 429
+    locked = [r for r in caplog.records if "locked" in r.getMessage()]
+    assert len(locked) == 1 and locked[0].levelno == logging.WARNING
+    assert STAFF in locked[0].getMessage() and PASSWORD not in locked[0].getMessage()
+    reasons = [f.detail["reason"] for f in audits(desk, "login_failed")]
+    assert reasons == ["wrong_password"] * 5 + ["rate_limited"]

@@ -11,10 +11,16 @@
   afterwards. One counter per account rather than a table of ended session ids: nothing grows,
   nothing to expire, and the check is the row the guard loads anyway; the price is that logging
   out on one browser logs the member out on the others too.
-- Guessing is slowed: after ``web.login_attempts_per_15_minutes`` failed attempts for one
-  address, or from one client address, within 15 minutes, further attempts get 429 without the
-  password being checked (R30: a clear answer). A success clears the address's count, never the
-  client's. Counts live in the daemon's memory (per instance, like the form limits).
+- Guessing is slowed per (address, client address) pair: after
+  ``web.login_attempts_per_15_minutes`` failures of the pair within 15 minutes, the pair is
+  locked for 1 minute, doubled with each further failure up to 15 minutes; while locked its
+  attempts get 429 without the password being checked (R30: a clear answer, with the wait).
+  Other accounts' failures and failures from other client addresses never refuse a correct
+  password; only a coarse limit per client address (:data:`IP_FAILURES`, high enough for an
+  office behind one NAT) stops a sweep over many addresses. A lock-out is logged once when it
+  starts and audited once when it first refuses an attempt, not per attempt. A success clears
+  its pair's count, never the client address's. Counts live in the daemon's memory (per
+  instance, like the form limits).
 - Every login, failure (with its reason, never the password) and logout is audited.
 """
 
@@ -22,10 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import math
 import secrets
-import threading
-import time
-from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +49,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from intake.audit import audit
 from intake.models import StaffUser
 from intake.web.context import web_context
+from intake.web.limits import Backoff
 from intake.web.staff_common import member, now
 from intake.web.textsearch import is_control
 
@@ -53,42 +59,15 @@ SESSION_MAC = "staff_auth"
 MAX_EMAIL = 320
 FAILED = "メールアドレスまたはパスワードが正しくありません。"
 THROTTLED = (
-    "ログインの失敗が続いたため、しばらくログインできません。15分ほど待ってから、もう一度お試し"
-    "ください。"
+    "ログインの失敗が続いたため、しばらくログインできません。{minutes}分ほど待ってから、もう一度"
+    "お試しください。"
 )
-
-
-class LoginThrottle:
-    """Failed logins per key (an address, a client IP) in a sliding window; thread-safe."""
-
-    def __init__(self, window: float = WINDOW_SECONDS) -> None:
-        self.window = window
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, at: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and at - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def blocked(self, key: str, limit: int) -> bool:
-        with self._lock:
-            return len(self._recent(key, time.monotonic())) >= limit
-
-    def fail(self, key: str) -> None:
-        at = time.monotonic()
-        with self._lock:
-            if len(self._failures) > 10_000:  # forget keys whose failures are all old
-                for stale in [k for k, v in self._failures.items() if at - v[-1] > self.window]:
-                    del self._failures[stale]
-            failures = self._recent(key, at)
-            failures.append(at)
-            self._failures[key] = failures
-
-    def reset(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+IP_THROTTLED = (
+    "このネットワークからのログインの失敗が多いため、しばらくログインできません。{minutes}分ほど"
+    "待ってから、もう一度お試しください。"
+)
+IP_FAILURES = 50  # failures per client address in 15 minutes (at least 10 × the pair's limit)
+log = logging.getLogger("uketsuke.web")
 
 
 _dummy_hash: str | None = None
@@ -134,8 +113,17 @@ def load_member() -> StaffUser | None:
     return user
 
 
-def _throttle() -> LoginThrottle:
-    return current_app.extensions.setdefault("uketsuke.staff_login", LoginThrottle())
+def _throttles() -> tuple[Backoff, Backoff]:
+    """Failures per (address, client address) pair, with back-off; per client address."""
+    made = current_app.extensions.get("uketsuke.staff_login")
+    if made is None:
+        made = (Backoff(), Backoff(first=WINDOW_SECONDS, longest=WINDOW_SECONDS))
+        current_app.extensions["uketsuke.staff_login"] = made
+    return made
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
 
 
 def safe_next(target: str | None) -> str | None:
@@ -172,23 +160,47 @@ def login() -> Any:
     password = request.form.get("password") or ""
     next_url = safe_next(request.form.get("next"))
     limit = config.web.login_attempts_per_15_minutes
-    keys = [f"address:{email}", f"ip:{request.remote_addr or '-'}"]
-    throttle = _throttle()
-    if any(throttle.blocked(key, limit) for key in keys):
-        _audit_login("login_failed", email, reason="rate_limited", ip=request.remote_addr)
-        return _login_page(email, THROTTLED, next_url, status=429)
+    ip = request.remote_addr or "-"
+    pair_key, ip_key = f"{email}\n{ip}", ip
+    pairs, ips = _throttles()
+    for throttle, key, message in ((ips, ip_key, IP_THROTTLED), (pairs, pair_key, THROTTLED)):
+        left = throttle.locked(key)
+        if left:
+            if throttle.announce(key):  # once per lock-out, not per attempt
+                scope = "ip" if throttle is ips else "pair"
+                _audit_login("login_failed", email, reason="rate_limited", ip=ip, scope=scope)
+            text = message.format(minutes=_minutes(left))
+            return _login_page(email, text, next_url, status=429)
     with web_context().sessions() as db_session:
         user = db_session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email))
     reason = _verify(user, password)
     if reason is not None:
-        for key in keys:
-            throttle.fail(key)
-        _audit_login("login_failed", email, reason=reason, ip=request.remote_addr)
-        if any(throttle.blocked(key, limit) for key in keys):
-            return _login_page(email, THROTTLED, next_url, status=429)
+        pair_locked = pairs.fail(pair_key, limit)
+        ip_locked = ips.fail(ip_key, max(IP_FAILURES, 10 * limit))
+        _audit_login("login_failed", email, reason=reason, ip=ip)
+        if pair_locked:
+            log.warning(
+                "staff login for %r from %s locked for %d s after %d failures",
+                email,
+                ip,
+                round(pairs.locked(pair_key)),
+                pairs.count(pair_key),
+            )
+        if ip_locked:
+            log.warning(
+                "staff logins from %s locked for %d s after %d failures",
+                ip,
+                round(ips.locked(ip_key)),
+                ips.count(ip_key),
+            )
+        for throttle, key, message in ((ips, ip_key, IP_THROTTLED), (pairs, pair_key, THROTTLED)):
+            left = throttle.locked(key)
+            if left:
+                text = message.format(minutes=_minutes(left))
+                return _login_page(email, text, next_url, status=429)
         return _login_page(email, FAILED, next_url, status=200)
     assert user is not None
-    throttle.reset(keys[0])
+    pairs.reset(pair_key)
     session.clear()
     session.permanent = True
     session[SESSION_STAFF] = user.id
