@@ -161,7 +161,11 @@ def _hold(
 ) -> None:
     """R2: hold, ask once for exactly what is missing or unknown, expire later. Consumes
     nothing (R4). An answer that still lacks something updates the same held inquiry and asks
-    for what is still missing. Raises :class:`Held`."""
+    for what is still missing. Raises :class:`Held`.
+
+    The request quotes the typed 社名 and 氏名 only when every recipient is a registered contact
+    of the customer the inquiry names; to any other address it names the missing fields and
+    quotes nothing the sender typed (R2, "what the ask-fields mail quotes")."""
     reason = intake.hold_reason if not found.unknown else "unknown_customer"
     asked = [*found.missing, *found.unknown]
     inquiry = intake.held
@@ -192,6 +196,7 @@ def _hold(
     inquiry.fields = dict(intake.fields)
     inquiry.missing = asked
     if asks:
+        contacts = {address.lower() for address in contact_addresses(found.customer)}
         inquiry.request_message_id = queue_ask_fields(
             session,
             config,
@@ -205,5 +210,6 @@ def _hold(
             thread=_thread(intake),
             fields=intake.fields,
             non_japanese=intake.language != "ja",
+            quote_fields=all(address.lower() in contacts for address in recipients),
         ) or inquiry.request_message_id
     raise Held(f"{reason}: {', '.join(asked)}")

@@ -92,8 +92,13 @@ def queue_ask_fields(
     thread: Thread,
     fields: dict[str, str | None],
     non_japanese: bool = False,
+    quote_fields: bool = False,
 ) -> str | None:
-    """R2: one mail asking for exactly the missing or unknown fields."""
+    """R2: one mail asking for exactly the missing or unknown fields, by their fixed labels.
+
+    ``quote_fields``: the recipient is a registered contact of the customer the inquiry names,
+    so the typed 社名 and 氏名 may be written back to them. Otherwise nothing the sender typed is
+    quoted (anyone can put any address in From or Reply-To: no backscatter carrying their text)."""
     items = [{"label": FIELD_LABELS[name], "reason": ""} for name in missing]
     items += [
         {"label": FIELD_LABELS[name], "reason": "ご登録が確認できませんでした"} for name in unknown
@@ -110,8 +115,8 @@ def queue_ask_fields(
             "items": items,
             "received_at": format_ja(received_at),
             "expires_at": format_ja(expires_at),
-            "company": fields.get("company"),
-            "name": fields.get("name"),
+            "company": fields.get("company") if quote_fields else None,
+            "name": fields.get("name") if quote_fields else None,
             "non_japanese": non_japanese,
         },
         thread=thread,
