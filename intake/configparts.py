@@ -62,6 +62,8 @@ class StaffConfig(Model):
     # Keys the reply-address tokens (HMAC-SHA256, with each account's own secret). Empty: the
     # accounts' secrets alone. UKETSUKE_STAFF_REPLY_KEY overrides it.
     reply_key: str = ""
+    # A reply token works this many days from the day (Japan time) its notification was issued.
+    token_days: Annotated[int, Range(ge=1)] = 30
     # Staff domains whose DKIM signature authenticates a staff answer without a token.
     dkim_domains: list[str] = field(default_factory=list)
 

@@ -171,6 +171,7 @@ def notify_staff(
                     account.id,
                     account.email,
                     incident.id,
+                    to_tokyo(now).date(),  # R21: the token expires staff.token_days after it
                 )
                 if account is not None
                 else None

@@ -12,6 +12,7 @@ profile's staff, never relayed and never acted on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import getaddresses
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,11 +26,12 @@ from intake.models import Incident, StaffUser
 from intake.outcomes import Held, Processed
 from intake.spool import read_raw
 from intake.staffcommands import CATEGORIES, CommandError, parse_answer
-from intake.stafftoken import ReplyToken, base_address, token_in, verifies
+from intake.stafftoken import ReplyToken, base_address, expired, token_in, verifies
 from intake.states import OutboxKind
 from intake.steps.context import Context
 from responder.queue import STAFF, queue_mail
 from responder.staffnotify import REPLY_MARKER, alert_staff
+from scheduler.calendar import to_tokyo
 
 
 @dataclass
@@ -37,6 +39,42 @@ class Claim:
     tokens: list[ReplyToken]
     sender: str
     account: StaffUser | None
+
+
+# Why a claim was refused: English for the log, the held row and the audit; Japanese for staff.
+TOKEN_BAD = "the reply address's token does not verify"
+TOKEN_EXPIRED = "the reply address's token has expired"
+TOKEN_OTHER_SENDER = "the sender is not the staff member the token was made for"
+TOKEN_OTHER_ENVELOPE = (
+    "the envelope sender (MAIL FROM) is not the staff member the token was made for"
+)
+TOKEN_NO_INCIDENT = "the token names no incident"
+OTHER_PROFILE = "the staff member does not work for the incident's profile"
+SEVERAL_FROM = "the From header names more than one mailbox"
+NO_ACCOUNT = "a staff address without an active staff account"
+DKIM_NO_INCIDENT = "DKIM verified, but the mail names no incident"
+DKIM_BAD = "DKIM does not verify for the staff domain"
+NO_TOKEN = "no reply token (answer by replying to the staff notification)"
+REASONS_JA = {
+    TOKEN_BAD: (
+        "返信先アドレスのトークンを確認できませんでした（改ざんされたか、別のアカウント用です）。"
+    ),
+    TOKEN_EXPIRED: (
+        "返信先アドレスの有効期限（通知から{days}日間）が切れています。"
+        "新しい通知メールに返信するか、ダッシュボードから回答してください。"
+    ),
+    TOKEN_OTHER_SENDER: "差出人（From）が、返信先アドレスの発行先のスタッフではありません。",
+    TOKEN_OTHER_ENVELOPE: (
+        "エンベロープの送信者（MAIL FROM）が、返信先アドレスの発行先のスタッフではありません。"
+    ),
+    TOKEN_NO_INCIDENT: "返信先アドレスが指すインシデントが見つかりません。",
+    OTHER_PROFILE: "このスタッフは、このインシデントのプロファイルを担当していません。",
+    SEVERAL_FROM: "差出人（From）に複数のアドレスが書かれています。",
+    NO_ACCOUNT: "有効なスタッフアカウントのないスタッフアドレスから届きました。",
+    DKIM_NO_INCIDENT: "DKIM 署名は確認できましたが、どのインシデントへの回答かわかりません。",
+    DKIM_BAD: "スタッフのドメインの DKIM 署名を確認できませんでした。",
+    NO_TOKEN: "返信用のアドレスではありません（スタッフ通知メールに返信して回答してください）。",
+}
 
 
 def staff_addresses(session: Session) -> frozenset[str]:
@@ -99,37 +137,67 @@ def _claim(ctx: Context) -> Claim | None:
 
 def _authenticate(ctx: Context, claim: Claim) -> tuple[StaffUser | None, Incident | None, str]:
     """(staff member, incident, "") when trusted; else (None, the incident if known, why)."""
+    if _from_mailboxes(ctx) > 1:  # whose mail is it? never staff
+        first = claim.tokens[0].incident_id if claim.tokens else None
+        incident = ctx.session.get(Incident, first) if first else _tagged_incident(ctx)
+        return None, incident, SEVERAL_FROM
     key = ctx.config.staff.reply_key
     for token in claim.tokens:
         member = ctx.session.get(StaffUser, token.staff_id)
         incident = ctx.session.get(Incident, token.incident_id)
+        if token.issued is None:  # the old form, without its day: refused as expired
+            return None, incident, TOKEN_EXPIRED
         if (
             member is None
             or not member.active
             or not verifies(token, key, member.reply_secret, member.email)
         ):
-            return None, incident, "the reply address's token does not verify"
+            return None, incident, TOKEN_BAD
         if member.email.lower() != claim.sender:
-            return None, incident, "the sender is not the staff member the token was made for"
+            return None, incident, TOKEN_OTHER_SENDER
+        if member.email.lower() != (ctx.raw.envelope_from or "").lower():
+            return None, incident, TOKEN_OTHER_ENVELOPE
+        if expired(token, to_tokyo(ctx.now).date(), ctx.config.staff.token_days):
+            return None, incident, TOKEN_EXPIRED
         if incident is None:
-            return None, None, "the token names no incident"
+            return None, None, TOKEN_NO_INCIDENT
         if member.profiles and incident.profile not in member.profiles:
-            return None, incident, "the staff member does not work for the incident's profile"
+            return None, incident, OTHER_PROFILE
         return member, incident, ""
     incident = _tagged_incident(ctx)
     if claim.account is None or not claim.account.active:
-        return None, incident, "a staff address without an active staff account"
+        return None, incident, NO_ACCOUNT
     domain = claim.sender.rpartition("@")[2]
     if domain in (d.lower() for d in ctx.config.staff.dkim_domains):
-        signed = verified_domain(read_raw(ctx.spool, ctx.raw.data, ctx.raw.spool), ctx.dkim_dns)
+        signed = verified_domain(_raw_bytes(ctx), ctx.dkim_dns)
         if signed is not None and (domain == signed or domain.endswith("." + signed)):
             if incident is None:
-                return None, None, "DKIM verified, but the mail names no incident"
+                return None, None, DKIM_NO_INCIDENT
             if claim.account.profiles and incident.profile not in claim.account.profiles:
-                return None, incident, "the staff member does not work for the incident's profile"
+                return None, incident, OTHER_PROFILE
             return claim.account, incident, ""
-        return None, incident, "DKIM does not verify for the staff domain"
-    return None, incident, "no reply token (answer by replying to the staff notification)"
+        return None, incident, DKIM_BAD
+    return None, incident, NO_TOKEN
+
+
+def _raw_bytes(ctx: Context) -> bytes:
+    return read_raw(ctx.spool, ctx.raw.data, ctx.raw.spool)
+
+
+def _from_mailboxes(ctx: Context) -> int:
+    """How many mailboxes the mail's From fields name, all fields together (R21: more than one is
+    never staff). Read from the raw header, unfolded: the parsed message keeps only the first."""
+    raw = _raw_bytes(ctx)
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    head = raw[: min(ends, default=len(raw))].decode("utf-8", "replace")
+    fields: list[str] = []
+    for line in head.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1] += line
+        else:
+            fields.append(line)
+    values = [f.partition(":")[2] for f in fields if f.partition(":")[0].strip().lower() == "from"]
+    return max(len(values), sum(1 for _, addr in getaddresses(values) if addr))
 
 
 def _tagged_incident(ctx: Context) -> Incident | None:
@@ -145,6 +213,7 @@ def _tagged_incident(ctx: Context) -> Incident | None:
 def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> None:
     """R21: held, reported to the profile's staff, never relayed nor acted on."""
     profile = incident.profile if incident is not None else ctx.profile
+    reason = REASONS_JA.get(why, why).format(days=ctx.config.staff.token_days)
     prefix = ctx.config.profile(profile).tag_prefix
     tag = f"{incident_tag(incident.id, prefix)} " if incident else ""
     audit(
@@ -165,7 +234,7 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
             f"  保留したメール: raw {ctx.raw.id}（uketsuke held list で確認できます）\n"
             f"  差出人: {claim.sender or '(なし)'}\n"
             f"  件名: {ctx.message.subject}\n"
-            f"  理由: {why}\n\n"
+            f"  理由: {reason}\n\n"
             "心当たりがない場合は、なりすましの可能性があります。\n"
         ),
         now=ctx.now,
