@@ -5,6 +5,8 @@ bidirectional controls shown neutralised (R26, R29, R30)."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
 
 import pytest
@@ -13,8 +15,9 @@ from sqlalchemy import select
 from intake import db
 from intake.config import load_config
 from intake.models import StaffUser
-from intake.web import create_app, limits
+from intake.web import create_app, limits, uploads
 from tests.conftest import Cli
+from tests.test_web_form import inquiry
 from tests.test_web_staff import OPEN, PASSWORD, STAFF, Clock, audits, furnish, login, post
 
 
@@ -179,3 +182,75 @@ def test_r26_a_lock_out_is_logged_and_audited_once(client, desk, caplog) -> None
     assert STAFF in locked[0].getMessage() and PASSWORD not in locked[0].getMessage()
     reasons = [f.detail["reason"] for f in audits(desk, "login_failed")]
     assert reasons == ["wrong_password"] * 5 + ["rate_limited"]
+
+
+# --- (2) uploads: only for a valid form, confirmations limited, the area capped ----------------
+
+
+@pytest.fixture
+def form_client(config, sessions):
+    return create_app(config, sessions, Clock(OPEN)).test_client()
+
+
+def big_files(count: int = 4, size: int = 4 * 1024 * 1024) -> list[tuple[io.BytesIO, str]]:
+    return [(io.BytesIO(b"x" * size), f"log{n}.txt") for n in range(count)]
+
+
+def area_bytes(config) -> int:
+    root = config.home_path / "web-uploads"
+    files = [p for p in root.rglob("*") if p.is_file() and p.name != "index.json"]
+    return sum(p.stat().st_size for p in files)
+
+
+def test_r30_an_invalid_inquiry_stores_no_upload(form_client, config) -> None:
+    for action in ("confirm", "confirm", "add_item", "confirm"):
+        data = inquiry(form_client, action=action, subject="", email="not an address")
+        data["attachments"] = big_files()
+        page = form_client.post("/helpdesk/inquiry", data=data, content_type="multipart/form-data")
+        assert page.status_code == 200
+        assert "添付ファイルはまだお預かりしていません" in page.text
+        assert 'name="upload_token" value=""' in page.text
+    assert area_bytes(config) == 0
+    good = inquiry(form_client, action="confirm")
+    good["attachments"] = big_files(1, 1000)
+    confirm = form_client.post("/helpdesk/inquiry", data=good, content_type="multipart/form-data")
+    assert "log0.txt" in confirm.text and area_bytes(config) == 1000
+
+
+def test_r30_the_confirm_step_is_rate_limited_per_ip(config, sessions) -> None:
+    web = dataclasses.replace(config.web, submissions_per_ip_per_hour=2)
+    client = create_app(dataclasses.replace(config, web=web), sessions, Clock(OPEN)).test_client()
+    for _ in range(6):  # three confirmations per allowed submission
+        page = client.post("/helpdesk/inquiry", data=inquiry(client, action="confirm"))
+        assert page.status_code == 200
+    refused = client.post("/helpdesk/inquiry", data=inquiry(client, action="confirm"))
+    assert refused.status_code == 429 and "時間をおいてから" in refused.text
+    other = client.post(
+        "/helpdesk/inquiry",
+        data=inquiry(client, action="confirm"),
+        environ_base={"REMOTE_ADDR": "192.0.2.77"},
+    )
+    assert other.status_code == 200
+
+
+def test_r30_a_full_upload_area_refuses_files_and_logs_it_once(
+    form_client, config, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(uploads, "MAX_AREA_BYTES", 1500)
+    caplog.set_level(logging.INFO, logger="uketsuke")
+    first = inquiry(form_client, action="confirm")
+    first["attachments"] = big_files(1, 1000)
+    page = form_client.post("/helpdesk/inquiry", data=first, content_type="multipart/form-data")
+    assert "log0.txt" in page.text
+    for _ in range(3):
+        more = inquiry(form_client, action="confirm")
+        more["attachments"] = big_files(1, 1000)
+        page = form_client.post("/helpdesk/inquiry", data=more, content_type="multipart/form-data")
+        assert page.status_code == 200
+        assert "ただいま添付ファイルをお預かりできません" in page.text
+    assert area_bytes(config) == 1000
+    full = [r for r in caplog.records if "upload area" in r.getMessage()]
+    assert len(full) == 1 and full[0].levelno == logging.WARNING
+    # Without files the inquiry still goes through.
+    plain = form_client.post("/helpdesk/inquiry", data=inquiry(form_client, action="confirm"))
+    assert plain.status_code == 200 and "ただいま添付ファイル" not in plain.text

@@ -29,6 +29,11 @@ from intake.web.uploads import (
 )
 
 public = Blueprint("public", __name__)
+CONFIRMS_PER_SUBMISSION = 3  # confirmations per IP per hour: 3 × web.submissions_per_ip_per_hour
+NOT_KEPT = (
+    "入力内容にエラーがあるため、添付ファイルはまだお預かりしていません。"
+    "エラーを修正したうえで、もう一度ファイルを選択してください。"
+)
 
 UPLOAD_HINT = (
     f"{MAX_FILES}個まで、1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまで"
@@ -62,20 +67,30 @@ def inquiry(profile: str) -> Any:
     page = {"max_items": MAX_ITEMS, "upload_hint": UPLOAD_HINT, **common}
     action = request.form.get("action") if request.method == "POST" else None
     upload_error = None
-    if action in ("add_item", "confirm"):  # files chosen now are kept whatever comes next
-        try:
-            uploads = check(request.files.getlist(form.attachments.name))
-        except UploadError as error:
-            upload_error = str(error)
-        else:
-            if uploads:
-                token = _keep(uploads)
-                stashed = [u.filename for u in uploads]
+    valid = False
+    if action in ("add_item", "confirm"):
+        if action == "confirm" or _chosen():
+            refused = _too_many_confirms()
+            if refused is not None:
+                return refused
+        # The form first: files are stored only for an otherwise valid form (on "add_item"
+        # checked quietly, its errors shown at the confirmation), then checked, then kept.
+        valid = _quietly_valid(form) if action == "add_item" else form_valid(form)
+        if _chosen():
+            if not valid:
+                upload_error = NOT_KEPT
+            else:
+                try:
+                    uploads = check(request.files.getlist(form.attachments.name))
+                    if uploads:
+                        token = _keep(uploads)
+                        stashed = [u.filename for u in uploads]
+                except UploadError as error:
+                    upload_error = str(error)
     if action == "add_item" and len(form.items) < MAX_ITEMS:
         form.items.append_entry()
     if action == "confirm":
-        valid = form.validate() & _known_customer(form) and upload_error is None
-        if valid:
+        if valid and upload_error is None:
             label = dict(CATEGORIES)[form.category.data]
             return render_template(
                 "inquiry_confirm.html",
@@ -296,6 +311,38 @@ def _done_for_bot(page: dict[str, Any]) -> Any:
     return render_template(
         "message.html", title="送信しました", message="お問い合わせを受け付けました。", **page
     )
+
+
+def form_valid(form: Any) -> bool:
+    return bool(form.validate() & _known_customer(form))
+
+
+def _quietly_valid(form: Any) -> bool:
+    """Whether the form would pass, without showing its errors (the customer is still typing)."""
+    valid = form_valid(form)
+    for field in form:
+        field.errors = []
+        for entry in getattr(field, "entries", ()):
+            entry.errors = []
+    return valid
+
+
+def _chosen() -> bool:
+    return any(f and f.filename for f in request.files.getlist("attachments"))
+
+
+def _too_many_confirms() -> Any | None:
+    """R30: confirmations (and files kept on adding an item) per client address in an hour."""
+    ctx = web_context()
+    limit = CONFIRMS_PER_SUBMISSION * ctx.config.web.submissions_per_ip_per_hour
+    if ctx.limiter.allow(f"confirm:{request.remote_addr}", limit):
+        return None
+    return render_template(
+        "message.html",
+        title="しばらくしてからお試しください",
+        message="短い時間に多くの確認操作がありました。お手数ですが、時間をおいてからもう一度"
+        "お試しください。お急ぎの場合はメールでお問い合わせください。",
+    ), 429
 
 
 def _upload_root() -> Any:
