@@ -59,8 +59,8 @@ class WebConfig(Model):
 class StaffConfig(Model):
     """Staff answering by mail (R20, R21)."""
 
-    # Keys the reply-address tokens (HMAC-SHA256, with each account's own secret). Empty: the
-    # accounts' secrets alone. UKETSUKE_STAFF_REPLY_KEY overrides it.
+    # Keys the reply-address tokens (HMAC-SHA256, with each account's own secret). Empty: a key
+    # made once in <home>/staff-reply.key (intake.replykey). UKETSUKE_STAFF_REPLY_KEY overrides it.
     reply_key: str = ""
     # A reply token works this many days from the day (Japan time) its notification was issued.
     token_days: Annotated[int, Range(ge=1)] = 30

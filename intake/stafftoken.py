@@ -2,8 +2,10 @@
 
 The token names the staff account (S), the incident (N) and the day it was issued (DAY,
 ``YYYYMMDD`` in Japan time), and carries an HMAC-SHA256 over them and the account's address,
-keyed with the configured ``staff.reply_key`` and the account's own secret (made at ``uketsuke
-staff add``, never shown). A forged, altered or foreign token fails. Removing an account or
+keyed with the staff reply key (``staff.reply_key``, or the key kept in ``<home>``:
+``intake.replykey``) and the account's own secret (made at ``uketsuke staff add``, never shown).
+A forged, altered or foreign token fails, and so does every token when the key is empty: the
+account's secret alone, which the database holds, never makes one. Removing an account or
 changing the key voids its tokens; a token expires ``staff.token_days`` after its day
 (:func:`expired`), and a token of the old form without a day (``S.N.MAC``) counts as expired.
 Pure: no database, no clock.
@@ -45,7 +47,9 @@ def reply_address(
     issued: date,
 ) -> str:
     """The Reply-To of a staff notification issued on ``issued`` (its day in Japan): the support
-    address with the token."""
+    address with the token. ``key`` must not be empty (``intake.replykey``)."""
+    if not key:
+        raise ValueError("a staff reply token needs the reply key")
     local, _, domain = support_address.rpartition("@")
     day = f"{issued:%Y%m%d}"
     mac = _mac(key, secret, staff_id, email, incident_id, day)
@@ -70,8 +74,9 @@ def base_address(address: str) -> str:
 
 def verifies(token: ReplyToken, key: str, secret: str, email: str) -> bool:
     """Whether the token was made for this staff account with this key (constant-time
-    comparison). Never a token of the old form (without its day)."""
-    if token.issued is None:
+    comparison). Never without a key (the account's secret alone is in the database), and never a
+    token of the old form (without its day)."""
+    if not key or token.issued is None:
         return False
     expected = _mac(key, secret, token.staff_id, email, token.incident_id, token.issued)
     return hmac.compare_digest(expected, token.mac)

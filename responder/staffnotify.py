@@ -21,6 +21,7 @@ from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, item_text
 from intake.incidenttag import incident_tag
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
+from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import UNSENT, OutboxKind
 from responder.queue import STAFF, queue_mail
@@ -133,6 +134,7 @@ def notify_staff(
         return 0
     terms = config.profile(incident.profile)
     tag = incident_tag(incident.id, terms.tag_prefix)
+    key = reply_key(config) if any(r.account is not None for r in recipients) else ""
     customer = session.get(Customer, incident.customer_id) if incident.customer_id else None
     context = {
         "tag": tag,
@@ -166,7 +168,7 @@ def notify_staff(
             reply_to=(
                 reply_address(
                     terms.support_address,
-                    config.staff.reply_key,
+                    key,
                     account.reply_secret,
                     account.id,
                     account.email,

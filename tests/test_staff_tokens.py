@@ -218,3 +218,65 @@ def test_r21_a_from_with_two_mailboxes_is_never_staff(pipeline, sessions, header
     state, reason = receive(pipeline, mail, to=[reply_to], mail_from=STAFF)
     assert state == RawState.HELD
     assert_held(sessions, number, before, reason, "複数")
+
+
+def test_r21_a_token_made_with_only_the_database_secret_is_refused(pipeline, sessions) -> None:
+    """No reply_key configured: the account's secret (readable in the database) with an empty key
+    must not make a token that works."""
+    from intake.stafftoken import _mac
+
+    number, notify = new_incident(pipeline)
+    with sessions() as session:
+        member = session.scalars(select(StaffUser)).one()
+        staff_id, secret = member.id, member.reply_secret
+    mac = _mac("", secret, staff_id, STAFF, number, "20261124")
+    forged = f"support+{staff_id}.{number}.20261124.{mac}@example.jp"
+    before = len(outbox(sessions))
+    state, reason = receive(pipeline, answer(notify, to=forged), to=[forged], mail_from=STAFF)
+    assert state == RawState.HELD and "does not verify" in (reason or "")
+    assert_held(sessions, number, before, reason, "トークン")
+
+
+def test_r21_a_token_never_verifies_nor_is_made_without_a_key() -> None:
+    from intake.stafftoken import reply_address, token_in, verifies
+
+    with pytest.raises(ValueError):
+        reply_address("support@example.jp", "", SECRET, 3, STAFF, 42, OPEN.date())
+    token = token_in(reply_address("support@example.jp", "k", SECRET, 3, STAFF, 42, OPEN.date()))
+    assert token is not None and verifies(token, "k", SECRET, STAFF)
+    assert not verifies(token, "", SECRET, STAFF)
+
+
+def test_r21_without_a_configured_key_one_is_made_once_in_home_0600(
+    pipeline, sessions, config, tmp_path
+) -> None:
+    from intake.replykey import KEY_FILE, reply_key
+    from intake.stafftoken import token_in, verifies
+
+    number, notify = new_incident(pipeline)  # the notification made the key
+    path = tmp_path / "home" / KEY_FILE
+    assert KEY_FILE == "staff-reply.key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = reply_key(config)
+    assert len(key) >= 64 and path.read_text().strip() == key
+    assert reply_key(config) == key  # kept: tokens survive a restart
+    token = token_in(str(parsed(notify)["Reply-To"]))
+    assert token is not None and verifies(token, key, SECRET, STAFF)
+    assert not verifies(token, "", SECRET, STAFF)
+    state, _ = receive(
+        pipeline, answer(notify), to=[str(parsed(notify)["Reply-To"])], mail_from=STAFF
+    )
+    assert state == RawState.PROCESSED
+
+
+def test_r21_a_configured_reply_key_is_used_and_no_file_is_made(tmp_path) -> None:
+    from intake.replykey import KEY_FILE, reply_key
+
+    home = tmp_path / "elsewhere"
+    env = {"UKETSUKE_HOME": str(home), "UKETSUKE_STAFF_REPLY_KEY": "e" * 40}
+    assert reply_key(load_config(None, env=env)) == "e" * 40
+    configured = dataclasses.replace(
+        load_config(None, env={"UKETSUKE_HOME": str(home)}), staff=StaffConfig(reply_key="c" * 40)
+    )
+    assert reply_key(configured) == "c" * 40
+    assert not (home / KEY_FILE).exists()

@@ -24,6 +24,7 @@ from intake.dkimcheck import verified_domain
 from intake.incidenttag import incident_tag
 from intake.models import Incident, StaffUser
 from intake.outcomes import Held, Processed
+from intake.replykey import reply_key
 from intake.spool import read_raw
 from intake.staffcommands import CATEGORIES, CommandError, parse_answer
 from intake.stafftoken import ReplyToken, base_address, expired, token_in, verifies
@@ -141,7 +142,7 @@ def _authenticate(ctx: Context, claim: Claim) -> tuple[StaffUser | None, Inciden
         first = claim.tokens[0].incident_id if claim.tokens else None
         incident = ctx.session.get(Incident, first) if first else _tagged_incident(ctx)
         return None, incident, SEVERAL_FROM
-    key = ctx.config.staff.reply_key
+    key = reply_key(ctx.config) if claim.tokens else ""
     for token in claim.tokens:
         member = ctx.session.get(StaffUser, token.staff_id)
         incident = ctx.session.get(Incident, token.incident_id)
