@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import re
+from email import policy
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -17,8 +20,9 @@ from intake.config import load_config
 from intake.models import StaffUser
 from intake.web import create_app, limits, uploads
 from tests.conftest import Cli
+from tests.mailmaker import FIELDS_BLOCK
 from tests.test_web_form import inquiry
-from tests.test_web_staff import OPEN, PASSWORD, STAFF, Clock, audits, furnish, login, post
+from tests.test_web_staff import OPEN, PASSWORD, STAFF, Clock, audits, furnish, login, post, receive
 
 
 @pytest.fixture
@@ -254,3 +258,33 @@ def test_r30_a_full_upload_area_refuses_files_and_logs_it_once(
     # Without files the inquiry still goes through.
     plain = form_client.post("/helpdesk/inquiry", data=inquiry(form_client, action="confirm"))
     assert plain.status_code == 200 and "ただいま添付ファイル" not in plain.text
+
+
+# --- (13) bidirectional controls in attachment names --------------------------------------------
+
+
+def test_r26_bidi_overrides_in_attachment_names_are_shown_neutralised(config, staff, desk) -> None:
+    mail = EmailMessage()
+    mail["From"] = "yamada@example.co.jp"
+    mail["To"] = "support@example.jp"
+    mail["Subject"] = "画像添付"
+    mail["Message-ID"] = "<bidi.1@example.co.jp>"
+    mail.set_content(FIELDS_BLOCK + "\n画面の画像を添付します。\n")
+    mail.add_attachment(
+        b"MZ", maintype="application", subtype="octet-stream", filename="x\u202egnp.exe"
+    )
+    mail.add_attachment(
+        b"PK", maintype="application", subtype="zip", filename="請求書\u2067\u200f.zip"
+    )
+    [number] = receive(config, desk, "", data=mail.as_bytes(policy=policy.SMTP))
+    page = staff.get(f"/staff/incidents/{number}").text
+    for control in "\u202e\u2067\u200f":
+        assert control not in page
+    assert ">x[U+202E]gnp.exe</a>" in page
+    assert ">請求書[U+2067][U+200F].zip</a>" in page
+    link = re.search(r'href="(/staff/attachments/\d+/0)" download>x\[U\+202E\]', page).group(1)
+    download = staff.get(link)
+    assert download.status_code == 200 and download.data == b"MZ"
+    disposition = download.headers["Content-Disposition"]
+    assert "x[U+202E]gnp.exe" in disposition and "%E2%80%AE" not in disposition
+    assert "\u202e" not in disposition

@@ -6,11 +6,17 @@ from the raw message as stored, its row or its spool file. A download is always
 ``application/octet-stream`` with ``Content-Disposition: attachment`` and ``nosniff``: a
 customer's HTML or SVG is never rendered in the staff's browser, under the dashboard's origin.
 Raw mail removed by retention (R26) has nothing left to download.
+
+A customer's file name is shown neutralised (:func:`neutral_name`): a bidirectional override
+such as U+202E would show ``x\u202egnp.exe`` as ``xexe.png``, so each bidi or other invisible
+format or control character is shown as a visible ``[U+202E]``, on the page and in the
+download's file name alike.
 """
 
 from __future__ import annotations
 
 import io
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +29,7 @@ from intake.spool import open_raw, spool_dir
 from intake.steps.web import FORM_PART
 from intake.web.context import web_context
 from intake.web.staff_common import audit_view, check_profile, reading
+from intake.web.textsearch import is_control
 
 MAX_LISTED_BYTES = 64 * 1024 * 1024  # larger raw mail is not opened to list its parts
 
@@ -37,7 +44,18 @@ class AttachmentRef:
 
     @property
     def shown_name(self) -> str:
-        return self.filename or f"attachment-{self.index + 1}"
+        return neutral_name(self.filename) or f"attachment-{self.index + 1}"
+
+
+def neutral_name(name: str | None) -> str:
+    """``name`` with every bidi control, other invisible format character (Cf) and control
+    character written out as a visible ``[U+XXXX]``, so it reads in its stored order."""
+    if not name:
+        return ""
+    return "".join(
+        f"[U+{ord(ch):04X}]" if is_control(ch) or unicodedata.category(ch) == "Cf" else ch
+        for ch in name
+    )
 
 
 def _parts(content: Any) -> list[Part]:
@@ -76,7 +94,7 @@ def download(raw_id: int, index: int) -> Any:
             parts = _parts(content)
             if index >= len(parts):
                 abort(404)
-            name = filename_of(parts[index].headers) or f"attachment-{index + 1}"
+            name = neutral_name(filename_of(parts[index].headers)) or f"attachment-{index + 1}"
             data = payload(parts[index], [])
     except (NotAMessage, OSError):
         abort(404)
