@@ -212,7 +212,8 @@ def test_r30_an_invalid_inquiry_stores_no_upload(form_client, config) -> None:
         data["attachments"] = big_files()
         page = form_client.post("/helpdesk/inquiry", data=data, content_type="multipart/form-data")
         assert page.status_code == 200
-        assert "添付ファイルはまだお預かりしていません" in page.text
+        kept = "まだお預かりしていません" if action == "confirm" else "「確認」を押したとき"
+        assert kept in page.text
         assert 'name="upload_token" value=""' in page.text
     assert area_bytes(config) == 0
     good = inquiry(form_client, action="confirm")

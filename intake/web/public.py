@@ -34,6 +34,10 @@ NOT_KEPT = (
     "入力内容にエラーがあるため、添付ファイルはまだお預かりしていません。"
     "エラーを修正したうえで、もう一度ファイルを選択してください。"
 )
+NOT_KEPT_YET = (
+    "添付ファイルは、すべての項目を入力して「確認」を押したときにお預かりします。"
+    "お手数ですが、そのときにもう一度ファイルを選択してください。"
+)
 
 UPLOAD_HINT = (
     f"{MAX_FILES}個まで、1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまで"
@@ -78,7 +82,7 @@ def inquiry(profile: str) -> Any:
         valid = _quietly_valid(form) if action == "add_item" else form_valid(form)
         if _chosen():
             if not valid:
-                upload_error = NOT_KEPT
+                upload_error = NOT_KEPT if action == "confirm" else NOT_KEPT_YET
             else:
                 try:
                     uploads = check(request.files.getlist(form.attachments.name))
