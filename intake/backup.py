@@ -3,8 +3,9 @@
 The database is copied with SQLite's online backup API (a consistent snapshot while the daemon
 writes), then the spool: a spool file is fsynced and renamed into place before the row naming it
 is committed, so every file the copied database names is already there when the spool is copied
-afterwards (docs/operations.md, "Backups"). The web secret (close links, sessions) goes with
-them. Everything in DEST is private (0700/0600). PostgreSQL is backed up with ``pg_dump``.
+afterwards (docs/operations.md, "Backups"). The web secret (close links, sessions) and the staff
+reply key (tokens in notifications already sent) go with them. Everything in DEST is private
+(0700/0600). PostgreSQL is backed up with ``pg_dump``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from intake.closelink import KEY_FILE
+from intake.replykey import KEY_FILE as REPLY_KEY_FILE
 from intake.spool import spool_dir
 
 DATABASE_FILE = "uketsuke.db"
@@ -61,7 +63,8 @@ def backup_sqlite(database: Path, home: Path, dest: Path) -> Copied:
                 shutil.copy2(path, dest / "spool" / relative)
                 files += 1
                 size += path.stat().st_size
-    secret = home / KEY_FILE
-    if secret.is_file():
-        shutil.copy2(secret, dest / KEY_FILE)
+    for name in (KEY_FILE, REPLY_KEY_FILE):  # links in sent mail and staff tokens stay valid
+        secret = home / name
+        if secret.is_file():
+            shutil.copy2(secret, dest / name)
     return Copied(target, files, size + target.stat().st_size)

@@ -54,6 +54,9 @@ def test_r29_backup_under_load_restores_with_nothing_lost(daemon, tmp_path: Path
     for name in spooled:  # every spool file the copied database names is in the copy
         assert (dest / "spool" / name).is_file()
     assert stat.S_IMODE(dest.stat().st_mode) == 0o700
+    for key in ("web-secret.key", "staff-reply.key"):  # links and tokens already sent stay valid
+        if (daemon.home / key).exists():
+            assert (dest / key).read_bytes() == (daemon.home / key).read_bytes()
     assert stat.S_IMODE((dest / "uketsuke.db").stat().st_mode) == 0o600
 
     # Restore: the copy as the home and database of a new daemon, which finishes its work.

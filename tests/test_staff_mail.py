@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.utils
 import re
 import subprocess
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from intake.models import (
     TimedAction,
 )
 from intake.pipeline import Pipeline
+from intake.replykey import reply_key
 from intake.staffcommands import CommandError, parse_answer, parse_minutes, strip_notification
 from intake.stafftoken import reply_address, token_in, verifies
 from intake.store import store_raw
@@ -55,7 +57,16 @@ def pipeline(config, sessions) -> Pipeline:
 
 
 def receive(pipeline: Pipeline, data: bytes, at: datetime = OPEN, to: list[str] | None = None):
-    stored = store_raw(pipeline.sessions, data, channel="smtp", profile="helpdesk", envelope_to=to)
+    # MAIL FROM as a mail client sends it: the From address (R21 checks both for a token)
+    mail_from = email.utils.parseaddr(str(email.message_from_bytes(data)["From"]))[1]
+    stored = store_raw(
+        pipeline.sessions,
+        data,
+        channel="smtp",
+        profile="helpdesk",
+        envelope_from=mail_from,
+        envelope_to=to,
+    )
     with pipeline.sessions.begin() as session:
         session.get(RawMessage, stored.id).received_at = at
     pipeline.process(stored.id, at)
@@ -113,8 +124,10 @@ def test_r20_new_incident_is_mailed_to_each_staff_member_with_a_tokened_reply_to
     assert config.profile_for_address(reply_to) == "helpdesk"  # the SMTP door takes it
     with sessions() as session:
         member = session.scalars(select(StaffUser)).one()
-    assert verifies(token, "", member.reply_secret, STAFF)
-    assert not verifies(token, "", "cd" * 32, STAFF)  # another account's secret
+    key = reply_key(config)  # no reply_key configured: the one made in <home> (R21)
+    assert verifies(token, key, member.reply_secret, STAFF)
+    assert not verifies(token, "", member.reply_secret, STAFF)  # the database's secret alone
+    assert not verifies(token, key, "cd" * 32, STAFF)  # another account's secret
     body = message.get_content()
     for expected in (
         "株式会社サンプル商事",
@@ -357,9 +370,11 @@ def test_r20_answer_text_parsing() -> None:
 
 
 def test_r21_reply_address_token_round_trip() -> None:
-    address = reply_address("support@example.jp", "k", "s" * 64, 3, "Sato@Example.jp", 42)
+    day = OPEN.date()
+    address = reply_address("support@example.jp", "k", "s" * 64, 3, "Sato@Example.jp", 42, day)
     token = token_in(address)
     assert token is not None and (token.staff_id, token.incident_id) == (3, 42)
+    assert token.issued == "20261124"
     assert verifies(token, "k", "s" * 64, "sato@example.jp")
     assert not verifies(token, "other-key", "s" * 64, "sato@example.jp")
     assert not verifies(token, "k", "s" * 64, "ito@example.jp")

@@ -280,3 +280,34 @@ def test_r21_a_configured_reply_key_is_used_and_no_file_is_made(tmp_path) -> Non
     )
     assert reply_key(configured) == "c" * 40
     assert not (home / KEY_FILE).exists()
+
+
+def receive_by_imap(pipeline: Pipeline, data: bytes, at: datetime) -> tuple[str, str | None]:
+    stored = store_raw(pipeline.sessions, data, channel="imap", profile="helpdesk")
+    with pipeline.sessions.begin() as session:
+        session.get(RawMessage, stored.id).received_at = at
+    pipeline.process(stored.id, at)
+    with pipeline.sessions() as session:
+        raw = session.get(RawMessage, stored.id)
+        return raw.state, raw.last_error
+
+
+@pytest.mark.parametrize(
+    ("return_path", "state"),
+    [("<Sato@example.jp>", RawState.PROCESSED), ("<attacker@evil.example>", RawState.HELD)],
+)
+def test_r21_an_answer_fetched_by_imap_is_judged_by_its_delivered_return_path(
+    pipeline, sessions, return_path: str, state: str
+) -> None:
+    """IMAP mail has no MAIL FROM of ours: the delivering server's Return-Path (the topmost,
+    written from the envelope) stands for it; a sender's own further down does not count."""
+    number, notify = new_incident(pipeline)
+    data = (
+        f"Return-Path: {return_path}\r\n".encode()
+        + answer(notify).replace(b"\r\n\r\n", b"\r\nReturn-Path: <sato@example.jp>\r\n\r\n", 1)
+    )
+    got, _ = receive_by_imap(pipeline, data, OPEN + timedelta(minutes=5))
+    assert got == state
+    with sessions() as session:
+        closed = session.get(Incident, number).state == "closed"
+    assert closed == (state == RawState.PROCESSED)

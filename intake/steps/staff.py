@@ -156,7 +156,7 @@ def _authenticate(ctx: Context, claim: Claim) -> tuple[StaffUser | None, Inciden
             return None, incident, TOKEN_BAD
         if member.email.lower() != claim.sender:
             return None, incident, TOKEN_OTHER_SENDER
-        if member.email.lower() != (ctx.raw.envelope_from or "").lower():
+        if member.email.lower() != _envelope_sender(ctx):
             return None, incident, TOKEN_OTHER_ENVELOPE
         if expired(token, to_tokyo(ctx.now).date(), ctx.config.staff.token_days):
             return None, incident, TOKEN_EXPIRED
@@ -185,9 +185,8 @@ def _raw_bytes(ctx: Context) -> bytes:
     return read_raw(ctx.spool, ctx.raw.data, ctx.raw.spool)
 
 
-def _from_mailboxes(ctx: Context) -> int:
-    """How many mailboxes the mail's From fields name, all fields together (R21: more than one is
-    never staff). Read from the raw header, unfolded: the parsed message keeps only the first."""
+def _header_values(ctx: Context, name: str) -> list[str]:
+    """The values of every ``name`` field of the raw header, unfolded, in order."""
     raw = _raw_bytes(ctx)
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
     head = raw[: min(ends, default=len(raw))].decode("utf-8", "replace")
@@ -197,8 +196,24 @@ def _from_mailboxes(ctx: Context) -> int:
             fields[-1] += line
         else:
             fields.append(line)
-    values = [f.partition(":")[2] for f in fields if f.partition(":")[0].strip().lower() == "from"]
+    return [f.partition(":")[2] for f in fields if f.partition(":")[0].strip().lower() == name]
+
+
+def _from_mailboxes(ctx: Context) -> int:
+    """How many mailboxes the mail's From fields name, all fields together (R21: more than one is
+    never staff). Read from the raw header: the parsed message keeps only the first."""
+    values = _header_values(ctx, "from")
     return max(len(values), sum(1 for _, addr in getaddresses(values) if addr))
+
+
+def _envelope_sender(ctx: Context) -> str:
+    """MAIL FROM: as the SMTP door stored it; for mail fetched by IMAP, the topmost Return-Path,
+    which the delivering mail server writes from the envelope (a sender's own is replaced)."""
+    if ctx.raw.envelope_from or ctx.raw.channel != "imap":
+        return (ctx.raw.envelope_from or "").lower()
+    paths = _header_values(ctx, "return-path")
+    found = getaddresses(paths[:1])
+    return found[0][1].lower() if found else ""
 
 
 def _tagged_incident(ctx: Context) -> Incident | None:
