@@ -225,24 +225,26 @@ def test_r26_r30_wrong_passwords_are_refused_then_rate_limited(client, desk) -> 
         assert "メールアドレスまたはパスワードが正しくありません。" in page.text
         assert f'value="{STAFF}"' in page.text  # what was typed is kept (R30)
     fifth = login(client, password="wrong password 4")
-    assert fifth.status_code == 429 and "15分ほど待って" in fifth.text
-    assert login(client).status_code == 429  # even the right password now
+    assert fifth.status_code == 429 and "1分ほど待って" in fifth.text  # then doubling, to 15
+    assert login(client).status_code == 429  # this address from this client: even the right one
     assert client.get("/staff/").status_code == 302
     failures = audits(desk, "login_failed")
     assert [f.detail["reason"] for f in failures] == ["wrong_password"] * 5 + ["rate_limited"]
     assert all(
         PASSWORD not in json.dumps(f.detail) and "password" not in f.detail for f in failures
     )
-    # The address is limited from any client address; another address from a fresh client works.
-    assert login(client, REMOTE_ADDR="192.0.2.9").status_code == 429
-    assert login(client, "nobody@example.jp", "x", REMOTE_ADDR="192.0.2.9").status_code == 200
+    # Issue 15: a guesser elsewhere never locks the member out: the right password from another
+    # client address works (the lock is per address and client address).
+    assert login(client, REMOTE_ADDR="192.0.2.9").status_code == 303
 
 
-def test_r26_r30_failures_from_one_client_address_are_limited_too(client) -> None:
+def test_r26_r30_failures_on_other_accounts_never_refuse_a_right_password(client) -> None:
+    """Issue 15: five failures for other addresses from one client address (an office behind
+    one NAT) do not refuse a member's right password from there; a sweep across many accounts
+    is stopped by the coarse per-client limit instead (tests/test_web_hardening.py)."""
     for attempt in range(5):
         login(client, f"guess{attempt}@example.jp", "whatever", REMOTE_ADDR="198.51.100.7")
-    assert login(client, REMOTE_ADDR="198.51.100.7").status_code == 429
-    assert login(client, REMOTE_ADDR="198.51.100.8").status_code == 303
+    assert login(client, REMOTE_ADDR="198.51.100.7").status_code == 303
 
 
 def test_r26_a_success_clears_the_address_count(client) -> None:
