@@ -223,7 +223,7 @@ async def serve(config: Config, web: bool = True) -> int:
 def run(config: Config, web: bool = True) -> int:
     """Start the daemon; raises SchemaNotReady when the database is not usable."""
     os.makedirs(config.home, mode=0o700, exist_ok=True)
+    check_schema(config)
     if changed := narrow(config.home_path, config.sqlite_path):
         log.info("made %d file(s) or folder(s) of an earlier version private (0600/0700)", changed)
-    check_schema(config)
     return asyncio.run(serve(config, web))

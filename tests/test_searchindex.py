@@ -105,7 +105,19 @@ def test_r26_downgrade_indexes_what_waits_and_restores_the_triggers(migrated) ->
     assert pipeline.process(store(sessions, "バックアップが失敗します。"), NOW) == "processed"
     from alembic import command
 
-    command.downgrade(db.alembic_config(sessions.kw["bind"]), "0009")
+    engine = sessions.kw["bind"]
+    command.downgrade(db.alembic_config(engine), "0009")
     assert indexed_with(sessions, "バックアップ") == 2  # the incident's first line, the message
+    with engine.connect() as connection:
+        triggers = dict(
+            connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+        )
+    for name in ("incident_search_incident_insert", "incident_search_message_insert"):
+        assert "INSERT INTO incident_search(" in triggers[name]  # indexing again
+    assert count(sessions, "SELECT count(*) FROM sqlite_master WHERE name = "
+                 "'incident_search_pending'") == 0  # fmt: skip
+    db.upgrade(engine)  # and up again
     assert pipeline.process(store(sessions, "ウイルス対策ソフトの警告"), NOW) == "processed"
-    assert indexed_with(sessions, "ウイルス対策") == 2  # indexed by the triggers again
+    assert catch_up(engine) == 2 and indexed_with(sessions, "ウイルス対策") == 2
