@@ -56,6 +56,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = selected
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pg_trgm_in_public() -> None:
+    """PostgreSQL: pg_trgm lives in ``public``, made once. Made by migration 0008 inside one
+    test's own schema, it would go with that schema's DROP ... CASCADE while another test (in a
+    parallel worker) builds a trigram index on it ("operator class was concurrently dropped")."""
+    base = _postgres_base()
+    if base is None:
+        return
+    from sqlalchemy.exc import DBAPIError
+
+    admin = create_engine(base)
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    except DBAPIError:
+        pass  # made meanwhile by the other worker, or not installable: 0008 copes with both
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database for one test: a SQLite file, or its own PostgreSQL schema."""

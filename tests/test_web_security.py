@@ -114,7 +114,7 @@ def test_r26_a_failed_search_logs_neither_its_terms_nor_the_driver_message(
     assert client.get("/staff/", query_string={"q": SECRET_TERM}).status_code == 500
     logged = "".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert SECRET_TERM not in logged
-    assert "OperationalError while searching incidents" in logged or "DataError" in logged
+    assert " while searching incidents" in logged  # the class only (a driver class on PostgreSQL)
 
 
 @pytest.mark.parametrize(
