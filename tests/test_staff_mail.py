@@ -56,9 +56,20 @@ def pipeline(config, sessions) -> Pipeline:
     return Pipeline(config, sessions)
 
 
-def receive(pipeline: Pipeline, data: bytes, at: datetime = OPEN, to: list[str] | None = None):
-    # MAIL FROM as a mail client sends it: the From address (R21 checks both for a token)
-    mail_from = email.utils.parseaddr(str(email.message_from_bytes(data)["From"]))[1]
+FROM_HEADER = object()  # MAIL FROM as a mail client sends it: the From address
+
+
+def receive(
+    pipeline: Pipeline,
+    data: bytes,
+    at: datetime = OPEN,
+    to: list[str] | None = None,
+    mail_from: str | None | object = FROM_HEADER,
+):
+    """Stored as the SMTP door stores it (R21 checks MAIL FROM and From for a token), then
+    processed; the raw message's state and error."""
+    if mail_from is FROM_HEADER:
+        mail_from = email.utils.parseaddr(str(email.message_from_bytes(data)["From"]))[1]
     stored = store_raw(
         pipeline.sessions,
         data,

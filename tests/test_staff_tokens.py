@@ -21,6 +21,7 @@ from intake.pipeline import Pipeline
 from intake.store import store_raw
 from scheduler.calendar import TOKYO
 from tests.mailmaker import FIELDS_BLOCK, make_mail
+from tests.test_staff_mail import receive
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
 CUSTOMER = "yamada@example.co.jp"
@@ -44,25 +45,6 @@ def staffed(config, sessions, **staff) -> Pipeline:
 @pytest.fixture
 def pipeline(config, sessions) -> Pipeline:
     return staffed(config, sessions)
-
-
-def receive(
-    pipeline: Pipeline, data: bytes, *, to: list[str], mail_from: str | None, at: datetime = OPEN
-) -> tuple[str, str | None]:
-    stored = store_raw(
-        pipeline.sessions,
-        data,
-        channel="smtp",
-        profile="helpdesk",
-        envelope_from=mail_from,
-        envelope_to=to,
-    )
-    with pipeline.sessions.begin() as session:
-        session.get(RawMessage, stored.id).received_at = at
-    pipeline.process(stored.id, at)
-    with pipeline.sessions() as session:
-        raw = session.get(RawMessage, stored.id)
-        return raw.state, raw.last_error
 
 
 def outbox(sessions, kind: str | None = None) -> list[OutboxMail]:
