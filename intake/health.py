@@ -21,6 +21,7 @@ from intake.config import Config
 from intake.models import MailboxState, OutboxMail, RawMessage
 from intake.processor_handle import HEALTH_STALE_SECONDS, read_published
 from intake.states import OutboxState, RawState
+from intake.text import elapsed
 
 
 class Level(IntEnum):
@@ -48,15 +49,6 @@ class Part:
         }
 
 
-def ago(seconds: float) -> str:
-    seconds = max(int(seconds), 0)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-
-
 class Judge:
     """Ages against ``[alerts] stuck_minutes``."""
 
@@ -82,7 +74,7 @@ def processor_part(config: Config) -> Part:
     if age is None:
         return Part("processor", Level.WARNING, "started, no heartbeat yet")
     if age > HEALTH_STALE_SECONDS:
-        return Part("processor", Level.CRITICAL, f"no heartbeat for {ago(age)}", age)
+        return Part("processor", Level.CRITICAL, f"no heartbeat for {elapsed(age)}", age)
     restarts = state["restarts"]
     return Part("processor", Level.OK, f"heartbeat {age:.0f} s ago, {restarts} restart(s)", age)
 
@@ -100,7 +92,7 @@ def outbox_part(session: Session, judge: Judge, now: datetime) -> Part:
         level, detail, age = Level.OK, "nothing due", None
     else:
         age = (now - oldest).total_seconds()
-        level, detail = judge.level(age), f"oldest due mail waits {ago(age)}"
+        level, detail = judge.level(age), f"oldest due mail waits {elapsed(age)}"
     if failed:
         level = max(level, Level.WARNING)
         detail += f"; {failed} failed (`uketsuke outbox list --state failed`)"
@@ -117,7 +109,7 @@ def waiting_part(session: Session, judge: Judge, now: datetime) -> Part:
     if oldest is None:
         return Part("waiting", Level.OK, "no stored message waits")
     age = (now - oldest).total_seconds()
-    return Part("waiting", judge.level(age), f"oldest stored message waits {ago(age)}", age)
+    return Part("waiting", judge.level(age), f"oldest stored message waits {elapsed(age)}", age)
 
 
 def mailbox_parts(session: Session, config: Config, judge: Judge, now: datetime) -> list[Part]:
@@ -131,7 +123,7 @@ def mailbox_parts(session: Session, config: Config, judge: Judge, now: datetime)
             parts.append(Part(name, Level.WARNING, "never polled successfully"))
             continue
         age = (now - last).total_seconds()
-        parts.append(Part(name, judge.level(age), f"last successful poll {ago(age)} ago", age))
+        parts.append(Part(name, judge.level(age), f"last successful poll {elapsed(age)} ago", age))
     return parts
 
 

@@ -5,7 +5,8 @@ Every ``uketsuke`` command runs with umask 077, so whatever it creates — the h
 SQLite database and its WAL, spool files, mail written to the Maildir, uploads — is 0700/0600
 whoever starts it, with or without systemd's ``UMask=``. At the daemon's start, files made by an
 older version with wider modes are narrowed: the home folder, the database files, and the
-folders under the home (a private folder hides the files in it whatever their own modes).
+folders under the home, two levels down (a private folder hides the files in it whatever their
+own modes).
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def narrow(home: Path, database: Path | None = None) -> int:
     paths = [home, *(home / name for name in _DATABASE_FILES)]
     if database is not None:
         paths += [database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))]
+    # Folders two levels down (spool/…, mail-out/new): the private home hides the rest already,
+    # and a walk of every mail in the Maildir would slow every start.
     with contextlib.suppress(OSError):
-        paths += [p for p in home.rglob("*") if p.is_dir() and not p.is_symlink()]
+        for child in _folders(home):
+            paths += [child, *_folders(child)]
     changed = 0
     for path in dict.fromkeys(paths):
         try:
@@ -45,3 +49,9 @@ def narrow(home: Path, database: Path | None = None) -> int:
                 path.chmod(mode & 0o700)
                 changed += 1
     return changed
+
+
+def _folders(path: Path) -> list[Path]:
+    with contextlib.suppress(OSError):
+        return [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    return []

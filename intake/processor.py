@@ -146,7 +146,7 @@ class Processor:
             else:
                 # The attempt is counted (committed) before the batch is tried.
                 ids = [item[0] for item in current]
-                tried = set(attempts.begin_attempt(self.engine, ids, self.now()))
+                tried = set(attempts.begin_attempt(self.engine, ids, self.clock.now()))
                 current = [item for item in current if item[0] in tried]
                 parsed = self._parsed(pending, current)
                 upcoming = self._parse_ahead(pool, following)
@@ -154,9 +154,6 @@ class Processor:
             current, pending = following, upcoming
             self.beat()
         return done
-
-    def now(self) -> Any:
-        return self.clock.now()
 
     def _process(self, batch: list[Fetched], parsed: dict[int, ParsedMessage]) -> int:
         """The batch in as many turns as other writers need; if a turn fails as a whole, each
@@ -169,7 +166,7 @@ class Processor:
             try:
                 faults.before_processing([items[raw_id] for raw_id in ids])
                 states, ids = self.pipeline.process_some(
-                    ids, self.now(), parsed=parsed, should_yield=self.should_yield
+                    ids, self.clock.now(), parsed=parsed, should_yield=self.should_yield
                 )
             except Exception:  # noqa: BLE001 - one message at a time, below
                 return done + sum(self._alone(items[raw_id], parsed) for raw_id in ids)
@@ -179,7 +176,7 @@ class Processor:
 
     def _try_alone(self, item: Fetched, parsed: dict[int, ParsedMessage]) -> int:
         """One message, its attempt counted first (set aside when its attempts are spent)."""
-        if not attempts.begin_attempt(self.engine, [item[0]], self.now()):
+        if not attempts.begin_attempt(self.engine, [item[0]], self.clock.now()):
             return 0
         if item[0] not in parsed:
             parsed = parse_many([item], self.pipeline.context, self.pipeline.spool)
@@ -188,7 +185,7 @@ class Processor:
     def _alone(self, item: Fetched, parsed: dict[int, ParsedMessage]) -> int:
         try:
             faults.before_processing([item])
-            states = self.pipeline.process_batch([item[0]], self.now(), parsed=parsed)
+            states = self.pipeline.process_batch([item[0]], self.clock.now(), parsed=parsed)
         except Exception as exc:  # noqa: BLE001 - kept on the row; set aside after 3 attempts
             attempts.record_failure(self.engine, item[0], exc)
             return 0

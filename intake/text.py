@@ -23,3 +23,14 @@ def strip_controls(text: str) -> str:
 
 def strip_controls_opt(text: str | None) -> str | None:
     return None if text is None else strip_controls(text)
+
+
+def elapsed(seconds: float) -> str:
+    """A span as operators read it: "45 s", "11 min", "8 h" or "8 h 5 min"."""
+    seconds = max(int(seconds), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    hours, minutes = seconds // 3600, seconds % 3600 // 60
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

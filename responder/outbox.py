@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from intake.db import read_sessions
 from intake.models import OutboxMail, UtcDateTime
 from intake.states import UNSENT, OutboxKind, OutboxState
+from intake.text import elapsed
 from responder.transports import Transport
 
 log = logging.getLogger("uketsuke.outbox")
@@ -152,7 +153,8 @@ class Dispatcher:
         self._senders: ThreadPoolExecutor | None = None
         self.failing_since: datetime | None = None
         self._failures = 0
-        self._run: dict[str, Any] = {}
+        self._tick_failed = 0  # deliveries that failed in this tick, and the last one's class
+        self._tick_error = ""
 
     def due_ids(self, now: datetime, limit: int = 100) -> list[int]:
         with self.sessions() as session:
@@ -169,7 +171,7 @@ class Dispatcher:
         """Send what is due, ``chunk`` rows a transaction (rows claimed with SKIP LOCKED)."""
         sent = 0
         ids = self.due_ids(now)
-        self._run = {"failed": 0, "error": None}
+        self._tick_failed, self._tick_error = 0, ""
         for start in range(0, len(ids), chunk):
             sent += self.send_many(ids[start : start + chunk], now)
         self._relay_state(sent, now)
@@ -178,7 +180,7 @@ class Dispatcher:
     def _relay_state(self, sent: int, now: datetime) -> None:
         """One WARNING when every delivery of a tick fails, one INFO when mail goes out again;
         each mail's own error is on its row (``outbox list``)."""
-        failed = self._run["failed"]
+        failed = self._tick_failed
         if failed and not sent:
             self._failures += failed
             if self.failing_since is None:
@@ -186,12 +188,12 @@ class Dispatcher:
                 log.warning(
                     "relay failing: %d mail(s) not delivered (%s); retrying each with back-off",
                     failed,
-                    self._run["error"],
+                    self._tick_error,
                 )
         elif sent and self.failing_since is not None:
             log.info(
                 "relay delivering again after %s (%d failed attempts meanwhile)",
-                _duration(now - self.failing_since),
+                elapsed((now - self.failing_since).total_seconds()),
                 self._failures,
             )
             self.failing_since = None
@@ -273,9 +275,8 @@ class Dispatcher:
                 log.debug(
                     "outbox %s attempt %s failed: %s", row.id, row.attempts, type(exc).__name__
                 )
-            if self._run:
-                self._run["failed"] += 1
-                self._run["error"] = type(exc).__name__
+            self._tick_failed += 1
+            self._tick_error = type(exc).__name__
             hook = self.hooks.get(row.kind)
             if hook is not None and row.attempts == 1:
                 hook.failed(session, row, now)
@@ -285,10 +286,3 @@ class Dispatcher:
         row.attempts += 1
         row.late = now - first_due(row) > LATE_AFTER
         return 1
-
-
-def _duration(span: timedelta) -> str:
-    seconds = max(int(span.total_seconds()), 0)
-    if seconds < 120:
-        return f"{seconds} s"
-    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -103,6 +104,17 @@ class Daemon:
             except TimeoutError:
                 continue
         raise TimeoutError(f"daemon not ready: {self.tail()}")
+
+    def wait_for_heartbeat(self, seconds: float = 60) -> None:
+        """Until the processor has beaten once (``status --json``); a hang guard, not a limit."""
+        deadline = time.monotonic() + seconds
+        while True:
+            result = self.cli("status", "--json")
+            if json.loads(result.stdout)["processor"]["heartbeat_age_s"] is not None:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no processor heartbeat: {self.tail()}")
+            time.sleep(0.2)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -4,13 +4,10 @@ mailboxes; through the real pipeline (SQLite/PostgreSQL, templates), as test_sta
 from __future__ import annotations
 
 import dataclasses
-import email
 import hashlib
 import hmac
 import re
 from datetime import datetime, timedelta
-from email import policy
-from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +18,7 @@ from intake.pipeline import Pipeline
 from intake.store import store_raw
 from scheduler.calendar import TOKYO
 from tests.mailmaker import FIELDS_BLOCK, make_mail
-from tests.test_staff_mail import receive
+from tests.test_staff_mail import outbox, parsed, receive
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
 CUSTOMER = "yamada@example.co.jp"
@@ -45,18 +42,6 @@ def staffed(config, sessions, **staff) -> Pipeline:
 @pytest.fixture
 def pipeline(config, sessions) -> Pipeline:
     return staffed(config, sessions)
-
-
-def outbox(sessions, kind: str | None = None) -> list[OutboxMail]:
-    with sessions() as session:
-        query = select(OutboxMail).order_by(OutboxMail.id)
-        if kind:
-            query = query.where(OutboxMail.kind == kind)
-        return list(session.scalars(query))
-
-
-def parsed(row: OutboxMail) -> EmailMessage:
-    return email.message_from_bytes(row.data, policy=policy.default)  # type: ignore[return-value]
 
 
 def new_incident(pipeline: Pipeline, at: datetime = OPEN) -> tuple[int, OutboxMail]:

@@ -233,14 +233,14 @@ def run_health(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from intake import db
-    from intake.health import Part, check, worst
+    from intake.health import Level, Part, check, worst
 
     config = config_from(args)
     now = datetime.now(UTC)
     try:
         engine = engine_from(config)
     except CliError as exc:
-        parts = [Part("database", *_critical(str(exc))), *check(None, config, now)[1:]]
+        parts = [Part("database", Level.CRITICAL, str(exc)), *check(None, config, now)[1:]]
     else:
         try:
             with db.session_factory(engine)() as session:
@@ -254,12 +254,6 @@ def run_health(args: argparse.Namespace) -> int:
         for part in parts:
             print(part.line())
     return int(status)
-
-
-def _critical(reason: str) -> tuple[Any, str]:
-    from intake.health import Level
-
-    return Level.CRITICAL, reason
 
 
 def run_backup(args: argparse.Namespace) -> int:
