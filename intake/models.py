@@ -219,6 +219,17 @@ class Incident(Base):
     closed_at: Mapped[datetime | None]
     cause: Mapped[str | None] = mapped_column(String(32))
     minutes_worked: Mapped[int] = mapped_column(Integer, default=0)
+    # The desk (docs/staff.md): who handles it (a staff email, None: unassigned); bumped by every
+    # answer and assignment, so a stale answer form is refused; who is writing an answer, since.
+    assignee: Mapped[str | None] = mapped_column(String(320), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    draft_by: Mapped[str | None] = mapped_column(String(320))
+    draft_at: Mapped[datetime | None]
+    # Response targets in business hours (docs/rules.md): when the first answer is due, when the
+    # answer to the latest follow-up is due (None: nothing due), and when staff first answered.
+    first_response_due: Mapped[datetime | None]
+    response_due: Mapped[datetime | None] = mapped_column(index=True)
+    first_response_at: Mapped[datetime | None]
     # R17: the latest answer's one-click close link; a new answer or a close voids older links.
     close_nonce: Mapped[str | None] = mapped_column(String(64))
 
@@ -312,6 +323,11 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped by logout, ``staff passwd``: every dashboard session opened before ends (R26).
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The desk: away until this day (skipped by round-robin assignment); may approve answers;
+    # whose answers need an approver first.
+    away_until: Mapped[date | None] = mapped_column(Date)
+    approver: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_approval: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MailboxState(Base):
@@ -327,6 +343,37 @@ class MailboxState(Base):
     lease_expires: Mapped[datetime | None]
     # The end of the last poll that worked, or of a stretch of IDLE (``uketsuke health``).
     last_success_at: Mapped[datetime | None]
+
+
+class CannedAnswer(Base):
+    """A canned answer (定型文) with placeholders, for one profile or every profile (None)."""
+
+    __tablename__ = "canned_answers"
+    __table_args__ = (UniqueConstraint("name", "profile", name="uq_canned_answers_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    profile: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alarm(Base):
+    """One condition operators are told about (``ops_alert`` when it starts, ``ops_resolved``
+    when it ends), shared by every instance (docs/operations.md, "Alarms")."""
+
+    __tablename__ = "alarms"
+
+    condition: Mapped[str] = mapped_column(String(255), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    # The last ops_alert / ops_resolved mail delivered (at most one of each per hour).
+    alerted_at: Mapped[datetime | None]
+    resolved_mailed_at: Mapped[datetime | None]
+    # An alert or all-clear decided but not yet delivered (the relay may be the stuck part).
+    pending_mail: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditEntry(Base):
