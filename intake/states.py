@@ -56,6 +56,16 @@ class OutboxKind(StrEnum):
     STAFF_ALERT = "staff_alert"
     STAFF_ERROR = "staff_error"
     ONCALL = "oncall"
+    # The desk (docs/staff.md)
+    STAFF_COLLISION = "staff_collision"  # an answer not relayed: someone else answered first
+    APPROVAL_REQUEST = "approval_request"  # to approvers: an answer waits for them
+    APPROVAL_RETURNED = "approval_returned"  # to the author: an approver sent the answer back
+    # Response targets (docs/rules.md)
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
+    # To operators, straight to the relay (docs/operations.md, "Alarms")
+    OPS_ALERT = "ops_alert"
+    OPS_RESOLVED = "ops_resolved"
 
 
 # Mail only staff get: a reply to it is never a customer's follow-up (R19, R21).
@@ -64,6 +74,13 @@ INTERNAL_KINDS = (
     OutboxKind.STAFF_ALERT,
     OutboxKind.STAFF_ERROR,
     OutboxKind.ONCALL,
+    OutboxKind.STAFF_COLLISION,
+    OutboxKind.APPROVAL_REQUEST,
+    OutboxKind.APPROVAL_RETURNED,
+    OutboxKind.SLA_WARNING,
+    OutboxKind.SLA_BREACH,
+    OutboxKind.OPS_ALERT,
+    OutboxKind.OPS_RESOLVED,
 )
 
 
@@ -72,6 +89,8 @@ class OutboxState(StrEnum):
     HELD = "held"  # kept back by staff (R15/R16)
     SENT = "sent"
     FAILED = "failed"  # given up after the last attempt
+    AWAITING_APPROVAL = "awaiting_approval"  # a staff answer an approver must pass first
+    CANCELLED = "cancelled"  # a staff answer taken back within its hold: never sent
 
 
 # Still to go out: pending, or held by staff.
