@@ -372,8 +372,10 @@ class Alarm(Base):
     # The last ops_alert / ops_resolved mail delivered (at most one of each per hour).
     alerted_at: Mapped[datetime | None]
     resolved_mailed_at: Mapped[datetime | None]
-    # An alert or all-clear decided but not yet delivered (the relay may be the stuck part).
+    # An alert or all-clear decided but not yet delivered (the relay may be the stuck part),
+    # and until when one instance has claimed its delivery.
     pending_mail: Mapped[str | None] = mapped_column(String(16))
+    sending_until: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
