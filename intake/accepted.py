@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from intake.desk import auto_assign
 from intake.incidents import Accepted
 from intake.licensing import license_requests
 from responder.staffnotify import notify_staff_of_new_incidents
@@ -24,5 +25,6 @@ AfterStep = Callable[[Accepted], None]
 AFTER_ACCEPT_STEPS: tuple[AfterStep, ...] = (
     page_oncall,
     license_requests,
+    auto_assign,  # before the notification: an assigned incident is mailed to its assignee
     notify_staff_of_new_incidents,
 )
