@@ -93,7 +93,7 @@ def test_collision_second_answer_gets_staff_collision(pipeline, sessions) -> Non
     text = parsed(collision).get_content()
     subject = str(parsed(collision)["Subject"])
     assert f"[#{number}]" in subject and "佐藤 花子さんが先に回答しました" in subject
-    for expected in ("11月24日", "10:35", "再起動してください", "#force", "キャッシュを消して"):
+    for expected in ("11月24日（火）10:35", "再起動してください", "#force", "キャッシュを消して"):
         assert expected in text, expected
     assert "2026-11-24T" not in text
     incident = _incident(sessions, number)

@@ -5,14 +5,13 @@ incident) when, and that ``#force`` on the first line sends it anyway. Audited."
 from __future__ import annotations
 
 from intake.audit import audit
-from intake.collision import collision_since, first_lines, notified_at
+from intake.collision import collision_since, first_lines, notified_at, short_time
 from intake.incidenttag import incident_tag
 from intake.models import Incident, StaffUser
 from intake.outcomes import Processed
 from intake.staffcommands import StaffAnswer
 from intake.states import OutboxKind
 from intake.steps.context import Context
-from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
 
 
@@ -30,7 +29,7 @@ def check_collision(
         return
     context = {
         "other_name": found.name,
-        "at": format_ja(found.at),
+        "at": short_time(found.at),
         "assigned": found.assigned,
         "other_answer": found.answer,
         "own_answer": first_lines(answer.text),
