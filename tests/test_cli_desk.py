@@ -43,6 +43,7 @@ def test_cli_assign_list_filters_and_json(two: Cli, database_url: str) -> None:
     assert [r["number"] for r in listed(cli, "--assignee", "none")] == [1]
     shown = cli("incidents", "show", "2", "--json")
     assert json.loads(shown.stdout)["assignee"] == "sato@example.jp"
+    assert "  assignee: sato@example.jp" in cli("incidents", "show", "2").stdout.splitlines()
     cleared = cli("incidents", "assign", "2", "--none")
     assert (cleared.returncode, cleared.stdout) == (0, "incident #2 unassigned\n")
     assert [r["number"] for r in listed(cli, "--assignee", "none")] == [1, 2]

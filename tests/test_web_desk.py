@@ -84,6 +84,7 @@ def test_desk_draft_claim_is_shown_to_another_member_for_ten_minutes(desk, two, 
     [number] = web.receive(config, desk, "印刷できません。")
     clock.at = web.OPEN + timedelta(minutes=1)
     assert web.post(sato, f"/staff/incidents/{number}/draft").status_code == 303
+    assert [e.actor for e in web.audits(desk, "staff_draft")] == [web.STAFF]
     shown = "佐藤 花子さんが返信を作成中（10:31から）"
     assert shown in suzuki.get(f"/staff/incidents/{number}").text
     own = sato.get(f"/staff/incidents/{number}").text

@@ -201,6 +201,7 @@ def run_show(args: argparse.Namespace) -> int:
         "created_at",
         "flags",
         "reply_address",
+        "assignee",
     ):
         echo(f"  {key}: {data[key]}")
     for name, label in FIELD_LABELS.items():

@@ -112,6 +112,7 @@ def assign_to(session: Session, incident: Incident, staff: StaffUser, at: dateti
 
 
 def draft(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
+    audit(session, "staff_draft", f"incident:{incident.id}")
     return claim(incident, staff, at)
 
 
