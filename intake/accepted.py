@@ -3,7 +3,8 @@
 
 ``accept`` creates the incidents and queues the acknowledgment; then each step here runs once, in
 the same transaction, whatever door the inquiry came through: the after-hours page (R22), the
-license-key mail (R14–R16) and the staff notification (R20). A new duty is a new step.
+license-key mail (R14–R16), the assignment in turn (``auto_assign``, docs/staff.md) and the staff
+notification (R20). A new duty is a new step.
 
 Each step lives with the rule it implements and takes an :class:`intake.incidents.Accepted`;
 this module is above them all and only lists them (none of them imports it).

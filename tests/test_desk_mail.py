@@ -92,7 +92,7 @@ def test_collision_second_answer_gets_staff_collision(pipeline, sessions) -> Non
     assert collision.recipients == [SUZUKI]
     text = parsed(collision).get_content()
     subject = str(parsed(collision)["Subject"])
-    assert f"[#{number}]" in subject and "佐藤 花子さんが先に回答しました" in subject
+    assert subject == f"[#{number}] 回答は送信されていません: 佐藤 花子さんが先に回答しました"
     for expected in ("11月24日（火）10:35", "再起動してください", "#force", "キャッシュを消して"):
         assert expected in text, expected
     assert "2026-11-24T" not in text
@@ -165,7 +165,7 @@ def test_take_and_assign_by_mail_and_follow_ups_go_to_the_assignee_only(pipeline
     _follow_up(pipeline, number, 10)
     notices = [m for m in outbox(sessions, "staff_notify") if m.incident_id == number]
     assert [m.recipients for m in notices[2:]] == [[SUZUKI]]
-    assert "鈴木 一郎さん" in parsed(notices[-1]).get_content()  # 担当: shown in the notice
+    assert "\n■ 担当: 鈴木 一郎さん\n" in parsed(notices[-1]).get_content()  # shown in the notice
     _answer(pipeline, _notice(sessions, number, SATO), "#take", 12)
     assert _incident(sessions, number).assignee == SATO
     _follow_up(pipeline, number, 20)
