@@ -207,3 +207,16 @@ def test_round_robin_skips_an_away_member(config, sessions) -> None:
 def test_round_robin_off_by_default_leaves_incidents_unassigned(pipeline, sessions) -> None:
     number = _inquiry(pipeline)
     assert _incident(sessions, number).assignee is None
+
+
+def test_follow_up_of_an_incident_whose_assignee_left_goes_to_every_staff_member(
+    pipeline, sessions
+) -> None:
+    number = _inquiry(pipeline)
+    _answer(pipeline, _notice(sessions, number, SATO), "#assign suzuki@example.jp", 2)
+    with sessions.begin() as session:
+        session.scalars(select(StaffUser).where(StaffUser.email == SUZUKI)).one().active = False
+    _follow_up(pipeline, number, 10)
+    notices = [m for m in outbox(sessions, "staff_notify") if m.incident_id == number]
+    assert [m.recipients for m in notices[2:]] == [[SATO]]  # every active member: 佐藤 alone
+    assert _incident(sessions, number).assignee == SUZUKI  # kept until someone reassigns it
