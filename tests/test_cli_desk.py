@@ -12,6 +12,7 @@ from intake import db
 from intake.models import AuditEntry
 from tests.conftest import Cli
 from tests.test_cli_answers import desk  # noqa: F401, F811 - the fixture: #1 and 佐藤 花子
+from tests.test_cli_check_config import check
 
 
 @pytest.fixture
@@ -97,3 +98,13 @@ def test_cli_staff_away_until_and_clear(two: Cli) -> None:
         "uketsuke: '28.12.2026' is not a date (YYYY-MM-DD, e.g. 2026-12-28)\n",
     )
     assert cli("staff", "away", "nobody@example.jp", "--clear").returncode == 2
+
+
+def test_cli_check_config_reads_auto_assign(cli: Cli) -> None:
+    good = check(cli, '[profiles.desknet]\nauto_assign = "round_robin"\n')
+    assert good.returncode == 0, good.stderr
+    [desknet] = [line for line in good.stdout.splitlines() if line.startswith("profile desknet")]
+    assert desknet.endswith("; new incidents assigned in turn")
+    bad = check(cli, '[profiles.helpdesk]\nauto_assign = "random"\n')
+    assert bad.returncode == 2 and bad.stderr.startswith("uketsuke: profiles.helpdesk.auto_assign:")
+    assert len(bad.stderr.splitlines()) == 1
