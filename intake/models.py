@@ -222,6 +222,7 @@ class Incident(Base):
     # The desk (docs/staff.md): who handles it (a staff email, None: unassigned); bumped by every
     # answer and assignment, so a stale answer form is refused; who is writing an answer, since.
     assignee: Mapped[str | None] = mapped_column(String(320), index=True)
+    assigned_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)
     draft_by: Mapped[str | None] = mapped_column(String(320))
     draft_at: Mapped[datetime | None]
