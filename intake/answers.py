@@ -21,6 +21,7 @@ from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
+from intake.targets import answered, cleared
 
 
 def cancel_auto_close(session: Session, incident: Incident, now: datetime) -> None:
@@ -172,6 +173,7 @@ def relay(
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
+    answered(session, incident, now)  # response targets: nothing is due now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
     return sent
 
@@ -195,6 +197,7 @@ def close(
     incident.updated_at = now
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
+    cleared(session, incident, now)  # response targets: nothing is due on a closed incident
     queue_closed(session, config, incident, now=now, auto=auto)
     audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True
