@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from intake.models import Incident, TimedAction
 from scheduler.businesstime import add_business_time
+from scheduler.calendar import format_instant
 
 if TYPE_CHECKING:
     from intake.config import Config
@@ -122,3 +123,22 @@ def cleared(session: Session, incident: Incident, now: datetime) -> None:
     """Nothing is due (an answer, a close): the pending timer is cancelled."""
     incident.response_due = None
     session.connection().execute(_CANCEL_TIMERS, {"target": incident.id, "now": now})
+
+
+def is_overdue(incident: Incident, now: datetime) -> bool:
+    """An answer is due and its time has passed (``Incident.response_due < now`` in SQL)."""
+    return incident.response_due is not None and incident.response_due < now
+
+
+def targets_json(incident: Incident, now: datetime) -> dict[str, Any]:
+    """The response-target keys of an incident's JSON (``incidents show/list --json``)."""
+    return {
+        "first_response_due": _instant(incident.first_response_due),
+        "response_due": _instant(incident.response_due),
+        "first_response_at": _instant(incident.first_response_at),
+        "overdue": is_overdue(incident, now),
+    }
+
+
+def _instant(value: datetime | None) -> str | None:
+    return format_instant(value) if value is not None else None

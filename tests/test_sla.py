@@ -9,6 +9,7 @@ real outbox into a real aiosmtpd relay sink.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,11 +31,12 @@ from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_life import Sink, sink  # noqa: F401 - the relay fixture
 
 STAFF = "sato@example.jp"
-# Friday 2027-01-15 16:30 at the helpdesk (10-12, 13-17): half an hour on Friday, six hours on
-# Monday, an hour and a half on Tuesday: the first answer is due Tuesday 11:30, warned at 10:30.
-FRIDAY = datetime(2027, 1, 15, 16, 30, tzinfo=TOKYO)
-WARN = datetime(2027, 1, 19, 10, 30, tzinfo=TOKYO)
-DUE = datetime(2027, 1, 19, 11, 30, tzinfo=TOKYO)
+# Friday 16:30 at the helpdesk (10-12, 13-17): half an hour on Friday, six hours on Monday, an
+# hour and a half on Tuesday: the first answer is due Tuesday 11:30, warned at 10:30. Far in the
+# future, so that the real daemon's own clock never reaches it.
+FRIDAY = datetime(2090, 6, 2, 16, 30, tzinfo=TOKYO)
+WARN = datetime(2090, 6, 6, 10, 30, tzinfo=TOKYO)
+DUE = datetime(2090, 6, 6, 11, 30, tzinfo=TOKYO)
 
 
 class Clock:
@@ -122,7 +124,7 @@ def test_r9_r12_friday_1630_warning_and_breach_at_business_instants_through_a_re
     assert desk.terminate() == 0
     listed = desk.cli("timers", "list", "--kind", "sla_due", "--json")
     assert '"kind": "sla_due"' in listed.stdout and '"state": "pending"' in listed.stdout
-    assert '"due_at": "2027-01-19T11:30:00+09:00"' in listed.stdout
+    assert '"due_at": "2090-06-06T11:30:00+09:00"' in listed.stdout
 
     engine = db.make_engine(database_url)
     sessions = db.session_factory(engine)
@@ -149,9 +151,9 @@ def test_r9_r12_friday_1630_warning_and_breach_at_business_instants_through_a_re
     for message in (warned, breached):
         text = message.get_content()
         assert str(message["Subject"]).startswith("[#1]")
-        assert "1月19日（火）11:30" in text and "株式会社サンプル商事" in text
+        assert "6月6日（火）11:30" in text and "株式会社サンプル商事" in text
         assert "https://support.example.co.jp/staff/incidents/1" in text
-        assert "2027-01-19" not in text and "sla" not in text.lower()
+        assert "2090-06-06" not in text and "sla" not in text.lower()
     engine.dispose()
 
 
@@ -249,3 +251,37 @@ def test_stale_timer_sends_nothing(config: Config, sessions) -> None:
     job_ticks(config, sessions, Clock(OPEN + timedelta(days=7)))["sla"]()
     assert sla_mails(sessions) == []
     assert [state for state, _ in timers(sessions)] == ["cancelled"]
+
+
+def test_incidents_json_carries_targets_and_lists_overdue_and_due_before(
+    config: Config, sessions, cli
+) -> None:
+    """#1 (due 2026-11-25 13:30) is overdue by the wall clock, #2 (due 2090-06-06 11:30) is
+    not, #3 was answered."""
+    staff_user(sessions)
+    for text, at in [("一件目", OPEN), ("二件目", FRIDAY), ("三件目", OPEN)]:
+        receive(config, sessions, make_mail(f"{FIELDS_BLOCK}\n{text}です。\n"), at)
+    with sessions.begin() as session:
+        staff = session.scalars(select(StaffUser)).one()
+        act(session, config, session.get(Incident, 3), staff, StaffAnswer("回答"), OPEN)
+
+    shown = json.loads(cli("incidents", "show", "1", "--json").stdout)
+    assert shown["first_response_due"] == "2026-11-25T13:30:00+09:00"
+    assert shown["response_due"] == "2026-11-25T13:30:00+09:00"
+    assert (shown["first_response_at"], shown["overdue"]) == (None, True)
+    answered = json.loads(cli("incidents", "show", "3", "--json").stdout)
+    assert answered["response_due"] is None and answered["overdue"] is False
+    assert answered["first_response_at"] == "2026-11-24T10:30:00+09:00"
+
+    def listed(*args: str) -> list[int]:
+        result = cli("incidents", "list", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line)["number"] for line in result.stdout.splitlines()]
+
+    assert listed() == [1, 2, 3]
+    assert listed("--overdue") == [1]
+    assert listed("--due-before", "2090-06-06T11:30") == [1, 2]
+    assert listed("--due-before", "2090-06-06T11:29:59") == [1]
+    assert listed("--due-before", "2026-11-25T04:29:59Z") == []
+    bad = cli("incidents", "list", "--due-before", "tomorrow")
+    assert bad.returncode == 2 and "is not an ISO 8601 time" in bad.stderr

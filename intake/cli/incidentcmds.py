@@ -14,6 +14,7 @@ from intake.cli.common import (
     config_from,
     echo,
     engine_from,
+    parse_instant,
     print_json,
 )
 from scheduler.calendar import format_instant
@@ -35,6 +36,8 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="incidents, newest last")
     add_config_option(listing)
     listing.add_argument("--state", help="open | answered | closed")
+    listing.add_argument("--overdue", action="store_true", help="an answer is due and late")
+    listing.add_argument("--due-before", metavar="TIME", help="an answer is due by TIME")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
     show = actions.add_parser("show", help="one incident with its thread")
@@ -94,6 +97,7 @@ def incident_json(
     """The documented JSON of an incident (README): ``customer_number`` is the registry's, else
     the number as stated; ``fields`` the four fields as the customer stated them."""
     from intake.fieldnames import stated_fields
+    from intake.targets import targets_json
 
     stated = incident.fields or {}
     return {
@@ -111,6 +115,7 @@ def incident_json(
         "flags": list(incident.flags),
         "urgent": incident.urgent,
         "linked_incident": incident.linked_incident_id,
+        **targets_json(incident, datetime.now(UTC)),  # response targets
     }
 
 
@@ -123,6 +128,10 @@ def run_list(args: argparse.Namespace) -> int:
         query = select(Incident, Customer.number).outerjoin(Customer).order_by(Incident.id)
         if args.state:
             query = query.where(Incident.state == args.state)
+        if args.overdue:
+            query = query.where(Incident.response_due < datetime.now(UTC))
+        if args.due_before:
+            query = query.where(Incident.response_due <= parse_instant(args.due_before))
         rows = [incident_json(i, n) for i, n in session.execute(query)]
     if args.json:
         for row in rows:
@@ -130,6 +139,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
+        flags += " (overdue)" if row["overdue"] else ""
         echo(
             f"#{row['number']} {row['state']:<8} {row['profile']:<9} "
             f"{row['customer_number'] or '-':<12} {row['category']:<12} {row['first_line']}{flags}"
@@ -193,6 +203,8 @@ def run_show(args: argparse.Namespace) -> int:
         "created_at",
         "flags",
         "reply_address",
+        "response_due",
+        "overdue",
     ):
         echo(f"  {key}: {data[key]}")
     for name, label in FIELD_LABELS.items():
