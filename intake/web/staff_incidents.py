@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
 from intake.fieldnames import FIELD_LABELS
@@ -24,9 +24,10 @@ from intake.models import (
 )
 from intake.staffcommands import CATEGORIES, CAUSES
 from intake.states import OutboxKind
+from intake.web import slalist
 from intake.web.context import web_context
 from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
-from intake.web.staff_common import audit_view, check_profile, member, reading, visible
+from intake.web.staff_common import audit_view, check_profile, member, now, reading, visible
 from intake.web.staff_files import attachments_of
 
 
@@ -34,8 +35,10 @@ def incidents() -> Any:
     config = web_context().config
     profiles = sorted(member().profiles or config.profiles)
     filters = Filters.from_args(request.args, profiles)
+    at = now()
+    restrict = and_(visible(Incident.profile), slalist.sla_condition(filters.sla, at))
     with reading() as session:
-        page = list_incidents(session, filters, visible(Incident.profile))
+        page = list_incidents(session, filters, restrict)
     audit_view("view_list", None, **filters.shown())
     return render_template(
         "staff/list.html",
@@ -47,6 +50,7 @@ def incidents() -> Any:
         categories=CATEGORIES,
         flags=FLAGS,
         dues=DUES,
+        **slalist.list_context(config, page.rows, at),  # the 期限 column and its filters
         older_url=_page_url(filters, before=page.older) if page.older else None,
         newer_url=_page_url(filters, after=page.newer) if page.newer else None,
         first_url=url_for("staff.incidents", **filters.params())
