@@ -20,22 +20,12 @@ from intake.config import Config
 from intake.incidenttag import incident_tag
 from intake.models import Customer, Incident, TimedAction
 from intake.states import OutboxKind
-from intake.targets import FIRST, SLA_KIND, WARNING
+from intake.targets import FIRST, SLA_KIND, WARNING, format_due
 from responder.queue import STAFF, queue_mail
 from responder.staffnotify import staff_recipients
-from scheduler.calendar import to_tokyo
 from scheduler.jobs import claimed
 
 log = logging.getLogger("uketsuke.sla")
-
-WEEKDAYS_JA = "月火水木金土日"
-
-
-def format_due(instant: datetime) -> str:
-    """12月7日（月）10:30 — a due time as staff read it (no year: due times are near)."""
-    t = to_tokyo(instant)
-    return f"{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}）{t:%H:%M}"
-
 
 def sla_due(sessions: sessionmaker[Session], config: Config, now: datetime) -> int:
     """Send each due warning or breach mail; how many timers fired."""

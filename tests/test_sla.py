@@ -9,9 +9,11 @@ real outbox into a real aiosmtpd relay sink.
 
 from __future__ import annotations
 
+import email
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -103,6 +105,10 @@ def test_r9_r12_friday_1630_warning_and_breach_at_business_instants_through_a_re
         incident = session.get(Incident, 1)
         assert incident.first_response_due == DUE and incident.response_due == DUE
         assert incident.first_response_at is None
+    with sessions() as session:  # staff are told the due time in Japanese, not as a timer
+        [notify] = session.scalars(select(OutboxMail).where(OutboxMail.kind == "staff_notify"))
+    notification = email.message_from_bytes(notify.data, policy=policy.default).get_content()
+    assert "■ 回答期限: 6月6日（火）11:30" in notification and "sla_due" not in notification
     pending = timer(sessions)
     assert (pending.state, pending.due_at, pending.payload["stage"]) == ("pending", WARN, "warning")
 
