@@ -69,3 +69,13 @@ def test_overdue_and_due_today_filters_and_sort_by_due(desk) -> None:
     page = client.get("/staff/?sort=due&sla=nonsense").text  # an unknown value is ignored
     assert 'name="sort"' in page and "期限の近い順" in page and "本日期限" in page
     assert list(due_cells(page)) == [1, 2]
+
+
+def test_incident_page_shows_the_due_times(desk) -> None:
+    client, _ = desk
+    due = client.get("/staff/incidents/1").text
+    wednesday = "11月25日（水）13:30"
+    assert f"<dt>回答期限</dt><dd>{wednesday}（初回回答の期限 {wednesday}、未回答）" in due
+    answered = client.get("/staff/incidents/3").text
+    first = "初回回答の期限 11月25日（水）13:30、初回回答 11月24日（火）10:30"
+    assert f"<dt>回答期限</dt><dd>なし（{first}）" in answered

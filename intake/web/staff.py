@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
+from intake.targets import format_due
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
@@ -114,3 +115,4 @@ def page_context() -> dict[str, Any]:
 
 
 staff.add_app_template_filter(tokyo_time, "tokyo")
+staff.add_app_template_filter(format_due, "due")  # 12月7日（月）10:30 (response targets)
