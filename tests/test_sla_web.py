@@ -8,14 +8,16 @@ import re
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 
 from intake.config import Config, load_config
+from intake.models import Incident, TimedAction
 from intake.web import create_app
 from scheduler.calendar import TOKYO
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_sla import Clock, receive
 from tests.test_sla_report import answer
-from tests.test_web_staff import furnish, login
+from tests.test_web_staff import furnish, login, post
 
 TUESDAY = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)  # due Wed 13:30
 WEDNESDAY = datetime(2026, 11, 25, 10, 0, tzinfo=TOKYO)  # due Thu 12:00
@@ -79,3 +81,16 @@ def test_incident_page_shows_the_due_times(desk) -> None:
     answered = client.get("/staff/incidents/3").text
     first = "初回回答の期限 11月25日（水）13:30、初回回答 11月24日（火）10:30"
     assert f"<dt>回答期限</dt><dd>なし（{first}）" in answered
+
+
+def test_r3_merged_incident_has_nothing_due(desk, sessions) -> None:
+    client, _ = desk
+    assert post(client, "/staff/incidents/1/merge", target="#2").status_code == 303
+    with sessions() as session:
+        assert session.get(Incident, 1).response_due is None
+        assert session.get(Incident, 2).response_due is not None
+        query = select(TimedAction.incident_id, TimedAction.state).where(
+            TimedAction.kind == "sla_due"
+        )
+        states = dict(session.execute(query).all())
+    assert (states[1], states[2]) == ("cancelled", "pending")

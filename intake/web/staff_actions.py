@@ -26,6 +26,7 @@ from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
 from intake.staffcommands import parse_minutes as read_minutes
 from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
+from intake.targets import cleared
 from intake.web.context import web_context
 from intake.web.staff_common import (
     CATEGORY_LABELS,
@@ -161,6 +162,7 @@ def merge(session: Session, incident: Incident, staff: StaffUser, at: datetime) 
         .values(incident_id=target.id)
     ).rowcount
     cancel_auto_close(session, incident, at)
+    cleared(session, incident, at)  # response targets: the inquiry goes on in the target
     incident.state = IncidentState.CLOSED
     incident.closed_at = incident.closed_at or at
     incident.close_nonce = None
