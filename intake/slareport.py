@@ -68,12 +68,9 @@ def sla_rows(
     for row in month:
         stated = "" if row.customer_id is not None else stated_company(row.fields)
         groups[(row.profile, row.customer_id, stated)].append(row)
-    customers = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer).where(Customer.id.in_({k[1] for k in groups if k[1] is not None}))
-        )
-    }
+    registered = sorted({k[1] for k in groups if k[1] is not None})
+    query = select(Customer).where(Customer.id.in_(registered))
+    customers = {c.id: c for c in session.scalars(query)}
     rows: list[list[Cell]] = []
     for (profile, customer_id, stated), incidents in groups.items():
         calendar = config.profile(profile).calendar()

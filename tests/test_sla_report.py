@@ -22,7 +22,7 @@ from scheduler.calendar import TOKYO
 from scheduler.service import job_ticks
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_sla import Clock, receive
-from tests.test_web_staff import PASSWORD, STAFF, login
+from tests.test_web_staff import PASSWORD, STAFF, furnish, login
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)  # Tue; 8 business hours: Wed 13:30
 OTHER_COMPANY = FIELDS_BLOCK.replace("株式会社サンプル商事", "有限会社テスト工業")
@@ -112,3 +112,12 @@ def test_reports_page_shows_response_targets_with_a_chart(config: Config, month)
     assert "回答期限の達成と超過" in page.text and "目標内 1 / 超過 3" in page.text
     assert re.search(r'data-label="期限超過" class="right">3<', page.text)
     assert re.search(r'data-label="初回回答 90%（営業時間）" class="right">9.0時間<', page.text)
+
+
+def test_sla_report_names_registered_customers(config: Config, sessions) -> None:
+    furnish(sessions)  # the registry: C0123-4567 株式会社サンプル商事
+    receive(config, sessions, make_mail(FIELDS_BLOCK + "\n印刷できません。\n"), OPEN)
+    start, end = datetime(2026, 11, 1, tzinfo=TOKYO), datetime(2026, 12, 1, tzinfo=TOKYO)
+    with sessions() as session:
+        rows = sla_rows(session, config, start, end, OPEN)
+    assert rows == [["helpdesk", "C0123-4567", "株式会社サンプル商事", 1, 0, 0, None, None]]
