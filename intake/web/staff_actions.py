@@ -21,12 +21,12 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from intake import targets
 from intake.answers import act, cancel_auto_close, close
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
 from intake.staffcommands import parse_minutes as read_minutes
 from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
-from intake.targets import cleared
 from intake.web.context import web_context
 from intake.web.staff_common import (
     CATEGORY_LABELS,
@@ -162,7 +162,7 @@ def merge(session: Session, incident: Incident, staff: StaffUser, at: datetime) 
         .values(incident_id=target.id)
     ).rowcount
     cancel_auto_close(session, incident, at)
-    cleared(session, incident, at)  # response targets: the inquiry goes on in the target
+    targets.cleared(session, incident, at)  # response targets: the inquiry goes on in the target
     incident.state = IncidentState.CLOSED
     incident.closed_at = incident.closed_at or at
     incident.close_nonce = None
