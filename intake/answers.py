@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from intake import targets
 from intake.audit import audit
 from intake.config import Config
 from intake.desk import AssignError, answered, assign, assignable
@@ -190,6 +191,7 @@ def relay(
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
+    targets.answered(session, incident, now)  # response targets: nothing is due now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
     return sent
 
@@ -213,6 +215,7 @@ def close(
     incident.updated_at = now
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
+    targets.cleared(session, incident, now)  # response targets: nothing due when closed
     queue_closed(session, config, incident, now=now, auto=auto)
     audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True
