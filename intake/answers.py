@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from intake.audit import audit
+from intake.canned import fill_canned
 from intake.config import Config
 from intake.fieldnames import stated_fields
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
@@ -50,6 +51,7 @@ def act(
     """Carry out a staff member's answer and commands; returns what was done, one word each.
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
+    fill_canned(session, config, incident, staff, answer, now)
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
         raise CommandError("the answer is empty (write the answer above the quoted notification)")
     if answer.split and not answer.text:

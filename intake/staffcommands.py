@@ -2,9 +2,9 @@
 
 Pure functions of the text. Commands are recognised only on the answer's first non-empty lines,
 one per line (``#close``, ``#note``, ``#category NAME``, ``#split``, ``#time 1.5h``,
-``#cause customer|ours|third-party``); the first line that is not a command starts the answer. An
-unknown command, or a known one with a bad argument, is an error: nothing of the answer is acted
-on or relayed (the staff member is told why).
+``#cause customer|ours|third-party``, ``#canned NAME``); the first line that is not a command
+starts the answer. An unknown command, or a known one with a bad argument, is an error: nothing
+of the answer is acted on or relayed (the staff member is told why).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from intake.filelimits import AttachedFile
 
 CATEGORIES = ("general", "setup", "operation", "fault", "license", "out_of_scope", "other")
 CAUSES = ("customer", "ours", "third-party")
@@ -46,6 +48,13 @@ class StaffAnswer:
     cause: str | None = None
     minutes: int = 0
     commands: list[str] = field(default_factory=list)
+    canned: list[str] = field(default_factory=list)  # ``#canned NAME``: filled by intake.canned
+    # Files for the customer (an answer) or kept with the note; approval rules look here.
+    attachments: list[AttachedFile] = field(default_factory=list)
+
+    @property
+    def has_attachments(self) -> bool:
+        return bool(self.attachments)
 
 
 def parse_answer(body: str, marker: str | None = None) -> StaffAnswer:
@@ -84,9 +93,13 @@ def _apply(answer: StaffAnswer, name: str, argument: str) -> None:
         answer.cause = argument.lower()
     elif name == "time":
         answer.minutes += parse_minutes(argument)
+    elif name == "canned":
+        if not argument:
+            raise CommandError("#canned needs the name of a canned answer (#canned NAME)")
+        answer.canned.append(argument)
     else:
         raise CommandError(
-            f"#{name}: unknown command (known: #close #note #category #split #time #cause)"
+            f"#{name}: unknown command (known: #close #note #category #split #time #cause #canned)"
         )
 
 
