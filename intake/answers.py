@@ -9,6 +9,7 @@ audited (R26). Runs in the caller's transaction.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -18,6 +19,7 @@ from intake.audit import audit
 from intake.canned import fill_canned
 from intake.config import Config
 from intake.fieldnames import stated_fields
+from intake.filelimits import AttachedFile
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.states import IncidentFlag, IncidentState
@@ -70,7 +72,8 @@ def act(
     elif answer.text and answer.split:
         done.append(f"split:#{split(session, config, incident, staff, answer.text, now)}")
     elif answer.text:
-        relay(session, config, incident, staff, answer.text, now, raw_message_id)
+        files = answer.attachments
+        relay(session, config, incident, staff, answer.text, now, raw_message_id, files)
         done.append("answer")
     if answer.close:
         close(session, config, incident, now, by=staff.email)
@@ -141,8 +144,10 @@ def relay(
     text: str,
     now: datetime,
     raw_message_id: int | None = None,
+    attachments: Sequence[AttachedFile] = (),
 ) -> str:
-    """R20: the answer goes to the customer by email (R10); R18: the auto-close clock starts."""
+    """R20: the answer goes to the customer by email (R10), with the staff member's files;
+    R18: the auto-close clock starts."""
     from intake.closelink import close_url
     from responder.answers import queue_answer
 
@@ -157,6 +162,7 @@ def relay(
         now=now,
         close_link=link,
         close_until=until,
+        attachments=attachments,
     )
     _record(session, incident, staff, "out", text, now, sent, raw_message_id)
     cancel_auto_close(session, incident, now)

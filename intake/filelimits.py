@@ -51,11 +51,15 @@ def checked_file(name: str, data: bytes) -> AttachedFile:
     suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
     if suffix not in ALLOWED:
         raise FileRefused(f"{name}: 添付できる形式は {KINDS_TEXT} です。")
-    if len(data) > MAX_FILE_BYTES:
-        raise FileRefused(f"{name}: 1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまでです。")
-    if not data:
-        raise FileRefused(f"{name}: 空のファイルです。")
+    check_size(name, len(data))
     return AttachedFile(display_name(name), ALLOWED[suffix], data)
+
+
+def check_size(name: str, size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise FileRefused(f"{name}: 1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまでです。")
+    if not size:
+        raise FileRefused(f"{name}: 空のファイルです。")
 
 
 def display_name(name: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from tests.conftest import Cli
 from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_life import STAFF as LIFE_STAFF
-from tests.test_life import desk, send, sink  # noqa: F401 - fixtures
+from tests.test_life import Sink, desk, send, sink  # noqa: F401 - fixtures
 from tests.test_staff_mail import (
     CUSTOMER,
     OPEN,
@@ -144,6 +146,25 @@ def test_canned_unknown_name_gets_staff_error_and_nothing_is_sent(
         assert session.get(Incident, number).state == "open"
 
 
+def answer_through(
+    daemon: Daemon, capture: Sink, text: str, wrap: Callable[[bytes], bytes] = lambda m: m
+) -> EmailMessage:
+    """A customer's inquiry over SMTP, the staff member's answer ``text`` to its notification
+    (``wrap`` makes it what the mail client sends); the answer as the customer receives it."""
+    send(daemon, CUSTOMER, "support@example.jp", make_mail(FIELDS_BLOCK + "\n印刷できません。\n"))
+    notify = capture.wait_for(lambda r, m: r == [LIFE_STAFF] and "[#" in m["Subject"])
+    reply_to = str(notify["Reply-To"])
+    answer = make_mail(
+        text,
+        subject="Re: " + str(notify["Subject"]),
+        sender=LIFE_STAFF,
+        to=reply_to,
+        headers={"In-Reply-To": str(notify["Message-ID"])},
+    )
+    send(daemon, LIFE_STAFF, reply_to, wrap(answer))
+    return capture.wait_for(lambda r, m: r == [CUSTOMER] and "Re:" in str(m["Subject"]))
+
+
 def test_canned_through_the_daemon_reaches_the_customer_filled(
     desk: Daemon,  # noqa: F811
     sink,  # noqa: ANN001, F811
@@ -154,18 +175,7 @@ def test_canned_through_the_daemon_reaches_the_customer_filled(
     text.write_text(EVERY, encoding="utf-8")
     assert desk.cli("canned", "add", "折り返し", "--file", str(text)).returncode == 0
     desk.start()
-    send(desk, CUSTOMER, "support@example.jp", make_mail(FIELDS_BLOCK + "\n印刷できません。\n"))
-    notify = capture.wait_for(lambda r, m: r == [LIFE_STAFF] and "[#" in m["Subject"])
-    reply_to = str(notify["Reply-To"])
-    answer = make_mail(
-        "#canned 折り返し\n\nよろしくお願いいたします。\n",
-        subject="Re: " + str(notify["Subject"]),
-        sender=LIFE_STAFF,
-        to=reply_to,
-        headers={"In-Reply-To": str(notify["Message-ID"])},
-    )
-    send(desk, LIFE_STAFF, reply_to, answer)
-    relayed = capture.wait_for(lambda r, m: r == [CUSTOMER] and "Re:" in str(m["Subject"]))
+    relayed = answer_through(desk, capture, "#canned 折り返し\n\nよろしくお願いいたします。\n")
     engine = db.make_engine(database_url)
     with db.session_factory(engine)() as session:
         incident = session.scalars(select(Incident)).one()
@@ -173,8 +183,8 @@ def test_canned_through_the_daemon_reaches_the_customer_filled(
             select(IncidentMessage).where(IncidentMessage.author == LIFE_STAFF)
         ).one()
         config = load_config(None, env={"UKETSUKE_HOME": str(desk.home)})
-        next_day = config.profile("helpdesk").calendar().next_business_day(
-            to_tokyo(out.created_at).date()
+        next_day = (
+            config.profile("helpdesk").calendar().next_business_day(to_tokyo(out.created_at).date())
         )
         received = to_tokyo(incident.created_at)
     engine.dispose()

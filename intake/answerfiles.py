@@ -1,0 +1,57 @@
+"""Files a staff member attaches to a mailed answer (R20): checked against the limits of the web
+form (``intake.filelimits``) and sent to the customer with the answer.
+
+The files are the parts ``uketsuke parse`` lists as attachments, read from the staff member's
+mail as stored. A file of a refused type or size, or too many files, refuses the whole answer
+(CommandError: the staff member gets a ``staff_error`` mail, nothing is sent). A ``#note``'s or a
+``#split``'s files are not read here: they stay with the stored mail, shown to staff only.
+"""
+
+from __future__ import annotations
+
+from intake.filelimits import (
+    ALLOWED,
+    AttachedFile,
+    FileRefused,
+    check_count,
+    check_size,
+    checked_file,
+)
+from intake.mail.mime import Part, filename_of, payload, payload_size
+from intake.mail.parse import _body, _parse_bytes
+from intake.staffcommands import CommandError, StaffAnswer
+
+_SUFFIX = {content_type: suffix for suffix, content_type in reversed(ALLOWED.items())}
+
+
+def attachment_parts(content: bytes) -> list[Part]:
+    """The attachment parts of a stored mail, in the order ``parse_message`` lists them."""
+    return _body(_parse_bytes(content), [])[1]
+
+
+def mailed_files(content: bytes) -> list[AttachedFile]:
+    """The files attached to a staff member's mail, checked; FileRefused says why not."""
+    parts = attachment_parts(content)
+    check_count(len(parts))
+    files = []
+    for index, part in enumerate(parts):
+        name = filename_of(part.headers) or _unnamed(part, index)
+        check_size(name, payload_size(part))  # measured before it is decoded
+        files.append(checked_file(name, payload(part, [])))
+    return files
+
+
+def _unnamed(part: Part, index: int) -> str:
+    """A name for a file part without one: 添付1.pdf by its type, or its type when not allowed."""
+    suffix = _SUFFIX.get(part.content_type)
+    return f"添付{index + 1}{suffix}" if suffix else f"添付{index + 1}（{part.content_type}）"
+
+
+def attach_mailed_files(answer: StaffAnswer, content: bytes) -> None:
+    """The mail's files go with an answer for the customer; CommandError when one is refused."""
+    if answer.note or answer.split or not (answer.text or answer.canned):
+        return
+    try:
+        answer.attachments = mailed_files(content)
+    except FileRefused as exc:
+        raise CommandError(f"添付ファイルを送れません: {exc}") from None
