@@ -1,13 +1,22 @@
-"""Files a staff member attaches to a mailed answer (R20): checked against the limits of the web
-form (``intake.filelimits``) and sent to the customer with the answer.
+"""Files a staff member attaches to an answer (R20): checked against the limits of the web form
+(``intake.filelimits``) and sent to the customer with the answer.
 
 The files are the parts ``uketsuke parse`` lists as attachments, read from the staff member's
 mail as stored. A file of a refused type or size, or too many files, refuses the whole answer
 (CommandError: the staff member gets a ``staff_error`` mail, nothing is sent). A ``#note``'s or a
 ``#split``'s files are not read here: they stay with the stored mail, shown to staff only.
+Files given on the dashboard have no stored mail: :func:`keep_files` keeps them with the
+answer's or note's message (``answer_files``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from intake.filelimits import (
     ALLOWED,
@@ -19,6 +28,7 @@ from intake.filelimits import (
 )
 from intake.mail.mime import Part, filename_of, payload, payload_size
 from intake.mail.parse import _body, _parse_bytes
+from intake.models import AnswerFile, IncidentMessage
 from intake.staffcommands import CommandError, StaffAnswer
 
 _SUFFIX = {content_type: suffix for suffix, content_type in reversed(ALLOWED.items())}
@@ -55,3 +65,40 @@ def attach_mailed_files(answer: StaffAnswer, content: bytes) -> None:
         answer.attachments = mailed_files(content)
     except FileRefused as exc:
         raise CommandError(f"添付ファイルを送れません: {exc}") from None
+
+
+def keep_files(
+    session: Session, message: IncidentMessage, files: Sequence[AttachedFile], now: datetime
+) -> None:
+    """Store the files of a dashboard answer or note with its message, for the thread."""
+    session.flush()  # the message's id
+    for item in files:
+        session.add(
+            AnswerFile(
+                message_id=message.id,
+                filename=item.filename,
+                content_type=item.content_type,
+                size=len(item.data),
+                data=item.data,
+                created_at=now,
+            )
+        )
+
+
+def kept_files(session: Session, message_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The kept files of these messages (id, name, type and size; not the bytes), by message."""
+    rows = session.execute(
+        select(
+            AnswerFile.id,
+            AnswerFile.message_id,
+            AnswerFile.filename,
+            AnswerFile.content_type,
+            AnswerFile.size,
+        )
+        .where(AnswerFile.message_id.in_(message_ids))
+        .order_by(AnswerFile.id)
+    ).all()
+    files: dict[int, list[Any]] = {}
+    for row in rows:
+        files.setdefault(row.message_id, []).append(row)
+    return files

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from intake.answerfiles import keep_files
 from intake.audit import audit
 from intake.canned import fill_canned
 from intake.config import Config
@@ -64,16 +65,16 @@ def act(
             " first; nothing was sent"
         )
     done: list[str] = []
+    files, raw = answer.attachments, raw_message_id
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
-        _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
+        _record(session, incident, staff, "note", answer.text, now, message_id, raw, files)
         audit(session, "staff_note", actor=staff.email, incident=incident.id, at=now)
         done.append("note")
     elif answer.text and answer.split:
         done.append(f"split:#{split(session, config, incident, staff, answer.text, now)}")
     elif answer.text:
-        files = answer.attachments
-        relay(session, config, incident, staff, answer.text, now, raw_message_id, files)
+        relay(session, config, incident, staff, answer.text, now, raw, files)
         done.append("answer")
     if answer.close:
         close(session, config, incident, now, by=staff.email)
@@ -122,18 +123,20 @@ def _record(
     now: datetime,
     message_id: str | None,
     raw_message_id: int | None,
+    files: Sequence[AttachedFile] = (),
 ) -> None:
-    session.add(
-        IncidentMessage(
-            incident_id=incident.id,
-            direction=direction,
-            raw_message_id=raw_message_id,
-            message_id=message_id,
-            author=staff.email,
-            body=body,
-            created_at=now,
-        )
+    message = IncidentMessage(
+        incident_id=incident.id,
+        direction=direction,
+        raw_message_id=raw_message_id,
+        message_id=message_id,
+        author=staff.email,
+        body=body,
+        created_at=now,
     )
+    session.add(message)
+    if files and raw_message_id is None:  # a mailed answer's files stay in its stored mail
+        keep_files(session, message, files, now)
 
 
 def relay(
@@ -164,7 +167,7 @@ def relay(
         close_until=until,
         attachments=attachments,
     )
-    _record(session, incident, staff, "out", text, now, sent, raw_message_id)
+    _record(session, incident, staff, "out", text, now, sent, raw_message_id, attachments)
     cancel_auto_close(session, incident, now)
     hours = config.profile(incident.profile).auto_close_hours
     session.add(

@@ -57,7 +57,10 @@ def files_of(message: EmailMessage) -> list[tuple[str | None, str, bytes]]:
     ]
 
 
-def test_answer_file_pdf_in_a_mailed_answer_goes_to_the_customer(pipeline, sessions) -> None:  # noqa: ANN001, F811
+def test_answer_file_pdf_in_a_mailed_answer_goes_to_the_customer(
+    pipeline,  # noqa: F811
+    sessions,
+) -> None:
     number, notify, _ = new_incident(pipeline)
     reply = with_file(staff_reply(notify, "山田様\n\n手順書を添付します。"), "手順書.pdf", PDF)
     state, _ = receive(pipeline, reply, at=OPEN + timedelta(minutes=5))
@@ -74,8 +77,8 @@ def test_answer_file_pdf_in_a_mailed_answer_goes_to_the_customer(pipeline, sessi
 
 
 def test_answer_file_of_a_refused_type_gets_staff_error_and_nothing_is_sent(
-    pipeline,  # noqa: ANN001, F811
-    sessions,  # noqa: ANN001
+    pipeline,  # noqa: F811
+    sessions,
 ) -> None:
     number, notify, _ = new_incident(pipeline)
     reply = with_file(
@@ -98,7 +101,11 @@ def test_answer_file_of_a_refused_type_gets_staff_error_and_nothing_is_sent(
         )
 
 
-def test_answer_file_of_a_note_stays_internal(pipeline, sessions, tmp_path) -> None:  # noqa: ANN001, F811
+def test_answer_file_of_a_note_stays_internal(
+    pipeline,  # noqa: F811
+    sessions,
+    tmp_path,
+) -> None:
     number, notify, _ = new_incident(pipeline)
     reply = with_file(staff_reply(notify, "#note\n社内向けのログです。"), "server.log", b"ERR 42\n")
     assert receive(pipeline, reply)[0] == RawState.PROCESSED
@@ -139,7 +146,7 @@ def test_answer_file_keeps_an_iso2022jp_text_part() -> None:
 
 def test_answer_file_pdf_reaches_the_customer_through_the_daemon(
     desk: Daemon,  # noqa: F811
-    sink,  # noqa: ANN001, F811
+    sink,  # noqa: F811
 ) -> None:
     capture, _ = sink
     desk.start()

@@ -167,7 +167,7 @@ def answer_through(
 
 def test_canned_through_the_daemon_reaches_the_customer_filled(
     desk: Daemon,  # noqa: F811
-    sink,  # noqa: ANN001, F811
+    sink,  # noqa: F811
     database_url: str,
 ) -> None:
     capture, _ = sink

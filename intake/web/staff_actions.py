@@ -37,6 +37,7 @@ from intake.web.staff_common import (
     now,
 )
 from intake.web.staff_incidents import render_incident
+from intake.web.uploads import UploadError, check
 
 MAX_TEXT = 100_000
 DONE_LABELS = {
@@ -86,8 +87,11 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     """R20: as a mailed answer — commands on the first lines, then the text for the customer."""
     try:
         parsed = parse_answer(_text("text"))
+        parsed.attachments = check(request.files.getlist("files"))  # the web form's limits
     except CommandError as exc:
         raise ActionError(f"コマンドを確認してください。何も送信していません（{exc}）") from None
+    except UploadError as exc:
+        raise ActionError(f"何も送信していません。添付ファイル {exc}") from None
     return _act(session, incident, staff, parsed)
 
 
