@@ -59,12 +59,23 @@ def _unnamed(part: Part, index: int) -> str:
 
 def attach_mailed_files(answer: StaffAnswer, content: bytes) -> None:
     """The mail's files go with an answer for the customer; CommandError when one is refused."""
-    if answer.note or answer.split or not (answer.text or answer.canned):
+    if answer.note or answer.split:
         return
     try:
-        answer.attachments = mailed_files(content)
+        files = mailed_files(content)
     except FileRefused as exc:
         raise CommandError(f"添付ファイルを送れません: {exc}") from None
+    give_files(answer, files)
+
+
+def give_files(answer: StaffAnswer, files: list[AttachedFile]) -> None:
+    """Files go with an answer or a note, never alone: a mail of files without an answer would
+    reach the customer as nothing (CommandError)."""
+    if files and not (answer.text or answer.canned or answer.note):
+        raise CommandError("添付ファイルだけでは送れません。回答の本文も書いてください")
+    if files and answer.split:
+        raise CommandError("#split の新しいインシデントには添付ファイルを付けられません")
+    answer.attachments = files
 
 
 def keep_files(

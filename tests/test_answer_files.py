@@ -101,6 +101,21 @@ def test_answer_file_of_a_refused_type_gets_staff_error_and_nothing_is_sent(
         )
 
 
+def test_answer_file_without_an_answer_text_is_refused_not_dropped(
+    pipeline,  # noqa: F811
+    sessions,
+) -> None:
+    number, notify, _ = new_incident(pipeline)
+    assert receive(pipeline, with_file(staff_reply(notify, "#close"), "手順書.pdf", PDF))[0] == (
+        RawState.PROCESSED
+    )
+    assert outbox(sessions, "answer") == [] and outbox(sessions, "closed") == []
+    [error] = outbox(sessions, "staff_error")
+    assert "添付ファイルだけでは送れません" in parsed(error).get_content()
+    with sessions() as session:
+        assert session.get(Incident, number).state == "open"
+
+
 def test_answer_file_of_a_note_stays_internal(
     pipeline,  # noqa: F811
     sessions,

@@ -21,6 +21,7 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from intake.answerfiles import give_files
 from intake.answers import act, cancel_auto_close, close
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
@@ -87,7 +88,7 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     """R20: as a mailed answer — commands on the first lines, then the text for the customer."""
     try:
         parsed = parse_answer(_text("text"))
-        parsed.attachments = check(request.files.getlist("files"))  # the web form's limits
+        give_files(parsed, check(request.files.getlist("files")))  # the web form's limits
     except CommandError as exc:
         raise ActionError(f"コマンドを確認してください。何も送信していません（{exc}）") from None
     except UploadError as exc:
