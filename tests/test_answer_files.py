@@ -5,6 +5,7 @@ Through the real pipeline, and through the real daemon and relay."""
 from __future__ import annotations
 
 import email
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -12,12 +13,14 @@ from functools import partial
 
 from sqlalchemy import select
 
-from intake.answerfiles import attachment_parts
+from intake.answerfiles import attachment_parts, keep_files
+from intake.config import load_config
 from intake.filelimits import AttachedFile
 from intake.mail.mime import filename_of, payload
-from intake.models import Incident, IncidentMessage, RawMessage, RawState
+from intake.models import AnswerFile, Incident, IncidentMessage, RawMessage, RawState
 from intake.spool import read_raw, spool_dir
 from responder.compose import OutgoingMail, compose
+from scheduler.retention import purge_raw_mail
 from tests.daemon import Daemon
 from tests.test_canned import answer_through, pipeline  # noqa: F401 - fixture
 from tests.test_life import desk, sink  # noqa: F401 - fixtures
@@ -170,3 +173,30 @@ def test_answer_file_pdf_reaches_the_customer_through_the_daemon(
     assert files_of(relayed) == [("手順書.pdf", "application/pdf", PDF)]
     body = relayed.get_body(("plain",))
     assert body is not None and "手順書を添付します。" in body.get_content()
+
+
+def test_r26_answer_file_kept_from_the_dashboard_goes_with_the_raw_mail(sessions, tmp_path) -> None:
+    base = load_config(None, env={})
+    config = replace(base, home=str(tmp_path), intake=replace(base.intake, keep_raw_mail_days=30))
+    now = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)
+    with sessions.begin() as session:
+        ids = []
+        for closed in (now - timedelta(days=31), now - timedelta(days=29), None):
+            incident = Incident(
+                profile="helpdesk",
+                channel="web",
+                state="closed" if closed else "open",
+                closed_at=closed,
+            )
+            session.add(incident)
+            session.flush()
+            message = IncidentMessage(incident_id=incident.id, direction="out", body="回答")
+            session.add(message)
+            session.flush()
+            keep_files(session, message, [AttachedFile("a.pdf", "application/pdf", PDF)], now)
+            ids.append(message.id)
+    purge_raw_mail(sessions, config, now)
+    with sessions() as session:
+        left = session.scalars(select(AnswerFile.message_id).order_by(AnswerFile.id)).all()
+        assert left == ids[1:]  # closed 31 days ago: gone; 29 days ago and open: kept
+        assert session.get(IncidentMessage, ids[0]).body == "回答"  # the thread stays
