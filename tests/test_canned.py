@@ -3,10 +3,12 @@ answer filled for the incident, through the real pipeline and the real daemon.""
 
 from __future__ import annotations
 
+import email
 import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from scheduler.calendar import to_tokyo
 from tests.conftest import Cli
 from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
+from tests.test_cli_answers import desk as cli_desk  # noqa: F401 - fixture
+from tests.test_cli_answers import rows
 from tests.test_life import STAFF as LIFE_STAFF
 from tests.test_life import Sink, desk, send, sink  # noqa: F401 - fixtures
 from tests.test_staff_mail import (
@@ -197,3 +201,19 @@ def test_canned_through_the_daemon_reaches_the_customer_filled(
     assert f"（{next_day.month}月{next_day.day}日（{weekday[next_day.weekday()]}））" in body
     assert body.index("担当 佐藤 花子") < body.index("よろしくお願いいたします。")
     assert "{" not in body
+
+
+def test_canned_in_a_command_line_reply_uses_the_profiles_own_first(
+    cli_desk: Cli,  # noqa: F811
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    assert add(cli_desk, "お礼", "全プロファイル用 {会社名}").returncode == 0
+    assert add(cli_desk, "お礼", "{会社名} {顧客番号} 様", "--profile", "helpdesk").returncode == 0
+    answer = tmp_path / "answer.txt"
+    answer.write_text("#canned お礼\n佐藤", encoding="utf-8")
+    result = cli_desk("incidents", "reply", "1", "--from", STAFF, "--file", str(answer))
+    assert (result.returncode, result.stdout) == (0, "incident #1: answer\n"), result.stderr
+    [sent] = rows(database_url, "answer")
+    text = email.message_from_bytes(sent.data, policy=policy.default).get_content()
+    assert "株式会社サンプル商事 C0123-4567 様\n\n佐藤" in text and "全プロファイル用" not in text
