@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from intake.models import AnswerFile, CannedAnswer, IncidentMessage
 from intake.pipeline import Pipeline
+from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_answer_files import PDF, files_of, with_file
 from tests.test_staff_mail import outbox as outbox_rows
 from tests.test_staff_mail import receive as receive_raw
@@ -129,10 +130,13 @@ def test_answer_file_of_a_mailed_answer_is_listed_on_the_thread(
     desk,  # noqa: F811
 ) -> None:
     pipeline = Pipeline(config, desk)
-    [number] = receive(config, desk, "印刷できません。")
+    inquiry = make_mail(FIELDS_BLOCK + "\n印刷できません。\n")
+    shot = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    [number] = receive(config, desk, "", data=with_file(inquiry, "画面.png", shot, "image/png"))
     [notify] = outbox_rows(desk, "staff_notify")
     reply = with_file(staff_reply(notify, "手順書を添付します。"), "手順書.pdf", PDF)
     receive_raw(pipeline, reply)
     assert len(outbox_rows(desk, "answer")) == 1
     page = staff.get(f"/staff/incidents/{number}")
-    assert ">手順書.pdf</a>" in page.text
+    assert ">画面.png</a>" in page.text and ">手順書.pdf</a>" in page.text  # both ways
+    assert page.text.index(">画面.png</a>") < page.text.index(">手順書.pdf</a>")
