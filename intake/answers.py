@@ -19,6 +19,7 @@ from intake.answerfiles import keep_files
 from intake.audit import audit
 from intake.canned import fill_canned
 from intake.config import Config
+from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
 from intake.filelimits import AttachedFile
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
@@ -55,7 +56,10 @@ def act(
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
     fill_canned(session, config, incident, staff, answer, now)
+    ordered = answer.take or answer.assign
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
+        if ordered:
+            return [_assign_by_command(session, incident, staff, answer, now)]
         raise CommandError("the answer is empty (write the answer above the quoted notification)")
     if answer.split and not answer.text:
         raise CommandError("#split needs the text of the new incident below the command")
@@ -64,7 +68,7 @@ def act(
             "the incident has no reply address (no_reply_address): find the customer's address"
             " first; nothing was sent"
         )
-    done: list[str] = []
+    done: list[str] = [_assign_by_command(session, incident, staff, answer, now)] if ordered else []
     files, raw = answer.attachments, raw_message_id
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
@@ -80,6 +84,19 @@ def act(
         close(session, config, incident, now, by=staff.email)
         done.append("close")
     return done
+
+
+def _assign_by_command(
+    session: Session, incident: Incident, staff: StaffUser, answer: StaffAnswer, now: datetime
+) -> str:
+    """``#take`` / ``#assign EMAIL``: the incident's assignee (docs/staff.md)."""
+    email = staff.email if answer.take else answer.assign or ""
+    try:
+        member = assignable(session, incident, email)
+    except AssignError as exc:
+        raise CommandError(f"#assign: {exc}") from None
+    assign(session, incident, member.email, by=staff.email, now=now)
+    return f"assign:{member.email}"
 
 
 def _set_fields(
@@ -179,6 +196,7 @@ def relay(
             payload={"answered_at": now.isoformat()},
         )
     )
+    answered(session, incident, staff, now)  # the desk: version, assignee, draft claim
     incident.state = IncidentState.ANSWERED
     incident.closed_at = None
     incident.last_staff_answer_at = now
