@@ -136,7 +136,7 @@ def _incident_data(number: int) -> dict[str, Any]:
         desk = desk_page_data(session, found, now())
         raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
         raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
-        desk = {  # the answer form's canned answers; files staff gave on the dashboard
+        answer_form = {  # the answer form's canned answers; files staff gave on the dashboard
             "canned": usable_canned(session, found.profile),
             "answer_files": kept_files(session, [m.id for m in found.messages]),
             "file_limits": LIMITS_TEXT,
@@ -153,4 +153,5 @@ def _incident_data(number: int) -> dict[str, Any]:
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
         **desk,
+        **answer_form,
     }
