@@ -98,7 +98,7 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     except UploadError as exc:
         raise ActionError(f"何も送信していません。添付ファイル {exc}") from None
     stale = None if parsed.force else stale_answer(session, incident, staff, request.form)
-    if stale and parsed.text and not (parsed.note or parsed.split):
+    if stale and (parsed.text or parsed.canned) and not (parsed.note or parsed.split):
         raise ActionError(stale)  # no double answers (intake.web.staff_desk)
     return _act(session, incident, staff, parsed)
 

@@ -34,6 +34,8 @@ def put_above(typed: str, filled: str) -> str:
 def insert(number: int) -> Any:
     typed = (request.form.get("text") or "").replace("\r\n", "\n")
     name = request.form.get("canned", "")
+    # the desk: the form keeps the version it was opened with (intake.web.staff_desk)
+    kept = {k: request.form[k] for k in ("version", "opened") if k in request.form}
     with reading() as session:
         incident = session.get(Incident, number)
         if incident is None:
@@ -45,12 +47,13 @@ def insert(number: int) -> Any:
             return render_incident(
                 number,
                 error="挿入する定型文を選んでください。",
-                typed={"text": typed, "_action": "answer"},
+                typed={"text": typed, "_action": "answer", **kept},
                 status=400,
             )
         config = web_context().config
         filled = fill(found.body, values_for(config, incident, staff, now()))
-    return render_incident(number, typed={"text": put_above(typed, filled), "_action": "answer"})
+    filled_in = {"text": put_above(typed, filled), "_action": "answer", **kept}
+    return render_incident(number, typed=filled_in)
 
 
 def download(file_id: int) -> Any:
