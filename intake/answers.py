@@ -9,16 +9,20 @@ audited (R26). Runs in the caller's transaction.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from intake import targets
+from intake.answerfiles import keep_files
 from intake.audit import audit
+from intake.canned import fill_canned
 from intake.config import Config
 from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
+from intake.filelimits import AttachedFile
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.states import IncidentFlag, IncidentState
@@ -52,6 +56,7 @@ def act(
     """Carry out a staff member's answer and commands; returns what was done, one word each.
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
+    fill_canned(session, config, incident, staff, answer, now)
     ordered = answer.take or answer.assign
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
         if ordered:
@@ -65,15 +70,16 @@ def act(
             " first; nothing was sent"
         )
     done: list[str] = [_assign_by_command(session, incident, staff, answer, now)] if ordered else []
+    files, raw = answer.attachments, raw_message_id
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
-        _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
+        _record(session, incident, staff, "note", answer.text, now, message_id, raw, files)
         audit(session, "staff_note", actor=staff.email, incident=incident.id, at=now)
         done.append("note")
     elif answer.text and answer.split:
         done.append(f"split:#{split(session, config, incident, staff, answer.text, now)}")
     elif answer.text:
-        relay(session, config, incident, staff, answer.text, now, raw_message_id)
+        relay(session, config, incident, staff, answer.text, now, raw, files)
         done.append("answer")
     if answer.close:
         close(session, config, incident, now, by=staff.email)
@@ -135,18 +141,20 @@ def _record(
     now: datetime,
     message_id: str | None,
     raw_message_id: int | None,
+    files: Sequence[AttachedFile] = (),
 ) -> None:
-    session.add(
-        IncidentMessage(
-            incident_id=incident.id,
-            direction=direction,
-            raw_message_id=raw_message_id,
-            message_id=message_id,
-            author=staff.email,
-            body=body,
-            created_at=now,
-        )
+    message = IncidentMessage(
+        incident_id=incident.id,
+        direction=direction,
+        raw_message_id=raw_message_id,
+        message_id=message_id,
+        author=staff.email,
+        body=body,
+        created_at=now,
     )
+    session.add(message)
+    if files and raw_message_id is None:  # a mailed answer's files stay in its stored mail
+        keep_files(session, message, files, now)
 
 
 def relay(
@@ -157,8 +165,10 @@ def relay(
     text: str,
     now: datetime,
     raw_message_id: int | None = None,
+    attachments: Sequence[AttachedFile] = (),
 ) -> str:
-    """R20: the answer goes to the customer by email (R10); R18: the auto-close clock starts."""
+    """R20: the answer goes to the customer by email (R10), with the staff member's files;
+    R18: the auto-close clock starts."""
     from intake.closelink import close_url
     from responder.answers import queue_answer
 
@@ -173,8 +183,9 @@ def relay(
         now=now,
         close_link=link,
         close_until=until,
+        attachments=attachments,
     )
-    _record(session, incident, staff, "out", text, now, sent, raw_message_id)
+    _record(session, incident, staff, "out", text, now, sent, raw_message_id, attachments)
     cancel_auto_close(session, incident, now)
     hours = config.profile(incident.profile).auto_close_hours
     session.add(

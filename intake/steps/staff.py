@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake import incidents as inc
+from intake.answerfiles import attach_mailed_files
 from intake.answers import act
 from intake.audit import audit
 from intake.dkimcheck import verified_domain
@@ -95,6 +96,7 @@ def staff(ctx: Context) -> None:
     answer_text = ctx.message.body
     try:
         answer = parse_answer(answer_text, REPLY_MARKER)
+        attach_mailed_files(answer, _raw_bytes(ctx))
         check_collision(ctx, staff_member, incident, answer)  # no double answers
         done = act(
             ctx.session,

@@ -57,6 +57,8 @@ ROUTES = (
     ("/incidents/<int:number>", "incident", "staff_incidents", "incident", GET),
     ("/incidents/<int:number>/<action>", "act", "staff_actions", "perform", POST),
     ("/attachments/<int:raw_id>/<int:index>", "attachment", "staff_files", "download", GET),
+    ("/answer-files/<int:file_id>", "answer_file", "staff_answers", "download", GET),
+    ("/canned/<int:number>", "canned_insert", "staff_answers", "insert", POST),
     ("/held", "held", "staff_pages", "held", GET),
     ("/held/<int:raw_id>/reprocess", "reprocess", "staff_pages", "reprocess", POST),
     ("/customers", "customers", "staff_pages", "customers", GET),

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake import targets
+from intake.answerfiles import give_files
 from intake.answers import act, cancel_auto_close, close
 from intake.desk import AssignError, assign, assignable
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
@@ -40,6 +41,7 @@ from intake.web.staff_common import (
 )
 from intake.web.staff_desk import claim, stale_answer
 from intake.web.staff_incidents import render_incident
+from intake.web.uploads import UploadError, check
 
 MAX_TEXT = 100_000
 DONE_LABELS = {
@@ -91,10 +93,13 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     """R20: as a mailed answer — commands on the first lines, then the text for the customer."""
     try:
         parsed = parse_answer(_text("text"))
+        give_files(parsed, check(request.files.getlist("files")))  # the web form's limits
     except CommandError as exc:
         raise ActionError(f"コマンドを確認してください。何も送信していません（{exc}）") from None
+    except UploadError as exc:
+        raise ActionError(f"何も送信していません。添付ファイル {exc}") from None
     stale = None if parsed.force else stale_answer(session, incident, staff, request.form)
-    if stale and parsed.text and not (parsed.note or parsed.split):
+    if stale and (parsed.text or parsed.canned) and not (parsed.note or parsed.split):
         raise ActionError(stale)  # no double answers (intake.web.staff_desk)
     return _act(session, incident, staff, parsed)
 

@@ -12,7 +12,10 @@ from flask import abort, render_template, request, url_for
 from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
+from intake.answerfiles import kept_files
+from intake.canned import usable_canned
 from intake.fieldnames import FIELD_LABELS
+from intake.filelimits import LIMITS_TEXT
 from intake.incidenttag import incident_tag
 from intake.models import (
     Customer,
@@ -137,6 +140,11 @@ def _incident_data(number: int) -> dict[str, Any]:
         desk = desk_page_data(session, found, now())
         raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
         raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
+        answer_form = {  # the answer form's canned answers; files staff gave on the dashboard
+            "canned": usable_canned(session, found.profile),
+            "answer_files": kept_files(session, [m.id for m in found.messages]),
+            "file_limits": LIMITS_TEXT,
+        }
     attachments = {raw.id: attachments_of(raw) for raw in raws}
     return {
         "incident": found,
@@ -149,4 +157,5 @@ def _incident_data(number: int) -> dict[str, Any]:
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
         **desk,
+        **answer_form,
     }
