@@ -9,31 +9,18 @@ audited (R26). Runs in the caller's transaction.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from intake.answerhold import after_answers, before_answer, cancel_auto_close, hold
 from intake.audit import audit
 from intake.config import Config
 from intake.fieldnames import stated_fields
-from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
+from intake.models import Incident, IncidentMessage, StaffUser
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
-
-
-def cancel_auto_close(session: Session, incident: Incident, now: datetime) -> None:
-    session.flush()  # a timer added in this transaction is cancelled too (no autoflush here)
-    session.execute(
-        update(TimedAction)
-        .where(
-            TimedAction.incident_id == incident.id,
-            TimedAction.kind == "auto_close",
-            TimedAction.state == "pending",
-        )
-        .values(state="cancelled", done_at=now)
-    )
 
 
 def act(
@@ -140,10 +127,14 @@ def relay(
     now: datetime,
     raw_message_id: int | None = None,
 ) -> str:
-    """R20: the answer goes to the customer by email (R10); R18: the auto-close clock starts."""
+    """R20: the answer goes to the customer by email (R10), after its hold and approval
+    (``intake.answerhold``, ``intake.approval``); R18: the auto-close clock starts when it is
+    sent."""
+    from intake.approval import ask_approval
     from intake.closelink import close_url
     from responder.answers import queue_answer
 
+    prior = before_answer(session, incident)
     incident.close_nonce = secrets.token_hex(16)  # R17: older one-click links are void
     link, until = close_url(config, incident.id, incident.close_nonce, now)
     sent = queue_answer(
@@ -158,21 +149,13 @@ def relay(
     )
     _record(session, incident, staff, "out", text, now, sent, raw_message_id)
     cancel_auto_close(session, incident, now)
-    hours = config.profile(incident.profile).auto_close_hours
-    session.add(
-        TimedAction(
-            kind="auto_close",
-            due_at=now + timedelta(hours=hours),
-            incident_id=incident.id,
-            created_at=now,
-            payload={"answered_at": now.isoformat()},
-        )
-    )
     incident.state = IncidentState.ANSWERED
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
+    row = hold(session, config, incident, staff.email, sent, prior, now)
+    ask_approval(session, config, incident, staff, row, text, now)
     return sent
 
 
@@ -195,7 +178,9 @@ def close(
     incident.updated_at = now
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
-    queue_closed(session, config, incident, now=now, auto=auto)
+    notice = queue_closed(session, config, incident, now=now, auto=auto)
+    if notice is not None:
+        after_answers(session, incident.id, notice)  # a #close given with a held answer
     audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True
 

@@ -88,6 +88,12 @@ class ProfileConfig(Model):
     # R23: after-hours work billed at this rate per billing_unit_minutes, time rounded up.
     after_hours_rate_jpy: Annotated[int, Range(ge=0)] = 3000
     billing_unit_minutes: Annotated[int, Range(ge=1)] = 30
+    # The desk (docs/staff.md): a staff answer waits this long in the outbox, so that it can be
+    # taken back (0: sent at once); answers of these kinds wait for an approver first.
+    answer_hold_seconds: Annotated[int, Range(ge=0, le=86400)] = 60
+    approval_for: list[Literal["attachments", "license", "out_of_scope"]] = field(
+        default_factory=list
+    )
 
     def calendar(self) -> BusinessCalendar:
         """The pure business calendar (R9, R12, R13) these terms describe (built once: it is

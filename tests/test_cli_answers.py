@@ -65,7 +65,8 @@ def test_r20_r10_reply_from_the_command_line_is_mailed_to_the_customer(
     with db.session_factory(engine)() as session:
         incident = session.get(Incident, 1)
         assert (incident.state, incident.minutes_worked) == ("answered", 30)
-        assert session.scalars(select(TimedAction.kind)).all() == ["auto_close"]  # R18
+        assert sent.state == "pending"  # held before sending (answer_hold_seconds)
+        assert session.scalars(select(TimedAction.kind)).all() == []  # R18: starts when sent
         assert "staff_answer" in session.scalars(select(AuditEntry.action)).all()
     engine.dispose()
 

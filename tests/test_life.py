@@ -78,7 +78,9 @@ def desk(tmp_path: Path, database_url: str, sink) -> Iterator[Daemon]:
         'transport = "smtp"\n'
         'relay_host = "127.0.0.1"\n'
         f"relay_port = {sink[1]}\n"
-        "relay_starttls = false\n",
+        "relay_starttls = false\n"
+        "[profiles.helpdesk]\n"
+        "answer_hold_seconds = 2\n",  # a staff answer waits 2 s before it is sent
         encoding="utf-8",
     )
     instance = Daemon(home, database_url, config=config)

@@ -47,6 +47,9 @@ def register(commands: Any) -> None:
         metavar="P",
         help="a profile the account works for (repeat; none: every profile)",
     )
+    from intake.cli.staffroles import add_role_options, register_set
+
+    add_role_options(add)
     add.set_defaults(handler=run_add)
     listing = actions.add_parser("list", help="staff accounts, oldest first")
     add_config_option(listing)
@@ -62,6 +65,7 @@ def register(commands: Any) -> None:
     add_config_option(passwd)
     passwd.add_argument("email")
     passwd.set_defaults(handler=run_passwd)
+    register_set(actions)  # staff set EMAIL --approver …
 
 
 def normalize_email(text: str) -> str:
@@ -92,6 +96,8 @@ def staff_json(user: StaffUser) -> dict[str, Any]:
         "profiles": list(user.profiles or []),
         "active": user.active,
         "created_at": format_instant(user.created_at),
+        "approver": bool(user.approver),
+        "needs_approval": bool(user.needs_approval),
     }
 
 
@@ -121,6 +127,8 @@ def run_add(args: argparse.Namespace) -> int:
                     profiles=profiles,
                     reply_secret=secrets.token_hex(32),
                     active=True,
+                    approver=args.approver,
+                    needs_approval=args.needs_approval,
                 )
             )
             audit(session, "staff_add", actor="cli", target=f"staff:{email}")
@@ -144,9 +152,10 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         state = "active" if row["active"] else "inactive"
+        roles = [r.replace("_", " ") for r in ("approver", "needs_approval") if row[r]]
         echo(
             f"{row['email']} {row['name']} ({_profiles_text(row['profiles'])}) {state}"
-            f" since {row['created_at']}"
+            f" since {row['created_at']}" + "".join(f", {r}" for r in roles)
         )
     return 0
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from intake import incidents as inc
 from intake.answers import act
 from intake.audit import audit
+from intake.deskmail import desk_command, run_desk_command
 from intake.dkimcheck import verified_domain
 from intake.incidenttag import incident_tag
 from intake.models import Incident, StaffUser
@@ -93,6 +94,7 @@ def staff(ctx: Context) -> None:
         _refuse(ctx, claim, incident, why)
     assert staff_member is not None and incident is not None
     answer_text = ctx.message.body
+    _desk_command(ctx, staff_member, incident)  # #cancel, #approve, #return
     try:
         answer = parse_answer(answer_text, REPLY_MARKER)
         done = act(
@@ -109,6 +111,18 @@ def staff(ctx: Context) -> None:
         _tell_staff(ctx, staff_member, incident, str(exc))
         raise Processed(f"staff answer to #{incident.id} not acted on: {exc}") from None
     raise Processed(f"staff answer to #{incident.id}: {', '.join(done)}")
+
+
+def _desk_command(ctx: Context, member: StaffUser, incident: Incident) -> None:
+    """The hold and approval commands (``intake.deskmail``): carried out, or refused with a
+    ``staff_error`` mail; either way the mail is done with."""
+    command = desk_command(ctx.message.body, REPLY_MARKER)
+    if command is None:
+        return
+    result = run_desk_command(ctx.session, ctx.config, incident, member, command, ctx.now)
+    if result.error is not None:
+        _tell_staff(ctx, member, incident, result.error)
+    raise Processed(f"staff command on #{incident.id}: {result.done}")
 
 
 def _claim(ctx: Context) -> Claim | None:

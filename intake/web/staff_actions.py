@@ -36,6 +36,7 @@ from intake.web.staff_common import (
     member,
     now,
 )
+from intake.web.staff_hold import HOLD_ACTIONS, HoldError
 from intake.web.staff_incidents import render_incident
 
 MAX_TEXT = 100_000
@@ -223,6 +224,7 @@ ACTIONS: dict[str, Work] = {
     "time": add_time,
     "hold": hold,
     "release": release,
+    **HOLD_ACTIONS,  # 送信取消, 承認して送信, 差し戻し
 }
 
 
@@ -240,7 +242,7 @@ def perform(number: int, action: str) -> Any:
             if staff is None:
                 abort(403)
             done = work(session, incident, staff, now())
-    except ActionError as exc:
+    except (ActionError, HoldError) as exc:
         audit_view("staff_action_refused", f"incident:{number}", action=action)
         typed = {k: v for k, v in request.form.items() if k != "csrf_token"}
         typed["_action"] = action

@@ -28,6 +28,7 @@ from intake.web.context import web_context
 from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
 from intake.web.staff_common import audit_view, check_profile, member, reading, visible
 from intake.web.staff_files import attachments_of
+from intake.web.staff_hold import held_answers
 
 
 def incidents() -> Any:
@@ -127,6 +128,7 @@ def _incident_data(number: int) -> dict[str, Any]:
         contract = session.get(SupportContract, found.contract_id) if found.contract_id else None
         raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
         raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
+        held = held_answers(session, number)  # 送信取消, 承認待ち
     attachments = {raw.id: attachments_of(raw) for raw in raws}
     return {
         "incident": found,
@@ -138,4 +140,5 @@ def _incident_data(number: int) -> dict[str, Any]:
         "contract": contract,
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
+        "held_answers": held,
     }
