@@ -159,9 +159,11 @@ def _restore(session: Session, row: OutboxMail, now: datetime) -> None:
     prior = (row.payload or {}).get(PRIOR)
     if incident is None or prior is None or _later_answer(session, row):
         return
-    incident.state = prior["state"]
+    spoke = incident.last_customer_message_at
+    if spoke is None or spoke <= row.created_at:  # else the customer wrote since: still open
+        incident.state = prior["state"]
+        incident.closed_at = _instant(prior["closed_at"])
     incident.last_staff_answer_at = _instant(prior["last_staff_answer_at"])
-    incident.closed_at = _instant(prior["closed_at"])
     incident.close_nonce = prior["close_nonce"]
     incident.updated_at = now
     # A #close given with the answer: its closing notice is not sent either.

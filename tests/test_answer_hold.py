@@ -281,3 +281,23 @@ def test_approval_for_attachments_reads_the_composed_answer(config, sessions) ->
     assert approval_reason(config, member, incident, bytes(mail)) == "attachments"
     member.approver = True
     assert approval_reason(config, member, incident, bytes(mail)) is None
+
+
+def test_hold_cancel_after_the_customer_wrote_leaves_the_incident_open(config, sessions) -> None:
+    pipeline = desk(config, sessions)
+    number, _, _ = new_incident(pipeline)
+    answer_by_mail(pipeline, number, "一つ目の回答です。", OPEN)
+    send_due(config, sessions, OPEN + HOLD)
+    [first] = outbox(sessions, "answer")
+    later = OPEN + timedelta(hours=1)
+    answer_by_mail(pipeline, number, "二つ目の回答です。", later)
+    follow = make_mail(
+        "まだ直りません。",
+        subject=f"Re: [#{number}] お問い合わせ",
+        headers={"In-Reply-To": parsed(first)["Message-ID"]},
+    )
+    assert receive(pipeline, follow, at=later + timedelta(seconds=20))[0] == RawState.PROCESSED
+    answer_by_mail(pipeline, number, "#cancel", later + timedelta(seconds=40))
+    with sessions() as session:
+        assert session.get(Incident, number).state == "open"  # the customer waits for staff
+        assert [t.state for t in session.scalars(select(TimedAction))] == ["cancelled"]
