@@ -26,7 +26,7 @@ from intake.stafftoken import reply_address
 from intake.states import IncidentFlag, OutboxKind, OutboxState
 from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
-from responder.staffnotify import REPLY_MARKER, staff_accounts
+from responder.staffnotify import REPLY_MARKER, alert_staff, staff_accounts
 from scheduler.calendar import to_tokyo
 
 REASONS_JA = {
@@ -115,6 +115,21 @@ def ask_approval(
                 incident.id,
                 to_tokyo(now).date(),
             ),
+        )
+    if not seniors:  # nobody can pass it: say so rather than let it wait unseen
+        alert_staff(
+            session,
+            config,
+            incident.profile,
+            subject=f"{tag} 承認者がいないため、回答が承認待ちのままです",
+            body=(
+                f"{staff.name or staff.email} さんの回答（{tag}）は上長承認が必要ですが、"
+                "このプロファイルには承認者が登録されていません。お客様には送信していません。\n\n"
+                "管理者が承認者を登録（uketsuke staff set メールアドレス --approver）したあと、"
+                "ダッシュボードの「承認待ち」から承認してください。\n"
+            ),
+            now=now,
+            incident_id=incident.id,
         )
     audit(
         session,

@@ -301,3 +301,16 @@ def test_hold_cancel_after_the_customer_wrote_leaves_the_incident_open(config, s
     with sessions() as session:
         assert session.get(Incident, number).state == "open"  # the customer waits for staff
         assert [t.state for t in session.scalars(select(TimedAction))] == ["cancelled"]
+
+
+def test_approval_without_any_approver_alerts_the_staff(config, sessions) -> None:
+    pipeline = desk(config, sessions, needs_approval=True)
+    with sessions.begin() as session:
+        session.scalars(select(StaffUser).where(StaffUser.email == SENIOR)).one().approver = False
+    number, _, _ = new_incident(pipeline)
+    answer_by_mail(pipeline, number, "再起動してください。", OPEN)
+    assert [row.state for row in outbox(sessions, "answer")] == ["awaiting_approval"]
+    assert outbox(sessions, "approval_request") == []
+    alerts = outbox(sessions, "staff_alert")
+    assert {tuple(row.recipients) for row in alerts} == {(STAFF,), (SENIOR,)}
+    assert "承認者がいない" in str(parsed(alerts[0])["Subject"])
