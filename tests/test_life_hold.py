@@ -14,29 +14,14 @@ from intake import db
 from intake.models import OutboxMail
 from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
-from tests.test_life import CUSTOMER, STAFF, send, sink  # noqa: F401 - the relay fixture
+from tests.test_life import CUSTOMER, STAFF, relayed_desk, send, sink  # noqa: F401 - the relay fixture
 
 HOLD_SECONDS = 10  # long enough for #cancel to be processed first, short for a test
 
 
 @pytest.fixture
 def desk(tmp_path: Path, database_url: str, sink) -> Iterator[Daemon]:  # noqa: F811
-    home = tmp_path / "home"
-    home.mkdir()
-    config = home / "uketsuke.toml"
-    config.write_text(
-        "[outbox]\n"
-        'transport = "smtp"\n'
-        'relay_host = "127.0.0.1"\n'
-        f"relay_port = {sink[1]}\n"
-        "relay_starttls = false\n"
-        "[profiles.helpdesk]\n"
-        f"answer_hold_seconds = {HOLD_SECONDS}\n",
-        encoding="utf-8",
-    )
-    instance = Daemon(home, database_url, config=config)
-    assert instance.cli("migrate").returncode == 0
-    assert instance.cli("staff", "add", "佐藤 花子", STAFF).returncode == 0
+    instance = relayed_desk(tmp_path, database_url, sink[1], HOLD_SECONDS)
     yield instance
     instance.close()
 

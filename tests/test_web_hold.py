@@ -7,51 +7,35 @@ import email
 from datetime import timedelta
 from email import policy
 
-import pytest
 from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
-from intake.config import load_config
 from intake.models import AuditEntry, Incident, OutboxMail, StaffUser
 from intake.web import create_app
 from scheduler.service import make_dispatcher
-from tests.test_web_staff import (
+from tests.test_web_staff import (  # noqa: F401 - client, config, desk, staff: fixtures
     OPEN,
     PASSWORD,
     STAFF,
     Clock,
-    furnish,
+    client,
+    config,
+    desk,
     login,
     outbox,
     post,
     receive,
+    staff,
 )
 
 SENIOR = "kato@example.jp"
 
 
-@pytest.fixture
-def config(tmp_path):
-    return load_config(None, env={"UKETSUKE_HOME": str(tmp_path / "home")})
-
-
-@pytest.fixture
-def desk(sessions):
-    furnish(sessions)
-    return sessions
-
-
-@pytest.fixture
-def staff(config, desk):
-    """The dashboard at OPEN, logged in as Sato."""
-    client = create_app(config, desk, Clock(OPEN)).test_client()
-    assert login(client).status_code == 303
-    return client
-
-
 def test_dashboard_cancel_within_the_hold_shows_seconds_left_and_sends_nothing(
-    config, staff, desk
-) -> None:
+    config,  # noqa: F811
+    staff,  # noqa: F811
+    desk,  # noqa: F811
+) -> None:  # noqa: F811
     [number] = receive(config, desk, "印刷できません。")
     post(staff, f"/staff/incidents/{number}/answer", text="ドライバを更新してください。")
     [answer] = outbox(desk, "answer")
@@ -72,7 +56,7 @@ def test_dashboard_cancel_within_the_hold_shows_seconds_left_and_sends_nothing(
     assert "送信を取り消しました" in page.text and "送信待ちの回答" not in page.text
 
 
-def test_dashboard_cancel_after_sending_is_refused(config, staff, desk) -> None:
+def test_dashboard_cancel_after_sending_is_refused(config, staff, desk) -> None:  # noqa: F811
     [number] = receive(config, desk, "印刷できません。")
     post(staff, f"/staff/incidents/{number}/answer", text="ドライバを更新してください。")
     make_dispatcher(config, desk).run_once(OPEN + timedelta(seconds=60))
@@ -82,7 +66,7 @@ def test_dashboard_cancel_after_sending_is_refused(config, staff, desk) -> None:
     assert refused.status_code == 400 and "すでに送信されたため" in refused.text
 
 
-def _approvals(config, desk):
+def _approvals(config, desk):  # noqa: F811
     """Sato needs approval; Kato approves, logged in on a client of his own."""
     with desk.begin() as session:
         session.execute(
@@ -102,7 +86,7 @@ def _approvals(config, desk):
     return senior
 
 
-def test_dashboard_approvals_list_approve_and_send(config, staff, desk) -> None:
+def test_dashboard_approvals_list_approve_and_send(config, staff, desk) -> None:  # noqa: F811
     senior = _approvals(config, desk)
     [number] = receive(config, desk, "印刷できません。")
     post(staff, f"/staff/incidents/{number}/answer", text="ドライバを更新してください。")
@@ -125,7 +109,7 @@ def test_dashboard_approvals_list_approve_and_send(config, staff, desk) -> None:
     assert "承認待ちの回答はありません" in senior.get("/staff/approvals").text
 
 
-def test_dashboard_return_sends_it_back_with_the_reason(config, staff, desk) -> None:
+def test_dashboard_return_sends_it_back_with_the_reason(config, staff, desk) -> None:  # noqa: F811
     senior = _approvals(config, desk)
     [number] = receive(config, desk, "印刷できません。")
     post(staff, f"/staff/incidents/{number}/answer", text="ドライバを更新してください。")
