@@ -14,13 +14,14 @@ import email
 from datetime import datetime, timedelta
 from email import policy
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.answerhold import author_of, cancel, unsent_answers
 from intake.audit import audit
 from intake.config import Config
 from intake.incidenttag import incident_tag
-from intake.models import Incident, OutboxMail, StaffUser
+from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import IncidentFlag, OutboxKind, OutboxState
@@ -195,6 +196,9 @@ def send_back(
     in an ``approval_returned`` mail."""
     row = session.get(OutboxMail, row_id)
     _waiting(session, row_id, approver, row.profile if row is not None else "")
+    text = session.scalars(  # the author's words, before the cancel marks them
+        select(IncidentMessage.body).where(IncidentMessage.message_id == row.message_id)
+    ).first()
     row = cancel(session, row_id, now, by=approver.email, action="answer_returned")
     incident = session.get(Incident, row.incident_id) if row.incident_id else None
     author = author_of(row)
@@ -214,7 +218,7 @@ def send_back(
             "first_line": incident.first_line,
             "approver": approver.name or approver.email,
             "reason": reason.strip() or "（理由の記載なし）",
-            "text": answer_text(row.data),
+            "text": text or answer_text(row.data),
         },
         voice=STAFF,
         incident_id=incident.id,

@@ -159,6 +159,8 @@ def test_hold_cancel_by_mail_after_sending_gets_staff_error(config, sessions) ->
     [error] = outbox(sessions, "staff_error")
     assert error.recipients == [STAFF]
     assert "すでにお客様へ送信されています" in parsed(error).get_content()
+    assert "#cancel を実行できませんでした" in str(parsed(error)["Subject"])
+    assert "回答は送信されていません" not in str(parsed(error)["Subject"])  # it was sent
     with sessions() as session:
         assert session.get(Incident, number).state == "answered"
 
@@ -222,7 +224,7 @@ def test_approval_return_sends_it_back_to_its_author_and_nothing_to_the_customer
     assert returned.recipients == [STAFF]
     text = parsed(returned).get_content()
     assert "手順が古いです。" in text and "最新の手順書" in text and "加藤 部長" in text
-    assert "再起動してください。" in text
+    assert "再起動してください。" in text and "/close/" not in text  # the author's own words
     with sessions() as session:
         assert session.get(Incident, number).state == "open"
         [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "answer_returned"))

@@ -121,7 +121,7 @@ def _desk_command(ctx: Context, member: StaffUser, incident: Incident) -> None:
         return
     result = run_desk_command(ctx.session, ctx.config, incident, member, command, ctx.now)
     if result.error is not None:
-        _tell_staff(ctx, member, incident, result.error)
+        _tell_staff(ctx, member, incident, result.error, command=f"#{command[0]}")
     raise Processed(f"staff command on #{incident.id}: {result.done}")
 
 
@@ -273,8 +273,11 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
     raise Held(f"staff claim not trusted: {why}")
 
 
-def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str) -> None:
-    """R20: an answer that cannot be acted on is not relayed; its author is told why."""
+def _tell_staff(
+    ctx: Context, member: StaffUser, incident: Incident, reason: str, command: str = ""
+) -> None:
+    """R20: an answer that cannot be acted on is not relayed; its author is told why (or why a
+    hold or approval ``command`` was not carried out)."""
     tag = incident_tag(incident.id, ctx.config.profile(incident.profile).tag_prefix)
     queue_mail(
         ctx.session,
@@ -289,6 +292,7 @@ def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str
             "reason": reason,
             "staff_name": member.name,
             "categories": ", ".join(CATEGORIES),
+            "command": command,
         },
         voice=STAFF,
         incident_id=incident.id,
