@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from intake.answerhold import after_answers, before_answer, cancel_auto_close, hold
 from intake.audit import audit
 from intake.config import Config
+from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
 from intake.models import Incident, IncidentMessage, StaffUser
 from intake.staffcommands import CommandError, StaffAnswer
@@ -37,7 +38,10 @@ def act(
     """Carry out a staff member's answer and commands; returns what was done, one word each.
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
+    ordered = answer.take or answer.assign
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
+        if ordered:
+            return [_assign_by_command(session, incident, staff, answer, now)]
         raise CommandError("the answer is empty (write the answer above the quoted notification)")
     if answer.split and not answer.text:
         raise CommandError("#split needs the text of the new incident below the command")
@@ -46,7 +50,7 @@ def act(
             "the incident has no reply address (no_reply_address): find the customer's address"
             " first; nothing was sent"
         )
-    done: list[str] = []
+    done: list[str] = [_assign_by_command(session, incident, staff, answer, now)] if ordered else []
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
         _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
@@ -61,6 +65,19 @@ def act(
         close(session, config, incident, now, by=staff.email)
         done.append("close")
     return done
+
+
+def _assign_by_command(
+    session: Session, incident: Incident, staff: StaffUser, answer: StaffAnswer, now: datetime
+) -> str:
+    """``#take`` / ``#assign EMAIL``: the incident's assignee (docs/staff.md)."""
+    email = staff.email if answer.take else answer.assign or ""
+    try:
+        member = assignable(session, incident, email)
+    except AssignError as exc:
+        raise CommandError(f"#assign: {exc}") from None
+    assign(session, incident, member.email, by=staff.email, now=now)
+    return f"assign:{member.email}"
 
 
 def _set_fields(
@@ -149,6 +166,7 @@ def relay(
     )
     _record(session, incident, staff, "out", text, now, sent, raw_message_id)
     cancel_auto_close(session, incident, now)
+    answered(session, incident, staff, now)  # the desk: version, assignee, draft claim
     incident.state = IncidentState.ANSWERED
     incident.closed_at = None
     incident.last_staff_answer_at = now

@@ -66,6 +66,9 @@ class ProfileConfig(Model):
     # Staff addresses without an account: they get staff mail without a reply token (read, not
     # answer, by mail), and their mail is never taken for a customer's inquiry (R20, R21).
     staff_addresses: list[str] = field(default_factory=list)
+    # Who handles a new incident: nobody until the desk decides, or in turn among the profile's
+    # staff who are not away (docs/staff.md, "担当と二重対応防止").
+    auto_assign: Literal["none", "round_robin"] = "none"
     oncall_addresses: list[str] = field(default_factory=lambda: ["oncall@example.jp"])
     hours: Annotated[list[HoursConfig], NonEmpty()]
     company_holidays: Annotated[list[tuple[str, str]], Check(check_holidays)] = field(

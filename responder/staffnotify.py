@@ -1,9 +1,10 @@
 """Staff mail (R20, R21): notifications of new incidents and follow-ups, and alerts.
 
 Every staff member of a profile gets each new incident and each customer follow-up by mail, one
-mail each, with a Reply-To of the support address carrying that member's token (answering by
-mail, ``intake.stafftoken``). Addresses in the profile's ``staff_addresses`` that have no account
-get the same mail without a token: they can read but not answer by mail. Staff mail is internal:
+mail each (once an incident has an assignee, to the assignee only: docs/staff.md, the desk),
+with a Reply-To of the support address carrying that member's token (answering by mail,
+``intake.stafftoken``). Addresses in the profile's ``staff_addresses`` that have no account get
+the same mail without a token: they can read but not answer by mail. Staff mail is internal:
 ``Auto-Submitted: auto-generated`` (no auto-responder answers it) and never counted against a
 customer's R27 hourly limit.
 """
@@ -130,6 +131,7 @@ def notify_staff(
     caller looked them up already); how many were queued."""
     if recipients is None:
         recipients = staff_recipients(session, config, incident.profile)
+    recipients = for_assignee(recipients, incident)
     if not recipients:
         return 0
     terms = config.profile(incident.profile)
@@ -151,6 +153,7 @@ def notify_staff(
         "flags": list(incident.flags),
         "timers": _timers(session, incident),
         "text": text,
+        "assignee": _assignee_name(recipients, incident),
     }
     for recipient in recipients:
         account = recipient.account
@@ -180,6 +183,20 @@ def notify_staff(
             ),
         )
     return len(recipients)
+
+
+def for_assignee(recipients: list[StaffRecipient], incident: Incident) -> list[StaffRecipient]:
+    """An assigned incident is mailed to its assignee only; an unassigned one (or one whose
+    assignee is no longer an active account of the profile) to every staff member."""
+    assignee = (incident.assignee or "").lower()
+    mine = [r for r in recipients if assignee and r.address.lower() == assignee]
+    return mine or recipients
+
+
+def _assignee_name(recipients: list[StaffRecipient], incident: Incident) -> str:
+    assignee = (incident.assignee or "").lower()
+    found = [r.account.name for r in recipients if r.account and r.address.lower() == assignee]
+    return found[0] if found else incident.assignee or ""
 
 
 def _timers(session: Session, incident: Incident) -> list[str]:

@@ -40,6 +40,7 @@ def test_r20_add_list_remove_round_trip(staff_cli: Cli, database_url: str) -> No
         "created_at",
         "approver",
         "needs_approval",
+        "away_until",
     ]
     assert (row["approver"], row["needs_approval"]) == (False, False)
     assert row["email"] == "yamada@example.jp"  # stored lower-case

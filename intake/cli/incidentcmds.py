@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from intake.cli import answercmds
+from intake.cli import answercmds, deskcmds
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -35,6 +35,7 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="incidents, newest last")
     add_config_option(listing)
     listing.add_argument("--state", help="open | answered | closed")
+    listing.add_argument("--assignee", metavar="EMAIL", help="a staff email, or none: unassigned")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
     show = actions.add_parser("show", help="one incident with its thread")
@@ -54,6 +55,7 @@ def register(commands: Any) -> None:
     new.add_argument("--json", action="store_true")
     new.set_defaults(handler=run_new)
     answercmds.add_parsers(actions, add_config_option)
+    deskcmds.add_incident_parsers(actions, add_config_option)
 
     held = commands.add_parser("held", help="held inquiries and unprocessable mail")
     held_actions = held.add_subparsers(dest="action", metavar="ACTION")
@@ -111,6 +113,7 @@ def incident_json(
         "flags": list(incident.flags),
         "urgent": incident.urgent,
         "linked_incident": incident.linked_incident_id,
+        "assignee": getattr(incident, "assignee", None),  # the desk: a staff email or null
     }
 
 
@@ -123,6 +126,11 @@ def run_list(args: argparse.Namespace) -> int:
         query = select(Incident, Customer.number).outerjoin(Customer).order_by(Incident.id)
         if args.state:
             query = query.where(Incident.state == args.state)
+        if args.assignee:
+            wanted = args.assignee.strip().lower()
+            query = query.where(
+                Incident.assignee.is_(None) if wanted == "none" else Incident.assignee == wanted
+            )
         rows = [incident_json(i, n) for i, n in session.execute(query)]
     if args.json:
         for row in rows:
@@ -193,6 +201,7 @@ def run_show(args: argparse.Namespace) -> int:
         "created_at",
         "flags",
         "reply_address",
+        "assignee",
     ):
         echo(f"  {key}: {data[key]}")
     for name, label in FIELD_LABELS.items():

@@ -11,6 +11,7 @@ import argparse
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from intake.cli import deskcmds
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -66,6 +67,7 @@ def register(commands: Any) -> None:
     passwd.add_argument("email")
     passwd.set_defaults(handler=run_passwd)
     register_set(actions)  # staff set EMAIL --approver …
+    deskcmds.add_staff_parsers(actions, add_config_option)  # staff away EMAIL --until DATE
 
 
 def normalize_email(text: str) -> str:
@@ -98,6 +100,7 @@ def staff_json(user: StaffUser) -> dict[str, Any]:
         "created_at": format_instant(user.created_at),
         "approver": bool(user.approver),
         "needs_approval": bool(user.needs_approval),
+        "away_until": user.away_until.isoformat() if user.away_until else None,
     }
 
 
@@ -155,7 +158,9 @@ def run_list(args: argparse.Namespace) -> int:
         roles = [r.replace("_", " ") for r in ("approver", "needs_approval") if row[r]]
         echo(
             f"{row['email']} {row['name']} ({_profiles_text(row['profiles'])}) {state}"
-            f" since {row['created_at']}" + "".join(f", {r}" for r in roles)
+            f" since {row['created_at']}"
+            + (f" away until {row['away_until']}" if row["away_until"] else "")
+            + "".join(f", {r}" for r in roles)
         )
     return 0
 

@@ -31,7 +31,7 @@ from intake.staffcommands import CATEGORIES, CommandError, parse_answer
 from intake.stafftoken import ReplyToken, base_address, expired, token_in, verifies
 from intake.states import OutboxKind
 from intake.steps.context import Context
-from responder.queue import STAFF, queue_mail
+from intake.steps.staffcollision import check_collision, mail_member
 from responder.staffnotify import REPLY_MARKER, alert_staff
 from scheduler.calendar import to_tokyo
 
@@ -97,6 +97,7 @@ def staff(ctx: Context) -> None:
     _desk_command(ctx, staff_member, incident)  # #cancel, #approve, #return
     try:
         answer = parse_answer(answer_text, REPLY_MARKER)
+        check_collision(ctx, staff_member, incident, answer)  # no double answers
         done = act(
             ctx.session,
             ctx.config,
@@ -278,22 +279,5 @@ def _tell_staff(
 ) -> None:
     """R20: an answer that cannot be acted on is not relayed; its author is told why (or why a
     hold or approval ``command`` was not carried out)."""
-    tag = incident_tag(incident.id, ctx.config.profile(incident.profile).tag_prefix)
-    queue_mail(
-        ctx.session,
-        ctx.config,
-        incident.profile,
-        kind=OutboxKind.STAFF_ERROR,
-        to=[member.email],
-        now=ctx.now,
-        template="staff_error",
-        context={
-            "tag": tag,
-            "reason": reason,
-            "staff_name": member.name,
-            "categories": ", ".join(CATEGORIES),
-            "command": command,
-        },
-        voice=STAFF,
-        incident_id=incident.id,
-    )
+    context = {"reason": reason, "categories": ", ".join(CATEGORIES), "command": command}
+    mail_member(ctx, member, incident, OutboxKind.STAFF_ERROR, context)

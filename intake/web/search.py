@@ -74,6 +74,7 @@ class Filters:
     customer: str | None = None
     flag: str | None = None
     due: str | None = None
+    assignee: str | None = None  # mine | none (the desk: intake.web.staff_desk)
     q: str = ""
     before: int | None = None
     after: int | None = None
@@ -98,6 +99,7 @@ class Filters:
             customer=customer,
             flag=choice("flag", FLAGS),
             due=choice("due", DUES),
+            assignee=choice("assignee", ("mine", "none")),
             q=clean_terms(args.get("q") or "")[:300],
             before=number("before"),
             after=number("after"),
@@ -127,6 +129,7 @@ class Row:
     customer_number: str | None
     company: str | None
     due_at: datetime | None = None
+    assignee: str | None = None
 
 
 @dataclass
@@ -219,6 +222,7 @@ def _list_incidents(
         Customer.number,
         Customer.company,
         Incident.fields,
+        Incident.assignee,
     ]
     if due is not None:
         columns.append(due.label("due_at"))
@@ -297,4 +301,5 @@ def _row(r: Any, with_due: bool) -> Row:
         customer_number=r.number or stated.get("customer_number"),
         company=r.company or stated.get("company"),
         due_at=r.due_at if with_due else None,
+        assignee=r.assignee,
     )

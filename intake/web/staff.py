@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
+from intake.alarms import active_alarms
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
@@ -30,6 +31,7 @@ from intake.web.staff_common import (
     OUTBOX_STATE_LABELS,
     STATE_LABELS,
     TIMER_LABELS,
+    reading,
     tokyo_time,
 )
 
@@ -111,7 +113,14 @@ def page_context() -> dict[str, Any]:
         "due_labels": DUE_LABELS,
         "timer_labels": TIMER_LABELS,
         "outbox_state_labels": OUTBOX_STATE_LABELS,
+        "alarms": _alarms() if g.get("staff") is not None else [],
     }
+
+
+def _alarms() -> list[str]:
+    """What operators have been alarmed about and still holds: a banner on every staff page."""
+    with reading() as session:
+        return [alarm.detail for alarm in active_alarms(session)]
 
 
 staff.add_app_template_filter(tokyo_time, "tokyo")

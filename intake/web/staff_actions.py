@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.answers import act, cancel_auto_close, close
+from intake.desk import AssignError, assign, assignable
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
 from intake.staffcommands import parse_minutes as read_minutes
@@ -36,6 +37,7 @@ from intake.web.staff_common import (
     member,
     now,
 )
+from intake.web.staff_desk import claim, stale_answer
 from intake.web.staff_hold import HOLD_ACTIONS, HoldError
 from intake.web.staff_incidents import render_incident
 
@@ -76,6 +78,8 @@ def _done_text(word: str) -> str:
         return f"{value} を作成しました（お客様に受付のお知らせ）"
     if name == "time":
         return f"作業時間 {value} を追加しました"
+    if name == "assign":
+        return f"担当者を {value} にしました"
     if name == "category":
         return f"分類を「{CATEGORY_LABELS.get(value, value)}」にしました"
     if name == "cause":
@@ -89,7 +93,28 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
         parsed = parse_answer(_text("text"))
     except CommandError as exc:
         raise ActionError(f"コマンドを確認してください。何も送信していません（{exc}）") from None
+    stale = None if parsed.force else stale_answer(session, incident, staff, request.form)
+    if stale and parsed.text and not (parsed.note or parsed.split):
+        raise ActionError(stale)  # no double answers (intake.web.staff_desk)
     return _act(session, incident, staff, parsed)
+
+
+def assign_to(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
+    """担当者: an active account of the incident's profile, or nobody (as incidents assign)."""
+    email = (request.form.get("assignee") or "").strip() or None
+    if email is not None:
+        try:
+            email = assignable(session, incident, email).email
+        except AssignError:
+            raise ActionError("担当者は、このプロファイルのスタッフから選んでください。") from None
+    if not assign(session, incident, email, by=staff.email, now=at):
+        return "担当者は変わりません"
+    return "担当者を変更しました" if email else "未割当にしました"
+
+
+def draft(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
+    audit(session, "staff_draft", f"incident:{incident.id}")
+    return claim(incident, staff, at)
 
 
 def note(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
@@ -224,6 +249,8 @@ ACTIONS: dict[str, Work] = {
     "time": add_time,
     "hold": hold,
     "release": release,
+    "assign": assign_to,
+    "draft": draft,
     **HOLD_ACTIONS,  # 送信取消, 承認して送信, 差し戻し
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
 from intake.fieldnames import FIELD_LABELS
@@ -26,7 +26,8 @@ from intake.staffcommands import CATEGORIES, CAUSES
 from intake.states import OutboxKind
 from intake.web.context import web_context
 from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
-from intake.web.staff_common import audit_view, check_profile, member, reading, visible
+from intake.web.staff_common import audit_view, check_profile, member, now, reading, visible
+from intake.web.staff_desk import assignee_condition, desk_page_data, staff_names
 from intake.web.staff_files import attachments_of
 from intake.web.staff_hold import held_answers
 
@@ -35,8 +36,11 @@ def incidents() -> Any:
     config = web_context().config
     profiles = sorted(member().profiles or config.profiles)
     filters = Filters.from_args(request.args, profiles)
+    mine = assignee_condition(filters)
+    restrict = visible(Incident.profile) if mine is None else and_(visible(Incident.profile), mine)
     with reading() as session:
-        page = list_incidents(session, filters, visible(Incident.profile))
+        page = list_incidents(session, filters, restrict)
+        names = staff_names(session)
     audit_view("view_list", None, **filters.shown())
     return render_template(
         "staff/list.html",
@@ -48,6 +52,7 @@ def incidents() -> Any:
         categories=CATEGORIES,
         flags=FLAGS,
         dues=DUES,
+        staff_names=names,
         older_url=_page_url(filters, before=page.older) if page.older else None,
         newer_url=_page_url(filters, after=page.newer) if page.newer else None,
         first_url=url_for("staff.incidents", **filters.params())
@@ -126,6 +131,7 @@ def _incident_data(number: int) -> dict[str, Any]:
             select(Incident.id).where(Incident.linked_incident_id == number).order_by(Incident.id)
         ).all()
         contract = session.get(SupportContract, found.contract_id) if found.contract_id else None
+        desk = desk_page_data(session, found, now())
         raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
         raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
         held = held_answers(session, number)  # 送信取消, 承認待ち
@@ -141,4 +147,5 @@ def _incident_data(number: int) -> dict[str, Any]:
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
         "held_answers": held,
+        **desk,
     }
