@@ -3,7 +3,8 @@
 
 ``accept`` creates the incidents and queues the acknowledgment; then each step here runs once, in
 the same transaction, whatever door the inquiry came through: the after-hours page (R22), the
-license-key mail (R14–R16), the assignment in turn (``auto_assign``, docs/staff.md) and the staff
+license-key mail (R14–R16), the assignment in turn (``auto_assign``, docs/staff.md), the first
+answer's due time (``intake.targets``) and the staff
 notification (R20). A new duty is a new step.
 
 Each step lives with the rule it implements and takes an :class:`intake.incidents.Accepted`;
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from intake.desk import auto_assign
 from intake.incidents import Accepted
 from intake.licensing import license_requests
+from intake.targets import start_first_response
 from responder.staffnotify import notify_staff_of_new_incidents
 from scheduler.oncall import page_oncall
 
@@ -27,5 +29,6 @@ AFTER_ACCEPT_STEPS: tuple[AfterStep, ...] = (
     page_oncall,
     license_requests,
     auto_assign,  # before the notification: an assigned incident is mailed to its assignee
+    start_first_response,
     notify_staff_of_new_incidents,
 )

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from intake import targets
 from intake.answerhold import after_answers, before_answer, cancel_auto_close, hold
 from intake.audit import audit
 from intake.config import Config
@@ -171,6 +172,7 @@ def relay(
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
+    targets.answered(session, incident, now)  # response targets: nothing is due now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
     row = hold(session, config, incident, staff.email, sent, prior, now)
     ask_approval(session, config, incident, staff, row, text, now)
@@ -196,6 +198,7 @@ def close(
     incident.updated_at = now
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
+    targets.cleared(session, incident, now)  # response targets: nothing due when closed
     notice = queue_closed(session, config, incident, now=now, auto=auto)
     if notice is not None:
         after_answers(session, incident.id, notice)  # a #close given with a held answer

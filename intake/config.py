@@ -97,6 +97,10 @@ class ProfileConfig(Model):
     approval_for: list[Literal["attachments", "license", "out_of_scope"]] = field(
         default_factory=list
     )
+    # Response targets in business hours (docs/staff.md, "Response targets"); 0: no target.
+    first_response_hours: Annotated[int, Range(ge=0, le=2000)] = 8
+    follow_up_response_hours: Annotated[int, Range(ge=0, le=2000)] = 16
+    warn_before_minutes: Annotated[int, Range(ge=0, le=6000)] = 60
 
     def calendar(self) -> BusinessCalendar:
         """The pure business calendar (R9, R12, R13) these terms describe (built once: it is

@@ -25,6 +25,7 @@ from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import UNSENT, OutboxKind
+from intake.targets import SLA_KIND, format_due
 from responder.queue import STAFF, queue_mail
 from scheduler.calendar import to_tokyo
 
@@ -152,6 +153,7 @@ def notify_staff(
         "reply_address": incident.reply_address,
         "flags": list(incident.flags),
         "timers": _timers(session, incident),
+        "due": format_due(incident.response_due) if incident.response_due else None,
         "text": text,
         "assignee": _assignee_name(recipients, incident),
     }
@@ -206,6 +208,7 @@ def _timers(session: Session, incident: Incident) -> list[str]:
         for t in session.scalars(
             select(TimedAction)
             .where(TimedAction.incident_id == incident.id, TimedAction.state == "pending")
+            .where(TimedAction.kind != SLA_KIND)  # shown as 回答期限
             .order_by(TimedAction.due_at)
         )
     ]

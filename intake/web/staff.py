@@ -22,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, request, url_for
 
 from intake.alarms import active_alarms
+from intake.targets import format_due
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
@@ -124,3 +125,4 @@ def _alarms() -> list[str]:
 
 
 staff.add_app_template_filter(tokyo_time, "tokyo")
+staff.add_app_template_filter(format_due, "due")  # 12月7日（月）10:30 (response targets)

@@ -21,6 +21,7 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from intake import targets
 from intake.answers import act, cancel_auto_close, close
 from intake.desk import AssignError, assign, assignable
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
@@ -187,6 +188,7 @@ def merge(session: Session, incident: Incident, staff: StaffUser, at: datetime) 
         .values(incident_id=target.id)
     ).rowcount
     cancel_auto_close(session, incident, at)
+    targets.cleared(session, incident, at)  # response targets: the inquiry goes on in the target
     incident.state = IncidentState.CLOSED
     incident.closed_at = incident.closed_at or at
     incident.close_nonce = None

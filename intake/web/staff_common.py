@@ -57,6 +57,7 @@ TIMER_LABELS = {
     "auto_close": "自動クローズ (R18)",
     "held_expiry": "保留期限 (R2)",
     "license_key": "ライセンスキー送付 (R14)",
+    "sla_due": "回答期限の通知",
 }
 OUTBOX_STATE_LABELS = {
     OutboxState.PENDING: "送信待ち",

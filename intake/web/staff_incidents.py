@@ -24,6 +24,7 @@ from intake.models import (
 )
 from intake.staffcommands import CATEGORIES, CAUSES
 from intake.states import OutboxKind
+from intake.web import slalist
 from intake.web.context import web_context
 from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
 from intake.web.staff_common import audit_view, check_profile, member, now, reading, visible
@@ -36,8 +37,10 @@ def incidents() -> Any:
     config = web_context().config
     profiles = sorted(member().profiles or config.profiles)
     filters = Filters.from_args(request.args, profiles)
-    mine = assignee_condition(filters)
-    restrict = visible(Incident.profile) if mine is None else and_(visible(Incident.profile), mine)
+    at = now()
+    restrict = and_(visible(Incident.profile), slalist.sla_condition(filters.sla, at))
+    if (mine := assignee_condition(filters)) is not None:
+        restrict = and_(restrict, mine)
     with reading() as session:
         page = list_incidents(session, filters, restrict)
         names = staff_names(session)
@@ -53,6 +56,7 @@ def incidents() -> Any:
         flags=FLAGS,
         dues=DUES,
         staff_names=names,
+        **slalist.list_context(config, page.rows, at),  # the 期限 column and its filters
         older_url=_page_url(filters, before=page.older) if page.older else None,
         newer_url=_page_url(filters, after=page.newer) if page.newer else None,
         first_url=url_for("staff.incidents", **filters.params())
