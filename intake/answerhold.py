@@ -3,7 +3,8 @@
 Every staff answer — by mail, on the dashboard, ``incidents reply`` — waits the profile's
 ``answer_hold_seconds`` as a pending ``answer`` row of the outbox. Its payload keeps its author
 and the incident as it was before the answer, so that cancelling it (``outbox cancel``, 送信取消,
-``#cancel``) puts the incident back: state, last answer time, one-click link, auto-close timer.
+``#cancel``) puts the incident back: state, last answer time, one-click link, auto-close timer,
+the assignment the answer made (``intake.desk``) and the answer due (``intake.targets``).
 R18's auto-close clock starts when the answer is delivered (:class:`AnswerSent`, the
 dispatcher's hook for answers), not when it is queued.
 """
@@ -20,6 +21,7 @@ from intake.audit import audit
 from intake.config import Config
 from intake.models import Incident, IncidentMessage, OutboxMail, TimedAction
 from intake.states import IncidentState, OutboxKind, OutboxState
+from intake.targets import SLA_KIND
 
 AUTHOR = "author"  # payload: the staff member who wrote the answer
 PRIOR = "prior"  # payload: the incident before the answer
@@ -53,22 +55,32 @@ def _instant(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _pending_timers(session: Session, incident: Incident, kind: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(TimedAction.id).where(
+                TimedAction.incident_id == incident.id,
+                TimedAction.kind == kind,
+                TimedAction.state == "pending",
+            )
+        )
+    )
+
+
 def before_answer(session: Session, incident: Incident) -> dict[str, Any]:
     """What an answer changes on the incident, as it is now (kept in the answer's row)."""
     session.flush()
-    timers = session.scalars(
-        select(TimedAction.id).where(
-            TimedAction.incident_id == incident.id,
-            TimedAction.kind == "auto_close",
-            TimedAction.state == "pending",
-        )
-    ).all()
     return {
         "state": incident.state,
         "last_staff_answer_at": _iso(incident.last_staff_answer_at),
         "closed_at": _iso(incident.closed_at),
         "close_nonce": incident.close_nonce,
-        "auto_close": list(timers),
+        "auto_close": _pending_timers(session, incident, "auto_close"),
+        "assignee": incident.assignee,  # the desk: an answer assigns an unassigned incident
+        # Response targets (intake.targets): an answer clears what is due and its timer.
+        "response_due": _iso(incident.response_due),
+        "first_response_at": _iso(incident.first_response_at),
+        "sla_due": _pending_timers(session, incident, SLA_KIND),
     }
 
 
@@ -135,7 +147,7 @@ def cancel(
     if done.rowcount != 1:
         raise NotCancellable(f"outbox {row_id} was sent meanwhile; it can no longer be cancelled")
     session.refresh(row)
-    _restore(session, row, now)
+    _restore(session, row, now, by)
     audit(
         session,
         action,
@@ -147,7 +159,7 @@ def cancel(
     return row
 
 
-def _restore(session: Session, row: OutboxMail, now: datetime) -> None:
+def _restore(session: Session, row: OutboxMail, now: datetime, by: str) -> None:
     """The incident as it was before the answer — unless a later answer changed it since."""
     incident = session.get(Incident, row.incident_id) if row.incident_id else None
     for message in session.scalars(
@@ -178,11 +190,65 @@ def _restore(session: Session, row: OutboxMail, now: datetime) -> None:
         .values(state=OutboxState.CANCELLED)
         .execution_options(synchronize_session=False)
     )
+    _unassign(session, incident, row, prior, now, by)
+    _due_again(session, incident, row, prior, now)
     cancel_auto_close(session, incident, now)
     if prior["auto_close"] and incident.state == IncidentState.ANSWERED:
         session.execute(
             update(TimedAction)
             .where(TimedAction.id.in_(prior["auto_close"]), TimedAction.state == "cancelled")
+            .values(state="pending", done_at=None)
+        )
+
+
+def _unassign(
+    session: Session,
+    incident: Incident,
+    row: OutboxMail,
+    prior: dict[str, Any],
+    now: datetime,
+    by: str,
+) -> None:
+    """An incident the cancelled answer assigned to its author (it was unassigned) is unassigned
+    again: a cancelled answer does not count (``intake.collision``), nor does the assignment it
+    made. Not when the incident was given to anyone since."""
+    from intake.desk import assign
+
+    author = author_of(row).lower()
+    if "assignee" not in prior or prior["assignee"] is not None or not author:
+        return
+    if (incident.assignee or "").lower() != author or incident.assigned_at != row.created_at:
+        return
+    assign(session, incident, None, by=by, now=now, how="answer_cancelled")
+
+
+def _due_again(
+    session: Session, incident: Incident, row: OutboxMail, prior: dict[str, Any], now: datetime
+) -> None:
+    """The answer the cancelled one was due by is due again (its due time and sla_due timer
+    back); a follow-up's due time set since gives way to it, as while an answer is due."""
+    if "response_due" not in prior:  # queued before response targets
+        return
+    first = _instant(prior["first_response_at"])
+    if first is None and incident.first_response_at == row.created_at:
+        incident.first_response_at = None
+    due = _instant(prior["response_due"])
+    if due is None:
+        return
+    incident.response_due = due
+    session.execute(
+        update(TimedAction)
+        .where(
+            TimedAction.incident_id == incident.id,
+            TimedAction.kind == SLA_KIND,
+            TimedAction.state == "pending",
+        )
+        .values(state="cancelled", done_at=now)
+    )
+    if prior["sla_due"]:
+        session.execute(
+            update(TimedAction)
+            .where(TimedAction.id.in_(prior["sla_due"]), TimedAction.state == "cancelled")
             .values(state="pending", done_at=None)
         )
 

@@ -30,6 +30,7 @@ from tests.test_staff_mail import (
 )
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
+AUTO_CLOSE = select(TimedAction).where(TimedAction.kind == "auto_close")
 SENIOR = "kato@example.jp"
 
 
@@ -119,7 +120,12 @@ def test_hold_cancel_by_mail_within_the_hold_sends_nothing_and_puts_the_incident
             None,
             None,
         )
-        assert session.scalars(select(TimedAction)).all() == []  # no auto-close clock
+        assert session.scalars(AUTO_CLOSE).all() == []  # no auto-close clock
+        # The desk and response targets: not the author's any more, the first answer due again.
+        assert (incident.assignee, incident.first_response_at) == (None, None)
+        assert incident.response_due == incident.first_response_due is not None
+        [due] = session.scalars(select(TimedAction).where(TimedAction.kind == "sla_due"))
+        assert due.state == "pending"
         [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "answer_cancelled"))
         assert (entry.actor, entry.target) == (STAFF, f"outbox:{answer.id}")
         note = session.scalars(select(IncidentMessage).where(IncidentMessage.author == STAFF)).one()
@@ -134,7 +140,7 @@ def test_hold_cancel_puts_back_the_auto_close_timer_of_the_previous_answer(
     answer_by_mail(pipeline, number, "一つ目の回答です。", OPEN)
     send_due(config, sessions, OPEN + HOLD)
     with sessions() as session:
-        [timer] = session.scalars(select(TimedAction))
+        [timer] = session.scalars(AUTO_CLOSE)
         answered = session.get(Incident, number).last_staff_answer_at
     later = OPEN + timedelta(hours=1)
     answer_by_mail(pipeline, number, "二つ目の回答です。", later)
@@ -302,7 +308,7 @@ def test_hold_cancel_after_the_customer_wrote_leaves_the_incident_open(config, s
     answer_by_mail(pipeline, number, "#cancel", later + timedelta(seconds=40))
     with sessions() as session:
         assert session.get(Incident, number).state == "open"  # the customer waits for staff
-        assert [t.state for t in session.scalars(select(TimedAction))] == ["cancelled"]
+        assert [t.state for t in session.scalars(AUTO_CLOSE)] == ["cancelled"]
 
 
 def test_approval_without_any_approver_alerts_the_staff(config, sessions) -> None:
@@ -316,3 +322,42 @@ def test_approval_without_any_approver_alerts_the_staff(config, sessions) -> Non
     alerts = outbox(sessions, "staff_alert")
     assert {tuple(row.recipients) for row in alerts} == {(STAFF,), (SENIOR,)}
     assert "承認者がいない" in str(parsed(alerts[0])["Subject"])
+
+
+def test_hold_a_held_answer_counts_for_the_collision_check_a_cancelled_one_does_not(
+    config, sessions
+) -> None:
+    """The desk's 二重対応防止 with the hold: an answer waiting in the outbox is an answer; once
+    cancelled it is not, nor is the assignment it made."""
+    pipeline = desk(config, sessions)
+    number, _, _ = new_incident(pipeline)
+    answer_by_mail(pipeline, number, "佐藤の回答です。", OPEN + timedelta(seconds=5))
+    answer_by_mail(pipeline, number, "加藤の回答です。", OPEN + timedelta(seconds=10), SENIOR)
+    assert [row.state for row in outbox(sessions, "answer")] == ["pending"]
+    [collision] = outbox(sessions, "staff_collision")
+    assert collision.recipients == [SENIOR]
+    answer_by_mail(pipeline, number, "#cancel", OPEN + timedelta(seconds=20))
+    with sessions() as session:
+        assert session.get(Incident, number).assignee is None
+        [unassigned] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "assign").order_by(AuditEntry.id)
+        ).all()[1:]
+        assert unassigned.detail == {"assignee": None, "how": "answer_cancelled"}
+    answer_by_mail(pipeline, number, "加藤の回答です。", OPEN + timedelta(seconds=30), SENIOR)
+    assert [row.state for row in outbox(sessions, "answer")] == ["cancelled", "pending"]
+    assert len(outbox(sessions, "staff_collision")) == 1
+    with sessions() as session:
+        assert session.get(Incident, number).assignee == SENIOR
+
+
+def test_approval_an_answer_awaiting_approval_counts_for_the_collision_check(
+    config, sessions
+) -> None:
+    pipeline = desk(config, sessions, needs_approval=True)
+    number, _, _ = new_incident(pipeline)
+    answer_by_mail(pipeline, number, "佐藤の回答です。", OPEN + timedelta(seconds=5))
+    assert [row.state for row in outbox(sessions, "answer")] == ["awaiting_approval"]
+    answer_by_mail(pipeline, number, "加藤の回答です。", OPEN + timedelta(seconds=10), SENIOR)
+    assert [row.state for row in outbox(sessions, "answer")] == ["awaiting_approval"]
+    [collision] = outbox(sessions, "staff_collision")
+    assert collision.recipients == [SENIOR]
