@@ -25,6 +25,10 @@ from intake.targets import SLA_KIND
 
 AUTHOR = "author"  # payload: the staff member who wrote the answer
 PRIOR = "prior"  # payload: the incident before the answer
+# payload: when the answer was first due (its hold over, or approved and its hold over): a relay
+# failure's back-off moves due_at, and health/alarms and R16's late flag count from this
+# (responder.outbox.first_due), not from when an answer awaiting approval was written.
+FIRST_DUE = "due_at"
 # An answer not sent yet: it can still be taken back.
 CANCELLABLE = (OutboxState.PENDING, OutboxState.HELD, OutboxState.AWAITING_APPROVAL)
 CANCELLED_MARK = "【送信取消】"  # the cancelled answer stays in the thread as a note
@@ -97,7 +101,7 @@ def hold(
     row = session.scalars(select(OutboxMail).where(OutboxMail.message_id == message_id)).one()
     seconds = config.profile(incident.profile).answer_hold_seconds
     row.due_at = now + timedelta(seconds=seconds)
-    row.payload = {AUTHOR: author, PRIOR: prior}
+    row.payload = {AUTHOR: author, PRIOR: prior, FIRST_DUE: row.due_at.isoformat()}
     return row
 
 

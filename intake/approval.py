@@ -17,7 +17,7 @@ from email import policy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.answerhold import author_of, cancel, unsent_answers
+from intake.answerhold import FIRST_DUE, author_of, cancel, unsent_answers
 from intake.audit import audit
 from intake.config import Config
 from intake.incidenttag import incident_tag
@@ -167,6 +167,7 @@ def approve(
     row = _waiting(session, row_id, approver, profile)
     row.state = OutboxState.PENDING
     row.due_at = now + timedelta(seconds=config.profile(row.profile).answer_hold_seconds)
+    row.payload = {**(row.payload or {}), FIRST_DUE: row.due_at.isoformat()}
     if row.incident_id is not None:
         for follower in unsent_answers(
             session, row.incident_id, (OutboxState.AWAITING_APPROVAL,), OutboxKind.CLOSED

@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from intake.approval import approval_reason
 from intake.config import load_config
+from intake.health import oldest_undelivered
 from intake.models import AuditEntry, Incident, IncidentMessage, OutboxMail, StaffUser, TimedAction
 from intake.pipeline import Pipeline
 from intake.stafftoken import token_in
 from intake.states import RawState
+from responder.outbox import first_due
 from scheduler.calendar import TOKYO
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_staff_mail import (
@@ -203,7 +205,15 @@ def test_approval_needs_approval_answer_waits_and_approve_sends_it(config, sessi
     )
     [answer] = outbox(sessions, "answer")
     assert (answer.state, answer.due_at) == ("pending", approved_at + HOLD)  # then the hold
-    send_due(config, sessions, approved_at + HOLD)
+    # A relay failure's back-off moves due_at: health and alarms count from this, not from
+    # when the answer was written three hours earlier.
+    with sessions.begin() as session:  # as after one refused delivery
+        failed = session.get(OutboxMail, answer.id)
+        failed.attempts, failed.due_at = 1, approved_at + HOLD + timedelta(seconds=30)
+    with sessions() as session:
+        assert first_due(session.get(OutboxMail, answer.id)) == approved_at + HOLD
+        assert oldest_undelivered(session, approved_at + HOLD) == approved_at + HOLD
+    send_due(config, sessions, approved_at + HOLD + timedelta(seconds=30))
     assert reached(config, answer)
     with sessions() as session:
         actions = list(session.scalars(select(AuditEntry.action)))
