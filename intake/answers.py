@@ -10,36 +10,23 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from intake import targets
 from intake.answerfiles import keep_files
+from intake.answerhold import after_answers, before_answer, cancel_auto_close, hold
 from intake.audit import audit
 from intake.canned import fill_canned
 from intake.config import Config
 from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
 from intake.filelimits import AttachedFile
-from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
+from intake.models import Incident, IncidentMessage, StaffUser
 from intake.staffcommands import CommandError, StaffAnswer
 from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
-
-
-def cancel_auto_close(session: Session, incident: Incident, now: datetime) -> None:
-    session.flush()  # a timer added in this transaction is cancelled too (no autoflush here)
-    session.execute(
-        update(TimedAction)
-        .where(
-            TimedAction.incident_id == incident.id,
-            TimedAction.kind == "auto_close",
-            TimedAction.state == "pending",
-        )
-        .values(state="cancelled", done_at=now)
-    )
 
 
 def act(
@@ -167,11 +154,14 @@ def relay(
     raw_message_id: int | None = None,
     attachments: Sequence[AttachedFile] = (),
 ) -> str:
-    """R20: the answer goes to the customer by email (R10), with the staff member's files;
-    R18: the auto-close clock starts."""
+    """R20: the answer goes to the customer by email (R10) with the staff member's files, after
+    its hold and approval (``intake.answerhold``, ``intake.approval``); R18: the auto-close
+    clock starts when it is sent."""
+    from intake.approval import ask_approval
     from intake.closelink import close_url
     from responder.answers import queue_answer
 
+    prior = before_answer(session, incident)
     incident.close_nonce = secrets.token_hex(16)  # R17: older one-click links are void
     link, until = close_url(config, incident.id, incident.close_nonce, now)
     sent = queue_answer(
@@ -187,16 +177,6 @@ def relay(
     )
     _record(session, incident, staff, "out", text, now, sent, raw_message_id, attachments)
     cancel_auto_close(session, incident, now)
-    hours = config.profile(incident.profile).auto_close_hours
-    session.add(
-        TimedAction(
-            kind="auto_close",
-            due_at=now + timedelta(hours=hours),
-            incident_id=incident.id,
-            created_at=now,
-            payload={"answered_at": now.isoformat()},
-        )
-    )
     answered(session, incident, staff, now)  # the desk: version, assignee, draft claim
     incident.state = IncidentState.ANSWERED
     incident.closed_at = None
@@ -204,6 +184,8 @@ def relay(
     incident.updated_at = now
     targets.answered(session, incident, now)  # response targets: nothing is due now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
+    row = hold(session, config, incident, staff.email, sent, prior, now)
+    ask_approval(session, config, incident, staff, row, text, now)
     return sent
 
 
@@ -227,7 +209,9 @@ def close(
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
     targets.cleared(session, incident, now)  # response targets: nothing due when closed
-    queue_closed(session, config, incident, now=now, auto=auto)
+    notice = queue_closed(session, config, incident, now=now, auto=auto)
+    if notice is not None:
+        after_answers(session, incident.id, notice)  # a #close given with a held answer
     audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True
 

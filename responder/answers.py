@@ -20,7 +20,7 @@ from intake.config import Config
 from intake.filelimits import AttachedFile
 from intake.incidenttag import incident_tag
 from intake.models import Incident, IncidentMessage, OutboxMail
-from intake.states import OutboxKind
+from intake.states import OutboxKind, OutboxState
 from responder.acks import format_ja
 from responder.queue import PERSON, Thread, queue_mail
 
@@ -40,6 +40,7 @@ def thread_of(session: Session, incident: Incident) -> Thread:
         .where(
             OutboxMail.incident_id == incident.id,
             OutboxMail.kind.in_((OutboxKind.ACK, OutboxKind.ANSWER)),
+            OutboxMail.state != OutboxState.CANCELLED,  # an answer taken back was never sent
         )
         .order_by(OutboxMail.id)
     ).all()

@@ -64,6 +64,7 @@ ROUTES = (
     ("/customers", "customers", "staff_pages", "customers", GET),
     ("/customers/<int:customer_id>", "customer", "staff_pages", "customer", GET),
     ("/reports", "reports", "staff_pages", "reports", GET),
+    ("/approvals", "approvals", "staff_hold", "approvals", GET),
 )
 
 

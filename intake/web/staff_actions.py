@@ -40,6 +40,7 @@ from intake.web.staff_common import (
     now,
 )
 from intake.web.staff_desk import claim, stale_answer
+from intake.web.staff_hold import HOLD_ACTIONS, HoldError
 from intake.web.staff_incidents import render_incident
 from intake.web.uploads import UploadError, check
 
@@ -257,6 +258,7 @@ ACTIONS: dict[str, Work] = {
     "release": release,
     "assign": assign_to,
     "draft": draft,
+    **HOLD_ACTIONS,  # 送信取消, 承認して送信, 差し戻し
 }
 
 
@@ -274,7 +276,7 @@ def perform(number: int, action: str) -> Any:
             if staff is None:
                 abort(403)
             done = work(session, incident, staff, now())
-    except ActionError as exc:
+    except (ActionError, HoldError) as exc:
         audit_view("staff_action_refused", f"incident:{number}", action=action)
         typed = {k: v for k, v in request.form.items() if k != "csrf_token"}
         typed["_action"] = action

@@ -64,6 +64,8 @@ OUTBOX_STATE_LABELS = {
     OutboxState.HELD: "保留中",
     OutboxState.SENT: "送信済み",
     OutboxState.FAILED: "失敗",
+    OutboxState.AWAITING_APPROVAL: "承認待ち",
+    OutboxState.CANCELLED: "送信取消",
 }
 
 

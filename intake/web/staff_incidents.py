@@ -33,6 +33,7 @@ from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
 from intake.web.staff_common import audit_view, check_profile, member, now, reading, visible
 from intake.web.staff_desk import assignee_condition, desk_page_data, staff_names
 from intake.web.staff_files import attachments_of
+from intake.web.staff_hold import held_answers
 
 
 def incidents() -> Any:
@@ -145,6 +146,7 @@ def _incident_data(number: int) -> dict[str, Any]:
             "answer_files": kept_files(session, [m.id for m in found.messages]),
             "file_limits": LIMITS_TEXT,
         }
+        held = held_answers(session, number)  # 送信取消, 承認待ち
     attachments = {raw.id: attachments_of(raw) for raw in raws}
     return {
         "incident": found,
@@ -156,6 +158,7 @@ def _incident_data(number: int) -> dict[str, Any]:
         "contract": contract,
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
+        "held_answers": held,
         **desk,
         **answer_form,
     }
