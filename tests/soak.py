@@ -156,7 +156,9 @@ class ImapLoad(Load):
 
 
 class WebLoad(Load):
-    """Customers filling in the form: fetched from one instance, sent to one of ``ports``."""
+    """Customers filling in the form. Each request goes, as through a load balancer, to one of
+    ``ports`` at random, or to the next when that one refuses the connection: the form is often
+    fetched from one instance and sent to the other."""
 
     prefix = "web"
     TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -164,17 +166,28 @@ class WebLoad(Load):
     def __init__(self, pace: float, ports: Callable[[], list[int]]) -> None:
         super().__init__(pace)
         self.ports = ports
-        self.refused = 0  # the form could not be fetched: nothing was sent
+        self.refused = 0  # no instance took the connection: nothing was sent
+
+    def request(self, opener: urllib.request.OpenerDirector, data: bytes | None = None) -> str:
+        ports = self.ports()
+        for port in random.sample(ports, len(ports)):
+            url = f"http://127.0.0.1:{port}/helpdesk/inquiry"
+            try:
+                with opener.open(url, data=data, timeout=30) as answer:
+                    return answer.read().decode()
+            except urllib.error.HTTPError:
+                raise
+            except urllib.error.URLError as error:
+                if not isinstance(error.reason, ConnectionRefusedError):
+                    raise
+        raise ConnectionRefusedError("no instance took the connection")
 
     def one(self, address: str) -> None:
-        ports = self.ports()
         opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
         try:
-            form_url = f"http://127.0.0.1:{random.choice(ports)}/helpdesk/inquiry"
-            with opener.open(form_url, timeout=10) as page:
-                token = self.TOKEN.search(page.read().decode())
+            token = self.TOKEN.search(self.request(opener))
         except OSError:
             self.refused += 1
             return
@@ -191,16 +204,16 @@ class WebLoad(Load):
             "items-0": f"印刷ボタンを押しても何も起きません（{address}）。",
             "action": "send",
         }
-        data = urllib.parse.urlencode(form).encode()
-        url = f"http://127.0.0.1:{random.choice(ports)}/helpdesk/inquiry"
         try:
-            with opener.open(url, data=data, timeout=30) as answer:
-                text = answer.read().decode()
+            text = self.request(opener, urllib.parse.urlencode(form).encode())
         except urllib.error.HTTPError as error:
             self.errors.append(f"{address}: HTTP {error.code}")
             return
+        except ConnectionRefusedError:
+            self.refused += 1
+            return
         except OSError:
-            self.uncertain.add(address)
+            self.uncertain.add(address)  # sent, but the answer was lost: taken at most once
             return
         if "incident-number" in text:
             self.accepted.add(address)

@@ -31,9 +31,7 @@ pytestmark = [
 ]
 
 
-def fuzz_slice(
-    worker: int, workers: int, total: int, seed: int, out: str
-) -> tuple[int, list[str]]:
+def fuzz_slice(worker: int, workers: int, total: int, seed: int, out: str) -> tuple[int, list[str]]:
     """Inputs ``worker``, ``worker + workers``, … below ``total``: input k mutates seed message
     k mod (number of seeds), so every message is mutated as often as every other."""
     seeds = all_seeds(CORPUS)
