@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, make_url, select
 from sqlalchemy.exc import OperationalError
 
 from intake import db
 from intake.models import Incident, OutboxMail, RawMessage
 from tests.conftest import missing_peer
+from tests.daemon import write_imap_config
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.peers.dovecot import DovecotServer
 
@@ -51,8 +53,31 @@ submissions_per_address_per_hour = 1000000
 """
 
 
+# The soaks: long (``slow``), on PostgreSQL (``db``), and only in ``make soak``.
+SOAK_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.db,
+    pytest.mark.skipif(not SOAK, reason="a soak: make soak (UKETSUKE_SOAK=1)"),
+]
+
+
 def rounds(default: int) -> int:
     return int(os.environ.get("UKETSUKE_SOAK_ROUNDS", str(default)))
+
+
+def soak_seed() -> tuple[int, random.Random]:
+    """The soak's seed and its random choices; UKETSUKE_SOAK_SEED (printed in the summary)
+    repeats them."""
+    seed = int(os.environ.get("UKETSUKE_SOAK_SEED", str(time.time_ns() % 2**32)))
+    return seed, random.Random(seed)
+
+
+def soak_config(path: Path, server: DovecotServer, seed: int) -> Path:
+    """The configuration every instance of a soak reads: the shared mailbox, the web."""
+    write_imap_config(path, server)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(WEB_TOML.format(key=seed))
+    return path
 
 
 @contextlib.contextmanager
@@ -233,6 +258,38 @@ class Expected:
         assert load.errors == [], load.errors[:5]
         self.certain |= load.accepted
         self.uncertain |= load.uncertain
+
+
+class Mixed:
+    """SMTP, IMAP and web-form load at once, for as long as the daemons are being killed."""
+
+    def __init__(
+        self,
+        server: DovecotServer,
+        smtp_ports: Callable[[], list[int]],
+        web_ports: Callable[[], list[int]],
+    ) -> None:
+        self.smtp = SmtpLoad(0.05, smtp_ports)
+        self.imap = ImapLoad(0.3, server)
+        self.web = WebLoad(0.3, web_ports)
+        self.loads: list[Load] = [self.smtp, self.imap, self.web]
+        for load in self.loads:
+            load.start()
+
+    def finish(self, expected: Expected) -> Expected:
+        for load in self.loads:
+            load.finish()
+            expected.add(load)
+        return expected
+
+    def summary(self, counts: dict[str, int]) -> str:
+        smtp, web = self.smtp, self.web
+        return (
+            f"smtp {len(smtp.accepted)} (retried {smtp.retries}), imap {len(self.imap.accepted)}, "
+            f"web {len(web.accepted)} (+{len(web.uncertain)} unanswered, {web.refused} refused); "
+            f"incidents {counts['incidents']}, acks {counts['acks']}, "
+            f"delivered {counts['delivered']}; 0 lost, 0 doubled"
+        )
 
 
 def _address(recipients: list[str]) -> str:

@@ -8,8 +8,6 @@ the IMAP lease passes to the survivor within 3 minutes. Runs only in ``make soak
 
 from __future__ import annotations
 
-import os
-import random
 import smtplib
 import socket
 import time
@@ -30,28 +28,11 @@ from intake.models import (
     TimedAction,
     utcnow,
 )
-from tests.daemon import Daemon, write_imap_config
+from tests import soak
+from tests.daemon import Daemon
 from tests.peers.dovecot import DovecotServer
-from tests.soak import (
-    DRAIN_LIMIT,
-    SOAK,
-    WEB_TOML,
-    Expected,
-    ImapLoad,
-    SmtpLoad,
-    WebLoad,
-    check_exactly_once,
-    customer_mail,
-    rounds,
-    soak_database,
-    wait_drained,
-)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.db,
-    pytest.mark.skipif(not SOAK, reason="a soak: make soak (UKETSUKE_SOAK=1)"),
-]
+pytestmark = soak.SOAK_MARKS
 
 STAFF = "sato@example.jp"
 TIMERS = 8  # incidents answered (auto-close) and mails held (held expiry) before the soak
@@ -83,7 +64,7 @@ def scalar(url: str, query):  # noqa: ANN001, ANN201 - a test's one-off read
 
 
 def wait_for(what: str, condition) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + DRAIN_LIMIT
+    deadline = time.monotonic() + soak.DRAIN_LIMIT
     while not condition():
         assert time.monotonic() < deadline, f"never happened: {what}"
         time.sleep(0.5)
@@ -96,10 +77,8 @@ def set_up_timers(a: Daemon, url: str, span: float) -> tuple[set[str], set[str]]
     closing = {f"close{n}@example.co.jp" for n in range(TIMERS)}
     held = {f"held{n}@example.co.jp" for n in range(TIMERS)}
     with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=30) as client:
-        for address in sorted(closing):
-            client.sendmail(address, ["support@example.jp"], customer_mail(address, "質問です。"))
-        for address in sorted(held):
-            data = customer_mail(address, "質問です。", fields=False)
+        for address in sorted(closing | held):
+            data = soak.customer_mail(address, "質問です。", fields=address in closing)
             client.sendmail(address, ["support@example.jp"], data)
     wait_for(
         "the timer mails processed",
@@ -184,14 +163,11 @@ def hand_over_the_lease(url: str, daemons: list[Daemon]) -> float:
 def test_r29_r16_soak_two_instances_one_database_kill_9_either_exactly_once(
     tmp_path: Path, fresh_dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    total = rounds(20)
-    seed = int(os.environ.get("UKETSUKE_SOAK_SEED", str(time.time_ns() % 2**32)))
-    rng = random.Random(seed)
-    config = write_imap_config(tmp_path / "uketsuke.toml", fresh_dovecot)
-    with config.open("a", encoding="utf-8") as handle:
-        handle.write(WEB_TOML.format(key=seed))  # one key: a form from A is posted to B
+    total = soak.rounds(20)
+    seed, rng = soak.soak_seed()
+    config = soak.soak_config(tmp_path / "uketsuke.toml", fresh_dovecot, seed)  # one for both
     started = time.monotonic()
-    with soak_database() as url:
+    with soak.soak_database() as url:
         daemons = []
         for name in ("a", "b"):
             home = tmp_path / name
@@ -211,13 +187,7 @@ def test_r29_r16_soak_two_instances_one_database_kill_9_either_exactly_once(
             def web_ports() -> list[int]:
                 return [a.web_port, b.web_port]
 
-            loads = [
-                SmtpLoad(0.05, ports),
-                ImapLoad(0.3, fresh_dovecot),
-                WebLoad(0.3, web_ports),
-            ]
-            for load in loads:
-                load.start()
+            load = soak.Mixed(fresh_dovecot, ports, web_ports)
             handover = None
             for n in range(total):
                 if n == total // 2:
@@ -228,10 +198,7 @@ def test_r29_r16_soak_two_instances_one_database_kill_9_either_exactly_once(
                 victim.kill()
                 time.sleep(rng.uniform(0.0, 1.0))  # the other one alone for a moment
                 victim.start()
-            expected = Expected(certain=set(closing), held=set(held))
-            for load in loads:
-                load.finish()
-                expected.add(load)
+            expected = load.finish(soak.Expected(certain=set(closing), held=set(held)))
             wait_for(
                 "every timer fired",
                 lambda: (
@@ -245,22 +212,18 @@ def test_r29_r16_soak_two_instances_one_database_kill_9_either_exactly_once(
                     == 0
                 ),
             )
-            drain = wait_drained(url, expected, lambda: a.tail() + "\n" + b.tail())
+            drain = soak.wait_drained(url, expected, lambda: a.tail() + "\n" + b.tail())
             for daemon in daemons:
                 assert daemon.terminate() == 0
-            counts = check_exactly_once(url, [d.home / "mail-out" for d in daemons], expected)
+            counts = soak.check_exactly_once(url, [d.home / "mail-out" for d in daemons], expected)
             check_timers_fired_once(url, closing, held)
         finally:
             for daemon in daemons:
                 daemon.close()
-    smtp, imap, web = loads
     with capsys.disabled():
         print(
             f"\ntwo-instance soak: {total} kill -9 rounds in {time.monotonic() - started:.0f} s "
             f"(drain {drain:.0f} s, UKETSUKE_SOAK_SEED={seed}); IMAP lease to the survivor "
-            f"in {handover:.0f} s; smtp {len(smtp.accepted)}, imap {len(imap.accepted)}, "
-            f"web {len(web.accepted)} (+{len(web.uncertain)} unanswered); "
-            f"incidents {counts['incidents']}, acks {counts['acks']}, delivered "
-            f"{counts['delivered']}; {2 * TIMERS} timers fired once each; 0 lost, 0 doubled"
+            f"in {handover:.0f} s; {2 * TIMERS} timers fired once each; {load.summary(counts)}"
         )
     assert handover is not None and handover < LEASE_LIMIT
