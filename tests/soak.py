@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from intake import db
 from intake.models import Incident, OutboxMail, RawMessage
+from intake.spool import SPOOL_THRESHOLD
 from tests.conftest import missing_peer
 from tests.daemon import write_imap_config
 from tests.mailmaker import FIELDS_BLOCK, make_mail
@@ -101,9 +102,10 @@ def soak_database() -> Iterator[str]:
         admin.dispose()
 
 
-def customer_mail(address: str, text: str, *, fields: bool = True) -> bytes:
-    """A customer's mail from ``address``; without the fields block it is held (R2)."""
-    body = (FIELDS_BLOCK if fields else "") + f"\n{text}\n"
+def customer_mail(address: str, text: str, *, fields: bool = True, size: int = 0) -> bytes:
+    """A customer's mail from ``address``, of more than ``size`` bytes when it is given (a log
+    pasted in); without the fields block it is held (R2)."""
+    body = (FIELDS_BLOCK if fields else "") + f"\n{text}\n" + "ログ行です。\n" * (size // 18)
     return make_mail(body, sender=address, message_id=f"<{address.replace('@', '.')}@soak>")
 
 
@@ -140,17 +142,23 @@ class Load(threading.Thread):
 
 
 class SmtpLoad(Load):
-    """An MTA: each message is retried (same Message-ID) until one of ``ports`` says 250."""
+    """An MTA: each message is retried (same Message-ID) until one of ``ports`` says 250.
+    One message in LARGE_EVERY is over the spool threshold (a file in the spool)."""
 
     prefix = "smtp"
+    LARGE_EVERY = 25
 
     def __init__(self, pace: float, ports: Callable[[], list[int]]) -> None:
         super().__init__(pace)
         self.ports = ports
         self.retries = 0
+        self.large = 0
 
     def one(self, address: str) -> None:
-        data = customer_mail(address, f"ログインできません（{address}）。")
+        large = self.count % self.LARGE_EVERY == 1  # the first, the 26th, …
+        self.large += large
+        size = SPOOL_THRESHOLD if large else 0
+        data = customer_mail(address, f"ログインできません（{address}）。", size=size)
         deadline = time.monotonic() + DRAIN_LIMIT
         while time.monotonic() < deadline:
             for port in self.ports():
@@ -285,7 +293,8 @@ class Mixed:
     def summary(self, counts: dict[str, int]) -> str:
         smtp, web = self.smtp, self.web
         return (
-            f"smtp {len(smtp.accepted)} (retried {smtp.retries}), imap {len(self.imap.accepted)}, "
+            f"smtp {len(smtp.accepted)} ({smtp.large} over 1 MB; retried {smtp.retries}), "
+            f"imap {len(self.imap.accepted)}, "
             f"web {len(web.accepted)} (+{len(web.uncertain)} unanswered, {web.refused} refused); "
             f"incidents {counts['incidents']}, acks {counts['acks']}, "
             f"delivered {counts['delivered']}; 0 lost, 0 doubled"

@@ -169,9 +169,12 @@ def test_r29_r16_soak_two_instances_one_database_kill_9_either_exactly_once(
     started = time.monotonic()
     with soak.soak_database() as url:
         daemons = []
+        spool = tmp_path / "spool"  # one spool folder for both (docs/operations.md)
+        spool.mkdir()
         for name in ("a", "b"):
             home = tmp_path / name
             home.mkdir()
+            (home / "spool").symlink_to(spool)
             daemons.append(Daemon(home, url, config=config))
         a, b = daemons
         try:
