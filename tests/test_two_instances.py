@@ -7,6 +7,7 @@ alone (R29): it never holds up the messages stored beside it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,15 @@ def store_as_instance(home: Path, database_url: str, size: int = SPOOL_THRESHOLD
     return stored.id
 
 
-def first_attempt(database_url: str, raw_id: int, other: Daemon) -> RawMessage:
-    """The raw row once a processor tried it: processed, or failed at least once."""
+def tried(raw: RawMessage) -> bool:
+    return raw.state != "received" or raw.last_error is not None
+
+
+def row_once(
+    database_url: str, raw_id: int, other: Daemon, until: Callable[[RawMessage], bool] = tried
+) -> RawMessage:
+    """The raw row once ``until`` holds: by default once a processor tried it (processed, or
+    failed at least once)."""
     engine = db.make_engine(database_url)
     deadline = time.monotonic() + HANG_LIMIT
     try:
@@ -47,7 +55,7 @@ def first_attempt(database_url: str, raw_id: int, other: Daemon) -> RawMessage:
             with db.session_factory(engine)() as session:
                 raw = session.get(RawMessage, raw_id)
                 assert raw is not None
-                if raw.state != "received" or raw.last_error is not None:
+                if until(raw):
                     raw.incidents = list(session.scalars(select(Incident.id)))
                     return raw
             assert time.monotonic() < deadline, f"never tried by the other: {other.tail()}"
@@ -69,7 +77,7 @@ def other_instance_processes(tmp_path: Path, database_url: str, shared_spool: bo
         raw_id = store_as_instance(first, database_url)
         assert any(p.is_file() for p in spool_dir(first).iterdir())  # a spool file
         other.start()
-        raw = first_attempt(database_url, raw_id, other)
+        raw = row_once(database_url, raw_id, other)
         assert other.terminate() == 0
     finally:
         other.close()
@@ -98,8 +106,8 @@ def test_large_message_stored_by_one_instance_is_processed_by_the_other_with_its
 def test_r29_an_unreadable_spool_file_fails_its_message_alone(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Its spool file gone (another instance's, or lost): that message is set aside after its
-    attempts, and a small message stored after it becomes an incident all the same."""
+    """Its spool file gone (another instance's, or lost): that message is set aside as
+    unprocessable, and a small message stored after it becomes an incident all the same."""
     home = tmp_path / "home"
     home.mkdir()
     daemon = Daemon(home, database_url)
@@ -110,14 +118,11 @@ def test_r29_an_unreadable_spool_file_fails_its_message_alone(
         spooled.unlink()
         small = store_as_instance(home, database_url, size=200)
         daemon.start()
-        raw = first_attempt(database_url, small, daemon)
+        raw = row_once(database_url, small, daemon)
         assert raw.state == "processed" and len(raw.incidents) == 1
-        engine = db.make_engine(database_url)
-        with db.session_factory(engine)() as session:
-            failed = session.get(RawMessage, lost)
-            assert failed is not None and failed.state in ("received", "unprocessable")
-            assert failed.last_error is not None and "FileNotFoundError" in failed.last_error
-        engine.dispose()
+        failed = row_once(database_url, lost, daemon, lambda raw: raw.state != "received")
+        assert failed.state == "unprocessable", failed.last_error
+        assert failed.last_error.startswith("FileNotFoundError")
         assert daemon.terminate() == 0
     finally:
         daemon.close()
