@@ -102,6 +102,13 @@ def soak_database() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(name="database_url")
+def soak_database_url() -> Iterator[str]:
+    """For a soak, whatever database the suite uses: one of its own on PostgreSQL."""
+    with soak_database() as url:
+        yield url
+
+
 def customer_mail(address: str, text: str, *, fields: bool = True, size: int = 0) -> bytes:
     """A customer's mail from ``address``, of more than ``size`` bytes when it is given (a log
     pasted in); without the fields block it is held (R2)."""
