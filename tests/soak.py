@@ -326,7 +326,8 @@ def delivered(maildirs: list[Path]) -> Counter[str]:
 
 
 def drained(database_url: str, expected: Expected) -> bool:
-    """Every expected incident made and every outbox row and stored message finished."""
+    """Every expected incident made and every outbox row and stored message finished; a
+    message set aside as unprocessable fails the soak at once (it will never be an incident)."""
     engine = db.make_engine(database_url)
     try:
         with db.session_factory(engine)() as session:
@@ -337,8 +338,17 @@ def drained(database_url: str, expected: Expected) -> bool:
             busy_out = session.scalar(
                 select(func.count()).where(OutboxMail.state.in_(("pending", "sending")))
             )
+            unprocessable = session.execute(
+                select(
+                    RawMessage.id,
+                    RawMessage.message_id,
+                    RawMessage.attempts,
+                    RawMessage.last_error,
+                ).where(RawMessage.state == "unprocessable")
+            ).all()
     finally:
         engine.dispose()
+    assert unprocessable == [], f"set aside (id, Message-ID, attempts, error): {unprocessable}"
     return expected.certain <= incidents and busy_raw == 0 and busy_out == 0
 
 

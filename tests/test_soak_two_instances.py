@@ -36,6 +36,7 @@ from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.peers.dovecot import DovecotServer
 from tests.soak import soak_database_url  # noqa: F401 - the fixture database_url
+from tests.test_daemon import orphaned_workers
 
 pytestmark = soak.SOAK_MARKS
 
@@ -208,8 +209,9 @@ def check_timers_fired_once(database_url: str, timers: Timers, issued: Path) -> 
 def hand_over_the_lease(database_url: str, daemons: list[Daemon]) -> float:
     """Kill the instance holding the IMAP lease and keep it down: seconds until the survivor
     holds the lease. The killed one is started again afterwards."""
-    holder = lease_owner(database_url)
-    [victim] = [d for d in daemons if owner(d) == holder]
+    owners = {owner(d) for d in daemons}
+    wait_for("an instance holds the lease", lambda: lease_owner(database_url) in owners)
+    [victim] = [d for d in daemons if owner(d) == lease_owner(database_url)]
     [survivor] = [d for d in daemons if d is not victim]
     victim.kill()
     killed = time.monotonic()
@@ -300,3 +302,5 @@ def test_r29_r16_soak_two_instances_one_database_kill_9_either_exactly_once(
             f"{load.summary(counts)}"
         )
     assert handover is not None and handover < LEASE_LIMIT
+    time.sleep(2)  # the killed daemons' parse workers notice within a second and exit
+    assert orphaned_workers(a.home) == orphaned_workers(b.home) == []
