@@ -150,10 +150,11 @@ class Load(threading.Thread):
 
 class SmtpLoad(Load):
     """An MTA: each message is retried (same Message-ID) until one of ``ports`` says 250.
-    One message in LARGE_EVERY is over the spool threshold (a file in the spool)."""
+    One message in LARGE_EVERY (UKETSUKE_SOAK_LARGE_EVERY, default 25; 0: none) is over the
+    spool threshold (a file in the spool)."""
 
     prefix = "smtp"
-    LARGE_EVERY = 25
+    LARGE_EVERY = int(os.environ.get("UKETSUKE_SOAK_LARGE_EVERY", "25"))
 
     def __init__(self, pace: float, ports: Callable[[], list[int]]) -> None:
         super().__init__(pace)
@@ -162,7 +163,7 @@ class SmtpLoad(Load):
         self.large = 0
 
     def one(self, address: str) -> None:
-        large = self.count % self.LARGE_EVERY == 1  # the first, the 26th, …
+        large = self.LARGE_EVERY > 0 and (self.count - 1) % self.LARGE_EVERY == 0  # 1st, 26th…
         self.large += large
         size = SPOOL_THRESHOLD if large else 0
         data = customer_mail(address, f"ログインできません（{address}）。", size=size)
