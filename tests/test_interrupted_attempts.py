@@ -4,7 +4,12 @@ that never ended (R29: a message that kills the processor must not be tried for 
 ``kill -9`` of the whole daemon ends an attempt the same way, so a message that happens to be in
 processing during three such kills is set aside — no incident, no acknowledgment — although
 nothing is wrong with it. Marked xfail (strict) until attempts cut short by the death of the
-whole daemon are told apart from those that killed the processor."""
+whole daemon are told apart from those that killed the processor.
+
+Giving every unfinished try back when a daemon starts is not that fix: a message that hangs the
+processor stops the watchdog pings, systemd restarts the whole service, and the message would be
+tried for ever. A fix keeps that case counted, and adapts the wait below (one attempt more per
+round, as counted today)."""
 
 from __future__ import annotations
 
