@@ -42,12 +42,14 @@ def parse_many(
     items: list[Fetched], context: ParseContext, spool: Path
 ) -> dict[int, ParsedMessage]:
     """Parse (maybe in a worker process); a message that is not mail is left for the pipeline
-    to hold. Spooled messages are mapped, not read whole."""
+    to hold, one whose spool file cannot be read (another instance's spool, a file lost) for
+    the pipeline to fail alone (R29): never the whole batch. Spooled messages are mapped, not
+    read whole."""
     parsed: dict[int, ParsedMessage] = {}
     for raw_id, data, name in items:
         try:
             with open_raw(spool, data, name) as content:
                 parsed[raw_id] = parse_message(content, context)
-        except NotAMessage:
+        except (NotAMessage, OSError):
             continue
     return parsed
