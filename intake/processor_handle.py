@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -77,6 +78,9 @@ class ProcessorProcess:
         self._recent: deque[float] = deque()
         self._started_at = 0.0
         self._restarted = False  # since the last start, is this a restart (no start-up grace)?
+        # This daemon run: the same through processor restarts, new when the daemon starts
+        # (intake.attempts tells a dead processor from a dead daemon by it).
+        self.run = uuid.uuid4().hex[:12]
 
     def _spawn(self) -> None:
         self.link.reset_heartbeat()
@@ -89,6 +93,7 @@ class ProcessorProcess:
                 os.getpid(),
                 self.workers,
                 logging.getLogger().getEffectiveLevel(),
+                self.run,
             ),
             name="uketsuke-processor",
         )
