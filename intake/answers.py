@@ -51,13 +51,21 @@ def act(
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
-        raise CommandError("the answer is empty (write the answer above the quoted notification)")
+        raise CommandError(
+            "the answer is empty (write the answer above the quoted notification)",
+            "回答が空です。引用された通知より上に回答を書いてください。",
+        )
     if answer.split and not answer.text:
-        raise CommandError("#split needs the text of the new incident below the command")
+        raise CommandError(
+            "#split needs the text of the new incident below the command",
+            "#split の下の行に、新しいインシデントの本文を書いてください。",
+        )
     if (answer.text and not (answer.note or answer.split)) and not incident.reply_address:
         raise CommandError(
             "the incident has no reply address (no_reply_address): find the customer's address"
-            " first; nothing was sent"
+            " first; nothing was sent",
+            "このインシデントにはお客様の返信先がありません。先にお客様のアドレスを確認して"
+            "ください。何も送信していません。",
         )
     done: list[str] = []
     _set_fields(session, incident, staff, answer, now, done)

@@ -11,7 +11,7 @@ customer's R27 hourly limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,15 @@ from intake.config import Config
 from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, item_text
 from intake.incidenttag import incident_tag
+from intake.labels import (
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    FLAG_LABELS,
+    TIMER_LABELS,
+    ja_time,
+    label,
+    labels_of,
+)
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
@@ -28,7 +37,9 @@ from responder.queue import STAFF, queue_mail
 from scheduler.calendar import to_tokyo
 
 # Everything from this line down is the notification, cut from a staff member's answer (R20).
-REPLY_MARKER = "##- この行より上に回答をお書きください / reply above this line -##"
+# Answers are cut at REPLY_MARKER_TEXT, which older notifications' marker lines carry too.
+REPLY_MARKER_TEXT = "この行より上に回答をお書きください"
+REPLY_MARKER = f"##- {REPLY_MARKER_TEXT} -##"
 
 
 @dataclass(frozen=True)
@@ -141,15 +152,15 @@ def notify_staff(
         "follow_up": follow_up,
         "first_line": incident.first_line,
         "reply_marker": REPLY_MARKER,
-        "channel": incident.channel,
-        "category": incident.category,
+        "channel": label(CHANNEL_LABELS, incident.channel),
+        "category": label(CATEGORY_LABELS, incident.category),
         "urgent": incident.urgent,
         "customer_number": customer.number if customer else None,
         "customer_company": customer.company if customer else "",
         "fields": stated_fields(incident.fields),
         "reply_address": incident.reply_address,
-        "flags": list(incident.flags),
-        "timers": _timers(session, incident),
+        "flags": labels_of(FLAG_LABELS, list(incident.flags)),
+        "timers": _timers(session, incident, to_tokyo(now).date()),
         "text": text,
     }
     for recipient in recipients:
@@ -182,10 +193,10 @@ def notify_staff(
     return len(recipients)
 
 
-def _timers(session: Session, incident: Incident) -> list[str]:
+def _timers(session: Session, incident: Incident, today: date) -> list[str]:
     """Pending timers of the incident, for the staff (R16, R18)."""
     lines = [
-        f"{t.kind}: {to_tokyo(t.due_at):%Y-%m-%d %H:%M}"
+        f"{label(TIMER_LABELS, t.kind)}: {ja_time(t.due_at, today)}"
         for t in session.scalars(
             select(TimedAction)
             .where(TimedAction.incident_id == incident.id, TimedAction.state == "pending")
@@ -193,7 +204,7 @@ def _timers(session: Session, incident: Incident) -> list[str]:
         )
     ]
     lines += [
-        f"license_mail: {to_tokyo(o.due_at):%Y-%m-%d %H:%M}"
+        f"{TIMER_LABELS['license_mail']}: {ja_time(o.due_at, today)}"
         for o in session.scalars(
             select(OutboxMail).where(
                 OutboxMail.incident_id == incident.id,

@@ -53,6 +53,7 @@ PURE_MODULES = (
     "intake.fax.lines",
     "intake.fieldnames",
     "intake.incidenttag",
+    "intake.labels",
     "intake.states",
     "intake.staffcommands",
     "intake.stafftoken",

@@ -77,9 +77,9 @@ def test_r22_urgent_phone_inquiry_after_hours_pages_each_oncall_address(
     assert message["Subject"] == f"[#{created.id}] 【緊急・時間外】 サーバーが停止しました。"
     body = message.get_content()
     assert "受付日時: 2026年" in body and "C0123-4567　株式会社サンプル商事" in body
-    assert "サーバーが停止しました。" in body and "after_hours" in body
+    assert "サーバーが停止しました。" in body and "時間外・請求候補" in body
     assert f"uketsuke incidents reply {created.id} --from" in body
-    assert "#time 1.5h" in body and "#cause" in body and "3,000円" in body
+    assert "#time 1時間30分" in body and "#cause" in body and "3,000円" in body
 
 
 def test_r22_urgent_mail_on_a_weekday_night_pages_with_the_profile_tag(config, sessions) -> None:

@@ -22,16 +22,17 @@ from intake.answers import act
 from intake.audit import audit
 from intake.dkimcheck import verified_domain
 from intake.incidenttag import incident_tag
+from intake.labels import CATEGORY_LABELS
 from intake.models import Incident, StaffUser
 from intake.outcomes import Held, Processed
 from intake.replykey import reply_key
 from intake.spool import read_raw
-from intake.staffcommands import CATEGORIES, CommandError, parse_answer
+from intake.staffcommands import CommandError, parse_answer, reason_ja
 from intake.stafftoken import ReplyToken, base_address, expired, token_in, verifies
 from intake.states import OutboxKind
 from intake.steps.context import Context
 from responder.queue import STAFF, queue_mail
-from responder.staffnotify import REPLY_MARKER, alert_staff
+from responder.staffnotify import REPLY_MARKER_TEXT, alert_staff
 from scheduler.calendar import to_tokyo
 
 
@@ -94,7 +95,7 @@ def staff(ctx: Context) -> None:
     assert staff_member is not None and incident is not None
     answer_text = ctx.message.body
     try:
-        answer = parse_answer(answer_text, REPLY_MARKER)
+        answer = parse_answer(answer_text, REPLY_MARKER_TEXT)
         done = act(
             ctx.session,
             ctx.config,
@@ -106,7 +107,7 @@ def staff(ctx: Context) -> None:
             raw_message_id=ctx.raw.id,
         )
     except CommandError as exc:
-        _tell_staff(ctx, staff_member, incident, str(exc))
+        _tell_staff(ctx, staff_member, incident, reason_ja(exc))
         raise Processed(f"staff answer to #{incident.id} not acted on: {exc}") from None
     raise Processed(f"staff answer to #{incident.id}: {', '.join(done)}")
 
@@ -247,7 +248,8 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
         body=(
             "スタッフを名乗るメールを認証できなかったため、保留しました。お客様には何も送信して"
             "おらず、コマンドも実行していません。\n\n"
-            f"  保留したメール: raw {ctx.raw.id}（uketsuke held list で確認できます）\n"
+            f"  保留したメール: 受信メール {ctx.raw.id}（ダッシュボードの保留一覧、またはコマンド"
+            " uketsuke held list で確認できます）\n"
             f"  差出人: {claim.sender or '(なし)'}\n"
             f"  件名: {ctx.message.subject}\n"
             f"  理由: {reason}\n\n"
@@ -274,7 +276,7 @@ def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str
             "tag": tag,
             "reason": reason,
             "staff_name": member.name,
-            "categories": ", ".join(CATEGORIES),
+            "categories": "、".join(CATEGORY_LABELS.values()),
         },
         voice=STAFF,
         incident_id=incident.id,

@@ -21,15 +21,19 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
+from intake.fieldnames import FIELD_LABELS
+from intake.labels import PERIOD_KIND_LABELS, ja_date
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
+    CHANNEL_LABELS,
     DIRECTION_LABELS,
     DUE_LABELS,
     FLAG_LABELS,
     OUTBOX_STATE_LABELS,
     STATE_LABELS,
     TIMER_LABELS,
+    profile_labels,
     tokyo_time,
 )
 
@@ -110,7 +114,12 @@ def page_context() -> dict[str, Any]:
         "due_labels": DUE_LABELS,
         "timer_labels": TIMER_LABELS,
         "outbox_state_labels": OUTBOX_STATE_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "period_kind_labels": PERIOD_KIND_LABELS,
+        "field_labels": FIELD_LABELS,
+        "profile_labels": profile_labels(),
     }
 
 
 staff.add_app_template_filter(tokyo_time, "tokyo")
+staff.add_app_template_filter(ja_date, "ja_date")

@@ -22,8 +22,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.answers import act, cancel_auto_close, close
+from intake.labels import OUTBOX_STATE_LABELS, label
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
-from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
+from intake.staffcommands import (
+    CATEGORIES,
+    CAUSES,
+    CommandError,
+    StaffAnswer,
+    parse_answer,
+    reason_ja,
+)
 from intake.staffcommands import parse_minutes as read_minutes
 from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
 from intake.web.context import web_context
@@ -65,7 +73,8 @@ def _act(session: Session, incident: Incident, staff: StaffUser, answer: StaffAn
     try:
         done = act(session, config, incident, staff, answer, now())
     except CommandError as exc:
-        raise ActionError(f"実行できませんでした。何も送信していません（{exc}）") from None
+        reason = reason_ja(exc)
+        raise ActionError(f"実行できませんでした。何も送信していません（{reason}）") from None
     return "、".join(_done_text(word) for word in done)
 
 
@@ -87,7 +96,8 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     try:
         parsed = parse_answer(_text("text"))
     except CommandError as exc:
-        raise ActionError(f"コマンドを確認してください。何も送信していません（{exc}）") from None
+        reason = reason_ja(exc)
+        raise ActionError(f"コマンドを確認してください。何も送信していません（{reason}）") from None
     return _act(session, incident, staff, parsed)
 
 
@@ -197,7 +207,8 @@ def hold(session: Session, incident: Incident, staff: StaffUser, at: datetime) -
     the row is locked first, so a mail being sent is found sent, never held after it went."""
     mail = _key_mail(session, incident)
     if mail.state != OutboxState.PENDING:
-        raise ActionError(f"送付メール {mail.id} は保留できません（状態: {mail.state}）。")
+        state = label(OUTBOX_STATE_LABELS, mail.state)
+        raise ActionError(f"送付メール {mail.id} は保留できません（状態: {state}）。")
     mail.state = OutboxState.HELD
     audit(session, "outbox_hold", f"outbox:{mail.id}", incident=incident.id)
     return f"ライセンスキー送付メール {mail.id} を保留しました"
@@ -206,7 +217,8 @@ def hold(session: Session, incident: Incident, staff: StaffUser, at: datetime) -
 def release(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
     mail = _key_mail(session, incident)
     if mail.state != OutboxState.HELD:
-        raise ActionError(f"送付メール {mail.id} は保留中ではありません（状態: {mail.state}）。")
+        state = label(OUTBOX_STATE_LABELS, mail.state)
+        raise ActionError(f"送付メール {mail.id} は保留中ではありません（状態: {state}）。")
     mail.state = OutboxState.PENDING
     audit(session, "outbox_release", f"outbox:{mail.id}", incident=incident.id)
     return f"ライセンスキー送付メール {mail.id} の保留を解除しました（予定時刻に送信）"

@@ -18,6 +18,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from intake.labels import HELD_REASON_LABELS, RAW_STATE_LABELS, label
 from intake.mail.headers import mail_subject
 from intake.models import (
     Customer,
@@ -39,6 +40,7 @@ from intake.reports import (
 from intake.spool import spool_dir
 from intake.web import charts
 from intake.web.context import web_context
+from intake.web.reportrows import month_ja, staff_billing_line, staff_consumption_row
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     audit_view,
@@ -55,11 +57,6 @@ from scheduler.calendar import TOKYO, to_tokyo
 
 CUSTOMERS_PER_PAGE = 100
 HEAD_BYTES = 16384
-REASON_LABELS = {
-    "missing_fields": "必須項目の不足 (R1/R2)",
-    "unknown_customer": "顧客番号が登録にない (R2)",
-    "needs_transcription": "FAXの手入力待ち (R11)",
-}
 CONSUMPTION_HEADERS = (
     "顧客番号",
     "社名",
@@ -135,7 +132,7 @@ def held() -> Any:
         raws=raws,
         subjects={i: _subject(r) for i, r in by_id.items()},
         attachments={i: attachments_of(r) for i, r in by_id.items()},
-        reasons=REASON_LABELS,
+        reasons=HELD_REASON_LABELS,
     )
 
 
@@ -165,7 +162,7 @@ def reprocess(raw_id: int) -> Any:
         return redirect(url_for("staff.held"), 303)
     state = _pipeline().process(raw_id, now(), again=True)
     audit_view("reprocess", f"raw:{raw_id}", state=str(state))
-    flash(f"メール {raw_id} を再処理しました: {state}", "done")
+    flash(f"メール {raw_id} を再処理しました（{label(RAW_STATE_LABELS, state)}）。", "done")
     return redirect(url_for("staff.held"), 303)
 
 
@@ -257,7 +254,7 @@ def reports() -> Any:
         page = render_template(
             "staff/message.html",
             title="月の指定が正しくありません",
-            message=f"{month!r} は月ではありません。YYYY-MM（例: 2026-12）で指定してください。",
+            message=f"「{month}」は月ではありません。2026-12 のように年と月で指定してください。",
         )
         return page, 400
     with reading() as session:
@@ -276,19 +273,21 @@ def reports() -> Any:
     first = start.date()
     return render_template(
         "staff/reports.html",
-        title=f"レポート {month}",
+        title=f"レポート {month_ja(month)}",
         month=month,
+        month_label=month_ja(month),
         previous_month=_shift(first, -1),
         next_month=_shift(first, 1),
-        consumption=consumption,
+        month_ja=month_ja,
+        consumption=[staff_consumption_row(row) for row in consumption],
         consumption_headers=CONSUMPTION_HEADERS,
-        billing=billing_text_rows(lines) if lines else [],
+        billing=billing_text_rows([staff_billing_line(line) for line in lines]) if lines else [],
         billing_headers=BILLING_HEADERS,
         days=days,
         categories=categories,
         total=len(month_rows),
-        day_chart=charts.per_day(first, [c for _, c in days], f"{month} 日別の受付件数"),
-        category_chart=charts.per_category(categories, f"{month} 分類別の受付件数"),
+        day_chart=charts.per_day(first, [c for _, c in days], f"{month_ja(month)} 日別の受付件数"),
+        category_chart=charts.per_category(categories, f"{month_ja(month)} 分類別の受付件数"),
     )
 
 

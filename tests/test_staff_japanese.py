@@ -1,0 +1,189 @@
+"""Staff read Japanese: the staff mails (notification, on-call page, error) and the dashboard's
+pages carry no English words, no rule numbers (R4) and no ISO timestamps — only what staff type
+or copy (commands such as ``#close``, addresses, domains, incident tags, command lines).
+
+Real SQLite/PostgreSQL, the daemon's pipeline, real templates, Flask's test client.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from dataclasses import replace
+from datetime import datetime
+from email import policy
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import select
+
+from intake.config import load_config
+from intake.models import OutboxMail, RawMessage
+from intake.pipeline import Pipeline
+from intake.staffcommands import CommandError, parse_answer, reason_ja
+from intake.store import store_raw
+from scheduler.calendar import TOKYO
+from tests.mailmaker import FIELDS_BLOCK, make_mail
+from tests.test_staff_mail import staff_reply
+from tests.test_web_staff import client, desk, login, post  # noqa: F401 - fixtures
+
+NIGHT = datetime(2026, 11, 24, 22, 0, tzinfo=TOKYO)  # Tuesday, after hours
+OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
+STAFF_KINDS = ("staff_notify", "staff_alert", "staff_error", "oncall")
+
+# What staff may read in Latin letters: what they type or copy, and names of things.
+ALLOWED = re.compile(
+    r"[\w.+-]+@[\w.-]+"  # addresses
+    r"|https?://\S+"
+    r"|\buketsuke\b[^\n。）]*"  # a command line to type
+    r"|#[a-z]+"  # staff commands
+    r"|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"  # domains, file names
+    r"|\bC\d{4}-\d{4}\b"  # customer numbers
+    r"|(?<![A-Za-z])(FAX|CSV|ID)(?![A-Za-z])"
+)
+ENGLISH = re.compile(r"[A-Za-z]{2,}")
+RULE = re.compile(r"\bR\d+\b")
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}:\d{2}")
+
+
+def foreign(text: str, names: list[str]) -> list[str]:
+    """English words, rule numbers and ISO timestamps in ``text``, with their surroundings."""
+    for name in names:
+        text = text.replace(name, "")
+    rest = ALLOWED.sub(" ", text)
+    return [
+        rest[max(0, m.start() - 20) : m.end() + 20].replace("\n", " ")
+        for pattern in (ENGLISH, RULE, ISO_TIME)
+        for m in pattern.finditer(rest)
+    ]
+
+
+class VisibleText(HTMLParser):
+    """The text a reader sees: no tags, attributes, styles or code samples."""
+
+    SKIP = frozenset({"style", "script", "code", "title", "svg"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def visible(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return "\n".join(parser.parts)
+
+
+@pytest.fixture
+def config(tmp_path):
+    loaded = load_config(None, env={"UKETSUKE_HOME": str(tmp_path / "home")})
+    helpdesk = replace(loaded.profiles["helpdesk"], oncall_addresses=["oncall@example.jp"])
+    return replace(loaded, profiles={**loaded.profiles, "helpdesk": helpdesk})
+
+
+def receive(config, sessions, data: bytes, at: datetime, to: list[str] | None = None) -> None:
+    sender = email.utils.parseaddr(str(email.message_from_bytes(data)["From"]))[1]
+    stored = store_raw(
+        sessions, data, channel="smtp", profile="helpdesk", envelope_from=sender, envelope_to=to
+    )
+    with sessions.begin() as session:
+        session.get(RawMessage, stored.id).received_at = at
+    Pipeline(config, sessions).process(stored.id, at)
+
+
+def outbox(sessions, *kinds: str) -> list[OutboxMail]:
+    with sessions() as session:
+        query = select(OutboxMail).where(OutboxMail.kind.in_(kinds)).order_by(OutboxMail.id)
+        return list(session.scalars(query))
+
+
+def parsed(mail: OutboxMail) -> email.message.EmailMessage:
+    return email.message_from_bytes(mail.data, policy=policy.default)
+
+
+@pytest.fixture
+def desk_at_work(config, desk):  # noqa: F811 - the fixture of test_web_staff
+    """An urgent inquiry at night (paged, after hours), one in business hours, one held for its
+    fields, and a staff answer by mail with an unknown command."""
+    urgent = make_mail(FIELDS_BLOCK + "\nサーバーが停止しました。\n", subject="【緊急】停止")
+    receive(config, desk, urgent, NIGHT)
+    receive(config, desk, make_mail(FIELDS_BLOCK + "\n印刷できません。\n"), OPEN)
+    receive(config, desk, make_mail("ログインできません。\n", sender="who@example.net"), OPEN)
+    notify = outbox(desk, "staff_notify")[0]
+    reply_to = str(parsed(notify)["Reply-To"])
+    for body in ("#closed\n回答です。", "#time たくさん\n回答です。", "#category 何か"):
+        receive(config, desk, staff_reply(notify, body), OPEN, to=[reply_to])
+    return desk
+
+
+def test_staff_mails_are_japanese(config, desk_at_work) -> None:
+    mails = outbox(desk_at_work, *STAFF_KINDS)
+    assert {m.kind for m in mails} >= {"staff_notify", "oncall", "staff_error"}
+    names = [p.display_name for p in config.profiles.values()]
+    found = {}
+    for mail in mails:
+        message = parsed(mail)
+        text = str(message["Subject"]) + "\n" + message.get_content()
+        if bad := foreign(text, names):
+            found[f"{mail.kind} {mail.id}"] = bad
+    assert found == {}
+
+
+def test_dashboard_pages_are_japanese(config, desk_at_work, client) -> None:  # noqa: F811
+    assert login(client).status_code == 303
+    assert post(client, "/staff/incidents/1/cause", cause="customer").status_code in (200, 303)
+    assert post(client, "/staff/incidents/1/time", time="30m").status_code in (200, 303)
+    names = [p.display_name for p in config.profiles.values()]
+    found = {}
+    for path in (
+        "/staff/",
+        "/staff/?due=auto_close",
+        "/staff/incidents/1",
+        "/staff/incidents/2",
+        "/staff/held",
+        "/staff/customers",
+        "/staff/customers/1",
+        "/staff/reports?month=2026-11",
+        "/staff/reports?month=2026-13",
+    ):
+        page = client.get(path)
+        assert page.status_code in (200, 400), path
+        if bad := foreign(visible(page.text), names):
+            found[path] = bad
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("commands", "category", "cause", "minutes"),
+    [
+        ("#category 障害\n#cause お客様側\n#time 1時間30分", "fault", "customer", 90),
+        ("#category 導入・設定\n#cause 当社\n#time 30分", "setup", "ours", 30),
+        ("#category fault\n#cause third-party\n#time 1.5h", "fault", "third-party", 90),
+    ],
+)
+def test_r20_commands_take_the_japanese_names_staff_are_shown(
+    commands: str, category: str, cause: str, minutes: int
+) -> None:
+    answer = parse_answer(commands + "\n回答です。")
+    assert (answer.category, answer.cause, answer.minutes) == (category, cause, minutes)
+
+
+def test_r20_a_bad_command_is_explained_in_japanese() -> None:
+    with pytest.raises(CommandError) as raised:
+        parse_answer("#category 何か\n回答です。")
+    assert "不具合・障害" in reason_ja(raised.value) and not ENGLISH.search(
+        ALLOWED.sub("", reason_ja(raised.value))
+    )
