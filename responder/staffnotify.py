@@ -10,6 +10,7 @@ customer's R27 hourly limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -33,6 +34,14 @@ from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import UNSENT, OutboxKind
+from responder.notifylinks import (
+    Attachment,
+    attachment_lines,
+    dashboard_url,
+    first_notifications,
+    linked_incident,
+    thread_for,
+)
 from responder.queue import STAFF, queue_mail
 from scheduler.calendar import to_tokyo
 
@@ -123,7 +132,13 @@ def notify_staff_of_new_incidents(accepted: Accepted) -> None:
         assert incident is not None
         text = item_text(session, incident.id) or incident.subject
         notify_staff(
-            session, accepted.config, incident, text=text, now=accepted.now, recipients=recipients
+            session,
+            accepted.config,
+            incident,
+            text=text,
+            now=accepted.now,
+            recipients=recipients,
+            attachments=accepted.intake.attachments,
         )
 
 
@@ -136,9 +151,11 @@ def notify_staff(
     now: datetime,
     follow_up: bool = False,
     recipients: list[StaffRecipient] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> int:
     """One notification per staff recipient of the incident's profile (``recipients``, when the
-    caller looked them up already); how many were queued."""
+    caller looked them up already); how many were queued. A follow-up's notification is threaded
+    under each member's first one (``responder.notifylinks``)."""
     if recipients is None:
         recipients = staff_recipients(session, config, incident.profile)
     if not recipients:
@@ -162,7 +179,11 @@ def notify_staff(
         "flags": labels_of(FLAG_LABELS, list(incident.flags)),
         "timers": _timers(session, incident, to_tokyo(now).date()),
         "text": text,
+        "dashboard_url": dashboard_url(config, incident.id),
+        "attachments": attachment_lines(attachments),
+        "linked": linked_incident(session, config, incident),
     }
+    first = first_notifications(session, incident.id) if follow_up else {}
     for recipient in recipients:
         account = recipient.account
         queue_mail(
@@ -176,6 +197,7 @@ def notify_staff(
             context={**context, "can_answer": account is not None},
             voice=STAFF,
             incident_id=incident.id,
+            thread=thread_for(first, recipient),
             reply_to=(
                 reply_address(
                     terms.support_address,
