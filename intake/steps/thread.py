@@ -123,15 +123,9 @@ def _join(ctx: Context, incident: Incident) -> None:
     )
     new_text = "\n\n".join(i.text for i in ctx.message.inquiries).strip()
     text = new_text or ctx.message.body.strip() or ctx.message.subject
-    notify_staff(
-        ctx.session,
-        ctx.config,
-        incident,
-        text=text,
-        now=ctx.now,
-        follow_up=True,
-        attachments=ctx.message.attachments,
-    )
+    files = ctx.message.attachments
+    notify_staff(ctx.session, ctx.config, incident, text=text, now=ctx.now, follow_up=True,
+                 attachments=files)  # fmt: skip
 
 
 def _reopen(ctx: Context, closed: Incident) -> None:
