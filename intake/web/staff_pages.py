@@ -222,13 +222,15 @@ def customer(customer_id: int) -> Any:
         ).one_or_none()
         if found is None:
             abort(404)
+        own = (Incident.customer_id == customer_id, visible(Incident.profile))
         counts = dict(
             session.execute(
                 select(Incident.contract_id, func.count())
-                .where(Incident.customer_id == customer_id, visible(Incident.profile))
+                .where(*own, NOT_MERGED)  # a merged incident never counted (R4)
                 .group_by(Incident.contract_id)
             ).all()
         )
+        merged = session.scalar(select(func.count()).where(*own, ~NOT_MERGED)) or 0
     contracts = sorted(
         (c for c in found.contracts if may_see(c.profile)),
         key=lambda c: (c.profile, c.period_start),
@@ -241,6 +243,7 @@ def customer(customer_id: int) -> Any:
         contracts=contracts,
         consumed=counts,
         without_period=counts.get(None, 0),
+        merged=merged,
         today=to_tokyo(now()).date(),
     )
 
