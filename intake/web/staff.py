@@ -60,6 +60,8 @@ ROUTES = (
     ("/attachments/<int:raw_id>/<int:index>", "attachment", "staff_files", "download", GET),
     ("/held", "held", "staff_pages", "held", GET),
     ("/held/<int:raw_id>/reprocess", "reprocess", "staff_pages", "reprocess", POST),
+    ("/held/<any(inquiry,raw):kind>/<int:item_id>/discard", "discard", "staff_discard", "discard",
+     POST),  # fmt: skip
     ("/customers", "customers", "staff_pages", "customers", GET),
     ("/customers/<int:customer_id>", "customer", "staff_pages", "customer", GET),
     ("/reports", "reports", "staff_pages", "reports", GET),
