@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
 
-from intake.models import OutboxMail
 from intake.web import create_app
 from tests.browser import DESKTOP, PHONE, Device, Visit, chromium
-from tests.test_web_staff import OPEN, PASSWORD, STAFF, Clock, config, desk, receive  # noqa: F401
+from tests.test_web_staff import (  # noqa: F401 - fixtures
+    OPEN,
+    PASSWORD,
+    STAFF,
+    Clock,
+    config,
+    desk,
+    key_mail,
+    receive,
+)
 
 pytestmark = pytest.mark.db
 # Where an element's top is on the page (document coordinates).
@@ -28,17 +35,7 @@ def served(config, desk) -> Iterator[tuple[str, int]]:  # noqa: F811
     hold form sits in the page's first column)."""
     [number] = receive(config, desk, "印刷できません。\n" * 5)
     with desk.begin() as session:
-        session.add(
-            OutboxMail(
-                kind="license_key",
-                profile="helpdesk",
-                incident_id=number,
-                message_id="<key.1@example.jp>",
-                recipients=["it@example.co.jp"],
-                data=b"Subject: key\r\n\r\n",
-                due_at=OPEN + timedelta(hours=1),
-            )
-        )
+        session.add(key_mail(number))
     server = make_server("127.0.0.1", 0, create_app(config, desk, Clock(OPEN)), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -548,18 +548,23 @@ def test_r3_r4_split_and_merge_and_counts_follow(config, staff, desk) -> None:
     assert post(staff, f"/staff/incidents/{first}/merge", target="999").status_code == 400
 
 
+def key_mail(number: int) -> OutboxMail:
+    """A license-key mail of the incident, scheduled an hour ahead (R14)."""
+    return OutboxMail(
+        kind="license_key",
+        profile="helpdesk",
+        incident_id=number,
+        message_id="<key.1@example.jp>",
+        recipients=["it@example.co.jp"],
+        data=b"Subject: key\r\n\r\n",
+        due_at=OPEN + timedelta(hours=1),
+    )
+
+
 def test_r15_r16_hold_and_release_a_scheduled_key_mail(config, staff, desk) -> None:
     [number] = receive(config, desk, "印刷できません。")
     with desk.begin() as session:
-        key = OutboxMail(
-            kind="license_key",
-            profile="helpdesk",
-            incident_id=number,
-            message_id="<key.1@example.jp>",
-            recipients=["it@example.co.jp"],
-            data=b"Subject: key\r\n\r\n",
-            due_at=OPEN + timedelta(hours=1),
-        )
+        key = key_mail(number)
         session.add(key)
     page = staff.get(f"/staff/incidents/{number}").text
     assert f'"送付メール" class="num">{key.id}<' in page and "保留する" in page
