@@ -4,6 +4,8 @@ SQLite/PostgreSQL, through the daemon's pipeline."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -69,3 +71,40 @@ def receive_held(config, sessions, body: str) -> None:  # noqa: F811
     with sessions.begin() as session:
         session.get(RawMessage, stored.id).received_at = OPEN
     Pipeline(config, sessions).process(stored.id, OPEN)
+
+
+def csv_rows(response) -> list[list[str]]:
+    assert response.data.startswith("\ufeff".encode())  # Excel: UTF-8 with a BOM
+    text = response.data.decode("utf-8-sig")
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", "")  # CRLF line ends
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_incident_list_downloads_as_csv_for_excel_with_the_pages_filters(
+    config,  # noqa: F811
+    staff,  # noqa: F811
+    desk,  # noqa: F811
+) -> None:
+    many = "\n".join(f"{i}. 質問{i}の件でご確認ください。" for i in range(1, 53))
+    numbers = receive(config, desk, many)
+    assert len(numbers) == 52  # more than one page of the list (50)
+    receive(config, desk, "=HYPERLINK(\"http://evil.example\")", subject="=1+2")
+    listing = staff.get("/staff/?q=質問").text
+    link = re.search(r'href="(/staff/incidents\.csv\?[^"]*)"[^>]*download', listing)
+    assert link and "q=" in link.group(1)
+    header, *rows = csv_rows(staff.get(link.group(1).replace("&amp;", "&")))
+    assert header == [
+        "番号", "状態", "受付日時", "顧客番号", "社名", "分類", "件名", "内容", "フラグ", "緊急",
+        "プロファイル",
+    ]  # fmt: skip
+    assert [int(r[0]) for r in rows] == sorted(numbers, reverse=True)  # every page, newest first
+    first = rows[-1]
+    assert first[1:4] == ["対応待ち", "2026/11/24 10:30", "C0123-4567"]
+    assert first[4:6] == ["株式会社サンプル商事", "その他"]
+    assert first[10] == "ヘルプデスク・サポートサービス"
+    everything = csv_rows(staff.get("/staff/incidents.csv"))
+    formula = everything[1]  # the newest: a subject Excel would run
+    assert formula[6] == "'=1+2" and formula[7].startswith("'=HYPERLINK")
+    assert len(everything) == 1 + 53
+    [entry, _] = audits(desk, "export_list")
+    assert entry.actor == STAFF and entry.detail["rows"] == 52 and entry.detail["q"] == "質問"

@@ -55,6 +55,7 @@ ROUTES = (
     ("/login", "login", "auth", "login", ("GET", "POST")),
     ("/logout", "logout", "auth", "logout", POST),
     ("/", "incidents", "staff_incidents", "incidents", GET),
+    ("/incidents.csv", "incidents_csv", "staff_export", "incidents_csv", GET),
     ("/incidents/<int:number>", "incident", "staff_incidents", "incident", GET),
     ("/incidents/<int:number>/<action>", "act", "staff_actions", "perform", POST),
     ("/attachments/<int:raw_id>/<int:index>", "attachment", "staff_files", "download", GET),
