@@ -70,3 +70,34 @@ def test_r2_expiry_counts_only_inquiries_that_expired(config, sessions, caplog) 
     with sessions() as session:
         states = sorted(i.state for i in session.scalars(select(Inquiry)))
     assert states == ["accepted", "expired"]
+
+
+def test_r2_migration_cancels_the_timers_of_completed_inquiries(database_url) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    DUE, AT = "'2026-12-08 01:00:00+00'", "'2026-11-24 01:00:00+00'"  # noqa: N806
+
+    engine = db.make_engine(database_url)
+    command.upgrade(db.alembic_config(engine), "0013")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO inquiries (id, profile, channel, state, fields, missing, created_at)"
+                " VALUES (1, 'helpdesk', 'smtp', 'accepted', '{}', '[]', '2026-11-24 01:00:00+00'),"
+                " (2, 'helpdesk', 'smtp', 'held', '{}', '[]', '2026-11-24 01:00:00+00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO timed_actions"
+                " (kind, due_at, inquiry_id, state, payload, attempts, created_at)"
+                f" VALUES ('held_expiry', {DUE}, 1, 'pending', '{{}}', 0, {AT}),"
+                f" ('held_expiry', {DUE}, 2, 'pending', '{{}}', 0, {AT})"
+            )
+        )
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        states = dict(connection.execute(text("SELECT inquiry_id, state FROM timed_actions")).all())
+    engine.dispose()
+    assert states == {1: "cancelled", 2: "pending"}  # a still-held inquiry keeps its timer
