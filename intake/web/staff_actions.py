@@ -83,7 +83,7 @@ def _done_text(word: str) -> str:
     if name == "split":
         return f"{value} を作成しました（お客様に受付のお知らせ）"
     if name == "time":
-        return f"作業時間 {value} を追加しました"
+        return f"作業時間 {value.removesuffix('m')}分 を追加しました"
     if name == "category":
         return f"分類を「{CATEGORY_LABELS.get(value, value)}」にしました"
     if name == "cause":
