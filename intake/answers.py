@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from intake import targets
 from intake.audit import audit
 from intake.config import Config
+from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
 from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
-from intake.staffcommands import CommandError, StaffAnswer
+from intake.staffcommands import CommandError, StaffAnswer, reason_ja
 from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
 
@@ -50,7 +52,10 @@ def act(
     """Carry out a staff member's answer and commands; returns what was done, one word each.
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
+    ordered = answer.take or answer.assign
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
+        if ordered:
+            return [_assign_by_command(session, incident, staff, answer, now)]
         raise CommandError(
             "the answer is empty (write the answer above the quoted notification)",
             "回答が空です。引用された通知より上に回答を書いてください。",
@@ -67,7 +72,7 @@ def act(
             "このインシデントにはお客様の返信先がありません。先にお客様のアドレスを確認して"
             "ください。何も送信していません。",
         )
-    done: list[str] = []
+    done: list[str] = [_assign_by_command(session, incident, staff, answer, now)] if ordered else []
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
         _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
@@ -82,6 +87,19 @@ def act(
         close(session, config, incident, now, by=staff.email)
         done.append("close")
     return done
+
+
+def _assign_by_command(
+    session: Session, incident: Incident, staff: StaffUser, answer: StaffAnswer, now: datetime
+) -> str:
+    """``#take`` / ``#assign EMAIL``: the incident's assignee (docs/staff.md)."""
+    email = staff.email if answer.take else answer.assign or ""
+    try:
+        member = assignable(session, incident, email)
+    except AssignError as exc:
+        raise CommandError(f"#assign: {exc}", f"#assign: {reason_ja(exc)}") from None
+    assign(session, incident, member.email, by=staff.email, now=now)
+    return f"assign:{member.email}"
 
 
 def _set_fields(
@@ -176,10 +194,12 @@ def relay(
             payload={"answered_at": now.isoformat()},
         )
     )
+    answered(session, incident, staff, now)  # the desk: version, assignee, draft claim
     incident.state = IncidentState.ANSWERED
     incident.closed_at = None
     incident.last_staff_answer_at = now
     incident.updated_at = now
+    targets.answered(session, incident, now)  # response targets: nothing is due now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
     return sent
 
@@ -203,6 +223,7 @@ def close(
     incident.updated_at = now
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
+    targets.cleared(session, incident, now)  # response targets: nothing due when closed
     queue_closed(session, config, incident, now=now, auto=auto)
     audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True

@@ -66,6 +66,9 @@ class ProfileConfig(Model):
     # Staff addresses without an account: they get staff mail without a reply token (read, not
     # answer, by mail), and their mail is never taken for a customer's inquiry (R20, R21).
     staff_addresses: list[str] = field(default_factory=list)
+    # Who handles a new incident: nobody until the desk decides, or in turn among the profile's
+    # staff who are not away (docs/staff.md, "担当と二重対応防止").
+    auto_assign: Literal["none", "round_robin"] = "none"
     oncall_addresses: list[str] = field(default_factory=lambda: ["oncall@example.jp"])
     hours: Annotated[list[HoursConfig], NonEmpty()]
     company_holidays: Annotated[list[tuple[str, str]], Check(check_holidays)] = field(
@@ -88,6 +91,10 @@ class ProfileConfig(Model):
     # R23: after-hours work billed at this rate per billing_unit_minutes, time rounded up.
     after_hours_rate_jpy: Annotated[int, Range(ge=0)] = 3000
     billing_unit_minutes: Annotated[int, Range(ge=1)] = 30
+    # Response targets in business hours (docs/staff.md, "Response targets"); 0: no target.
+    first_response_hours: Annotated[int, Range(ge=0, le=2000)] = 8
+    follow_up_response_hours: Annotated[int, Range(ge=0, le=2000)] = 16
+    warn_before_minutes: Annotated[int, Range(ge=0, le=6000)] = 60
 
     def calendar(self) -> BusinessCalendar:
         """The pure business calendar (R9, R12, R13) these terms describe (built once: it is

@@ -94,7 +94,9 @@ class AlertsConfig(Model):
     """When something stops moving (``uketsuke health``; docs/operations.md, "Monitoring")."""
 
     # A mailbox without a successful poll, a message waiting to be processed, or a due outbox
-    # mail older than this is CRITICAL (WARNING from half of it on).
-    stuck_minutes: Annotated[int, Range(ge=1)] = 15
-    # Who hears of it; empty: the on-call addresses of every profile.
+    # mail older than this is CRITICAL (WARNING from half of it on), and an alarm (``ops_alert``).
+    # Minutes, fractions allowed (tests use a few seconds).
+    stuck_minutes: Annotated[float, Range(ge=0.05)] = 15
+    # Who hears of it (``ops_alert``, ``ops_resolved``); empty: the on-call addresses of every
+    # profile.
     ops_addresses: list[str] = field(default_factory=list)

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake import db
+from intake import alarmwatch, db
 from intake.channels.imap import ImapPoller
 from intake.channels.smtp import start_smtp_server
 from intake.config import Config
@@ -75,6 +75,13 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
     return stop
 
 
+def instance_name(config: Config) -> str:
+    """This instance among several on one database: its host and home. The IMAP lease owner
+    survives a restart of this instance (same host, same home), so a daemon killed with -9
+    retakes its mailboxes at once instead of waiting for its own lease to expire."""
+    return f"{socket.gethostname()}:{Path(config.home).resolve()}"
+
+
 def _start_pollers(
     config: Config,
     sessions: sessionmaker[Session],
@@ -82,9 +89,7 @@ def _start_pollers(
     pollers_stop: threading.Event,
 ) -> list[threading.Thread]:
     """One started thread per IMAP mailbox, each polling until ``pollers_stop`` is set."""
-    # The lease owner survives a restart of this instance (same host, same home), so a daemon
-    # killed with -9 retakes its mailboxes at once instead of waiting for its own lease to expire.
-    instance = f"{socket.gethostname()}:{Path(config.home).resolve()}"
+    instance = instance_name(config)
     pollers = [
         threading.Thread(
             target=ImapPoller(
@@ -183,6 +188,7 @@ async def serve(config: Config, web: bool = True) -> int:
     pollers_stop = threading.Event()
     pollers = _start_pollers(config, sessions, processor.notify, pollers_stop)
     web_server = _start_web(config, sessions, processor) if web else None
+    alarmwatch.start(config, sessions, instance_name(config), processor.liveness, pollers_stop)
     failed: list[str] = []
     processor.publish(config.home_path)  # `uketsuke status` sees it from READY=1 on
     supervisor = asyncio.create_task(_supervise(processor, config.home_path, stop, failed))

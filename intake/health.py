@@ -79,19 +79,41 @@ def processor_part(config: Config) -> Part:
     return Part("processor", Level.OK, f"heartbeat {age:.0f} s ago, {restarts} restart(s)", age)
 
 
-def outbox_part(session: Session, judge: Judge, now: datetime) -> Part:
-    oldest = session.scalar(
+def oldest_undelivered(session: Session, now: datetime) -> datetime | None:
+    """When the longest-waiting pending mail was first due: a mail due now and never tried, or
+    one the relay refused (its back-off moved ``due_at`` on; it counts from when it was first
+    due, ``responder.outbox.first_due``: a failing relay must not look like a future mail)."""
+    due = session.scalar(
         select(func.min(OutboxMail.due_at)).where(
-            OutboxMail.state == OutboxState.PENDING, OutboxMail.due_at <= now
+            OutboxMail.state == OutboxState.PENDING,
+            OutboxMail.due_at <= now,
+            OutboxMail.attempts == 0,
         )
     )
+    retried = session.execute(
+        select(OutboxMail.created_at, OutboxMail.payload)
+        .where(OutboxMail.state == OutboxState.PENDING, OutboxMail.attempts > 0)
+        .order_by(OutboxMail.created_at)
+        .limit(50)
+    ).all()
+    firsts = [_first_due(created, payload) for created, payload in retried]
+    return min([t for t in (due, *firsts) if t is not None], default=None)
+
+
+def _first_due(created: datetime, payload: dict[str, Any] | None) -> datetime:
+    first = (payload or {}).get("due_at")
+    return datetime.fromisoformat(first) if first else created
+
+
+def outbox_part(session: Session, judge: Judge, now: datetime) -> Part:
+    oldest = oldest_undelivered(session, now)
     failed = session.scalar(
         select(func.count()).select_from(OutboxMail).where(OutboxMail.state == OutboxState.FAILED)
     )
     if oldest is None:
         level, detail, age = Level.OK, "nothing due", None
     else:
-        age = (now - oldest).total_seconds()
+        age = max((now - oldest).total_seconds(), 0.0)
         level, detail = judge.level(age), f"oldest due mail waits {elapsed(age)}"
     if failed:
         level = max(level, Level.WARNING)

@@ -55,6 +55,7 @@ TIMER_LABELS = {
     "held_expiry": "保留期限",
     "license_key": "ライセンスキー送付",
     "license_mail": "ライセンスキー送付",
+    "sla_due": "回答期限の通知",
 }
 OUTBOX_STATE_LABELS = {
     OutboxState.PENDING: "送信待ち",

@@ -19,6 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.alarms import active_alarms
+from intake.health import oldest_undelivered
 from intake.models import (
     Incident,
     IncidentMessage,
@@ -52,6 +54,7 @@ class DatabaseCollector:
             yield from self._incidents(session)
             yield from self._outbox(session, now)
             yield from self._mailboxes(session)
+            yield from self._alarms(session)
             overdue = session.scalar(
                 select(func.count())
                 .select_from(TimedAction)
@@ -168,11 +171,7 @@ class DatabaseCollector:
         ):
             pending.add_metric([kind], count)
         yield pending
-        oldest = session.scalar(
-            select(func.min(OutboxMail.due_at)).where(
-                OutboxMail.state == OutboxState.PENDING, OutboxMail.due_at <= now
-            )
-        )
+        oldest = oldest_undelivered(session, now)
         yield GaugeMetricFamily(
             "uketsuke_outbox_oldest_due_seconds",
             "How long the oldest due outbox mail has waited (0: none)",
@@ -203,6 +202,17 @@ class DatabaseCollector:
         ):
             last.add_metric([name], at.timestamp())
         yield last
+
+
+    def _alarms(self, session: Session) -> Iterator[Metric]:
+        active = GaugeMetricFamily(
+            "uketsuke_alarm_active",
+            "1 for each alarm condition that holds now (docs/operations.md, \"Alarms\")",
+            labels=["condition"],
+        )
+        for alarm in active_alarms(session):
+            active.add_metric([alarm.condition], 1)
+        yield active
 
 
 def _count(session: Session, statement: Any) -> int:

@@ -222,6 +222,7 @@ class Incident(Base):
     # The desk (docs/staff.md): who handles it (a staff email, None: unassigned); bumped by every
     # answer and assignment, so a stale answer form is refused; who is writing an answer, since.
     assignee: Mapped[str | None] = mapped_column(String(320), index=True)
+    assigned_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)
     draft_by: Mapped[str | None] = mapped_column(String(320))
     draft_at: Mapped[datetime | None]
@@ -372,8 +373,10 @@ class Alarm(Base):
     # The last ops_alert / ops_resolved mail delivered (at most one of each per hour).
     alerted_at: Mapped[datetime | None]
     resolved_mailed_at: Mapped[datetime | None]
-    # An alert or all-clear decided but not yet delivered (the relay may be the stuck part).
+    # An alert or all-clear decided but not yet delivered (the relay may be the stuck part),
+    # and until when one instance has claimed its delivery.
     pending_mail: Mapped[str | None] = mapped_column(String(16))
+    sending_until: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

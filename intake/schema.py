@@ -90,10 +90,10 @@ class _Bad(Exception):
 
 @dataclass(frozen=True)
 class Range:
-    ge: int | None = None
-    le: int | None = None
+    ge: float | None = None
+    le: float | None = None
 
-    def check(self, value: int) -> None:
+    def check(self, value: float) -> None:
         if self.ge is not None and value < self.ge:
             raise _Bad(f"Input should be greater than or equal to {self.ge}")
         if self.le is not None and value > self.le:
@@ -225,6 +225,12 @@ def _scalar(value: Any, hint: Any) -> Any:
         if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
             return int(value)  # environment overrides are strings
         raise _Bad("Input should be a valid integer")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d+)?\s*", value):
+            return float(value)
+        raise _Bad("Input should be a number")
     if hint is str:
         if isinstance(value, str):
             return value

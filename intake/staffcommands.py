@@ -2,7 +2,8 @@
 
 Pure functions of the text. Commands are recognised only on the answer's first non-empty lines,
 one per line (``#close``, ``#note``, ``#category NAME``, ``#split``, ``#time 1.5h``,
-``#cause customer|ours|third-party``); the first line that is not a command starts the answer. An
+``#cause customer|ours|third-party``, and for the desk ``#take``, ``#assign EMAIL``, ``#force``);
+the first line that is not a command starts the answer. An
 unknown command, or a known one with a bad argument, is an error: nothing of the answer is acted
 on or relayed (the staff member is told why).
 """
@@ -19,6 +20,7 @@ from intake.labels import CATEGORY_LABELS, CAUSE_LABELS
 CATEGORIES = ("general", "setup", "operation", "fault", "license", "out_of_scope", "other")
 CAUSES = ("customer", "ours", "third-party")
 _COMMAND = re.compile(r"#([a-z-]+)(?:\s+(.*))?", re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _HOURS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:h|hr|hrs|hours?|時間)", re.IGNORECASE)
 _MINUTES = re.compile(r"(\d+)\s*(?:m|min|mins|minutes?|分)", re.IGNORECASE)
 _ATTRIBUTION = re.compile(
@@ -70,6 +72,9 @@ class StaffAnswer:
     category: str | None = None
     cause: str | None = None
     minutes: int = 0
+    take: bool = False  # assign the incident to the one who wrote
+    assign: str | None = None  # assign it to this staff address
+    force: bool = False  # relay even if someone else answered first
     commands: list[str] = field(default_factory=list)
 
 
@@ -95,7 +100,7 @@ def parse_answer(body: str, marker: str | None = None) -> StaffAnswer:
 
 
 def _apply(answer: StaffAnswer, name: str, argument: str) -> None:
-    if name in ("close", "note", "split"):
+    if name in ("close", "note", "split", "take", "force"):
         if argument:
             raise CommandError(
                 f"#{name} takes no argument (got {argument!r})",
@@ -106,13 +111,22 @@ def _apply(answer: StaffAnswer, name: str, argument: str) -> None:
         answer.category = _named("category", "分類", argument, CATEGORY_LABELS, _CATEGORY_ALIASES)
     elif name == "cause":
         answer.cause = _named("cause", "原因", argument, CAUSE_LABELS, _CAUSE_ALIASES)
+    elif name == "assign":
+        if not _EMAIL.fullmatch(argument):
+            raise CommandError(
+                f"#assign {argument!r}: give a staff member's email address",
+                "#assign のあとには担当者のメールアドレスを書いてください"
+                f"（「{argument}」と書かれていました）。",
+            )
+        answer.assign = argument.lower()
     elif name == "time":
         answer.minutes += parse_minutes(argument)
     else:
         raise CommandError(
-            f"#{name}: unknown command (known: #close #note #category #split #time #cause)",
+            f"#{name}: unknown command (known: #close #note #category #split #time #cause"
+            " #take #assign #force)",
             f"#{name} というコマンドはありません。"
-            "使えるのは #close #note #category #split #time #cause です。",
+            "使えるのは #close #note #category #split #time #cause #take #assign #force です。",
         )
 
 

@@ -9,8 +9,10 @@ finished when it is sent (the license key, R14–R16) gives the dispatcher a :cl
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -104,6 +106,40 @@ def first_due(row: OutboxMail) -> datetime:
     return datetime.fromisoformat(first) if first else row.due_at
 
 
+# SQLite: deliveries that ended are marked in one write transaction once this many ended, or the
+# first of them ended this long ago (a slow recipient never delays the others' records more).
+MARK_BATCH = 20
+MARK_AFTER_SECONDS = 0.5
+
+
+class _Ended:
+    """Deliveries that ended and are not yet recorded (SQLite's batching of the marks)."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[int, Exception | None] = {}
+        self.since = 0.0
+
+    def collect(self, running: dict[Future[Exception | None], int]) -> None:
+        """Wait until a delivery ends, or until the oldest ended one is due to be recorded."""
+        timeout = None
+        if self.outcomes:
+            timeout = max(self.since + MARK_AFTER_SECONDS - time.monotonic(), 0.0)
+        done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+        if done and not self.outcomes:
+            self.since = time.monotonic()
+        for future in done:
+            self.outcomes[running.pop(future)] = future.result()
+
+    def due(self) -> bool:
+        if len(self.outcomes) >= MARK_BATCH:
+            return True
+        return bool(self.outcomes) and time.monotonic() - self.since >= MARK_AFTER_SECONDS
+
+    def take(self) -> dict[int, Exception | None]:
+        outcomes, self.outcomes = self.outcomes, {}
+        return outcomes
+
+
 class SendHook(Protocol):
     """A kind of mail finished when it is sent, not when queued (the license key, R14–R16)."""
 
@@ -118,12 +154,13 @@ class SendHook(Protocol):
 
 
 class Dispatcher:
-    """Sends due outbox rows, a few per transaction.
+    """Sends due outbox rows, up to PARALLEL_SENDS at once, each recorded as its delivery ends.
 
-    PostgreSQL: rows are claimed with SKIP LOCKED, so two instances never share one, and
-    delivered inside that transaction (row locks block no other writer). SQLite has one writer
-    at a time: there the rows are read, delivered with no transaction open (a slow relay must
-    not hold up the doors' commits), and then marked in one short write transaction.
+    PostgreSQL: each row is claimed with SKIP LOCKED in its own transaction on a sender thread,
+    so two instances never share one, delivered under that lock (row locks block no other
+    writer) and committed at once. SQLite has one writer at a time: there the rows are read,
+    delivered with no transaction open (a slow relay must not hold up the doors' commits), and
+    the deliveries that ended are marked in one short write transaction while the others go on.
 
     Either way a crash after delivery and before the commit sends the row again: into the
     Maildir that replaces its own file; through a relay the repeat carries the same Message-ID
@@ -155,6 +192,7 @@ class Dispatcher:
         self._failures = 0
         self._tick_failed = 0  # deliveries that failed in this tick, and the last one's class
         self._tick_error = ""
+        self._lock = threading.Lock()
 
     def due_ids(self, now: datetime, limit: int = 100) -> list[int]:
         with self.sessions() as session:
@@ -167,13 +205,10 @@ class Dispatcher:
                 )
             )
 
-    def run_once(self, now: datetime, chunk: int = 20) -> int:
-        """Send what is due, ``chunk`` rows a transaction (rows claimed with SKIP LOCKED)."""
-        sent = 0
-        ids = self.due_ids(now)
+    def run_once(self, now: datetime) -> int:
+        """Send what is due (at most 100 mails a tick), each recorded as its delivery ends."""
         self._tick_failed, self._tick_error = 0, ""
-        for start in range(0, len(ids), chunk):
-            sent += self.send_many(ids[start : start + chunk], now)
+        sent = self.send_many(self.due_ids(now), now)
         self._relay_state(sent, now)
         return sent
 
@@ -200,29 +235,59 @@ class Dispatcher:
             self._failures = 0
 
     def send_many(self, row_ids: list[int], now: datetime) -> int:
+        """Deliver and record these rows, up to PARALLEL_SENDS at once, each recorded as soon as
+        its delivery ends: one slow or failing recipient holds up one sender, never the
+        others, and never the recording of theirs."""
         if self.sessions.kw["bind"].dialect.name == "sqlite":
             return self._send_then_mark(row_ids, now)
-        sent = 0
+        if len(row_ids) <= 1:
+            return sum(self._send_locked(row_id, now) for row_id in row_ids)
+        return sum(self._senders_().map(lambda row_id: self._send_locked(row_id, now), row_ids))
+
+    def _send_locked(self, row_id: int, now: datetime) -> int:
+        """PostgreSQL: one row in its own transaction, claimed with SKIP LOCKED (another
+        instance skips it), delivered under its lock, recorded and committed at once."""
         with self.sessions.begin() as session:
-            rows = session.scalars(
+            row = session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == OutboxState.PENDING)
-                .order_by(OutboxMail.id)
+                .where(OutboxMail.id == row_id, OutboxMail.state == OutboxState.PENDING)
                 .with_for_update(skip_locked=True)
-            ).all()
-            outcomes = self._deliver_all(rows, now)
-            for row in rows:
-                sent += self._record(session, row, outcomes[row.id], now)
-        return sent
+            ).first()
+            if row is None:
+                return 0
+            return self._record(session, row, self._deliver(row, now), now)
 
     def _send_then_mark(self, row_ids: list[int], now: datetime) -> int:
-        with self.reads() as session:
-            rows = session.scalars(
-                select(OutboxMail)
-                .where(OutboxMail.id.in_(row_ids), OutboxMail.state == OutboxState.PENDING)
-                .order_by(OutboxMail.id)
-            ).all()
-        outcomes = self._deliver_all(rows, now)  # no transaction open
+        """SQLite: rows read one by one and delivered with no transaction open (a slow relay
+        must not hold up the doors' commits). The deliveries that ended are marked together in
+        one short write transaction once MARK_BATCH of them ended, or the first of them ended
+        MARK_AFTER_SECONDS ago, while the others are still under way."""
+        running: dict[Future[Exception | None], int] = {}
+        ended = _Ended()
+        sent = 0
+        for row_id in row_ids:
+            while len(running) >= PARALLEL_SENDS:
+                ended.collect(running)
+                sent += self._mark_if_due(ended, now)
+            with self.reads() as session:
+                row = session.scalars(
+                    select(OutboxMail).where(
+                        OutboxMail.id == row_id, OutboxMail.state == OutboxState.PENDING
+                    )
+                ).first()
+            if row is not None:
+                running[self._senders_().submit(self._deliver, row, now)] = row.id
+        while running:
+            ended.collect(running)
+            sent += self._mark_if_due(ended, now)
+        return sent + self._mark(ended.take(), now)
+
+    def _mark_if_due(self, ended: _Ended, now: datetime) -> int:
+        return self._mark(ended.take(), now) if ended.due() else 0
+
+    def _mark(self, outcomes: dict[int, Exception | None], now: datetime) -> int:
+        if not outcomes:
+            return 0
         sent = 0
         with self.sessions.begin() as session:
             # A row staff held while it was being delivered was still delivered: it is
@@ -236,17 +301,10 @@ class Dispatcher:
                 sent += self._record(session, row, outcomes[row.id], now)
         return sent
 
-    def _deliver_all(
-        self, rows: Sequence[OutboxMail], now: datetime
-    ) -> dict[int, Exception | None]:
-        """Up to PARALLEL_SENDS deliveries at once, each with the transport's own timeout: one
-        slow or failing recipient holds up one sender, never the others."""
-        if len(rows) <= 1:
-            return {row.id: self._deliver(row, now) for row in rows}
+    def _senders_(self) -> ThreadPoolExecutor:
         if self._senders is None:
             self._senders = ThreadPoolExecutor(PARALLEL_SENDS, thread_name_prefix="outbox-send")
-        results = self._senders.map(lambda row: self._deliver(row, now), rows)
-        return dict(zip([row.id for row in rows], results, strict=True))
+        return self._senders
 
     def _deliver(self, row: OutboxMail, now: datetime) -> Exception | None:
         hook = self.hooks.get(row.kind)
@@ -275,8 +333,9 @@ class Dispatcher:
                 log.debug(
                     "outbox %s attempt %s failed: %s", row.id, row.attempts, type(exc).__name__
                 )
-            self._tick_failed += 1
-            self._tick_error = type(exc).__name__
+            with self._lock:  # PostgreSQL records on the sender threads
+                self._tick_failed += 1
+                self._tick_error = type(exc).__name__
             hook = self.hooks.get(row.kind)
             if hook is not None and row.attempts == 1:
                 hook.failed(session, row, now)

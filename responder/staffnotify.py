@@ -1,9 +1,10 @@
 """Staff mail (R20, R21): notifications of new incidents and follow-ups, and alerts.
 
 Every staff member of a profile gets each new incident and each customer follow-up by mail, one
-mail each, with a Reply-To of the support address carrying that member's token (answering by
-mail, ``intake.stafftoken``). Addresses in the profile's ``staff_addresses`` that have no account
-get the same mail without a token: they can read but not answer by mail. Staff mail is internal:
+mail each (once an incident has an assignee, to the assignee only: docs/staff.md, the desk),
+with a Reply-To of the support address carrying that member's token (answering by mail,
+``intake.stafftoken``). Addresses in the profile's ``staff_addresses`` that have no account get
+the same mail without a token: they can read but not answer by mail. Staff mail is internal:
 ``Auto-Submitted: auto-generated`` (no auto-responder answers it) and never counted against a
 customer's R27 hourly limit.
 """
@@ -34,6 +35,7 @@ from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import UNSENT, OutboxKind
+from intake.targets import SLA_KIND, format_due
 from responder.notifylinks import (
     Attachment,
     attachment_lines,
@@ -158,6 +160,7 @@ def notify_staff(
     under each member's first one (``responder.notifylinks``)."""
     if recipients is None:
         recipients = staff_recipients(session, config, incident.profile)
+    recipients = for_assignee(recipients, incident)
     if not recipients:
         return 0
     terms = config.profile(incident.profile)
@@ -178,10 +181,12 @@ def notify_staff(
         "reply_address": incident.reply_address,
         "flags": labels_of(FLAG_LABELS, list(incident.flags)),
         "timers": _timers(session, incident, to_tokyo(now).date()),
+        "due": format_due(incident.response_due) if incident.response_due else None,
         "text": text,
         "dashboard_url": dashboard_url(config, incident.id),
         "attachments": attachment_lines(attachments),
         "linked": linked_incident(session, config, incident),
+        "assignee": _assignee_name(recipients, incident),
     }
     first = first_notifications(session, incident.id) if follow_up else {}
     for recipient in recipients:
@@ -215,6 +220,20 @@ def notify_staff(
     return len(recipients)
 
 
+def for_assignee(recipients: list[StaffRecipient], incident: Incident) -> list[StaffRecipient]:
+    """An assigned incident is mailed to its assignee only; an unassigned one (or one whose
+    assignee is no longer an active account of the profile) to every staff member."""
+    assignee = (incident.assignee or "").lower()
+    mine = [r for r in recipients if assignee and r.address.lower() == assignee]
+    return mine or recipients
+
+
+def _assignee_name(recipients: list[StaffRecipient], incident: Incident) -> str:
+    assignee = (incident.assignee or "").lower()
+    found = [r.account.name for r in recipients if r.account and r.address.lower() == assignee]
+    return found[0] if found else incident.assignee or ""
+
+
 def _timers(session: Session, incident: Incident, today: date) -> list[str]:
     """Pending timers of the incident, for the staff (R16, R18)."""
     lines = [
@@ -222,6 +241,7 @@ def _timers(session: Session, incident: Incident, today: date) -> list[str]:
         for t in session.scalars(
             select(TimedAction)
             .where(TimedAction.incident_id == incident.id, TimedAction.state == "pending")
+            .where(TimedAction.kind != SLA_KIND)  # shown as 回答期限
             .order_by(TimedAction.due_at)
         )
     ]

@@ -39,6 +39,7 @@ from scheduler.clock import Clock
 from scheduler.jobs import expire_held
 from scheduler.lifecycle import auto_close_due
 from scheduler.retention import purge_raw_mail
+from scheduler.slatimers import sla_due
 
 log = logging.getLogger("uketsuke.scheduler")
 
@@ -47,12 +48,14 @@ HELD_EXPIRY_SECONDS = 60
 AUTO_CLOSE_SECONDS = 30
 RETENTION_SECONDS = 3600
 SEARCH_INDEX_SECONDS = 5
+SLA_SECONDS = 30
 INTERVALS = {
     "outbox": OUTBOX_SECONDS,
     "held-expiry": HELD_EXPIRY_SECONDS,
     "auto-close": AUTO_CLOSE_SECONDS,
     "retention": RETENTION_SECONDS,
     "search-index": SEARCH_INDEX_SECONDS,
+    "sla": SLA_SECONDS,
 }
 # While stored mail waits to be processed, the outbox waits too (intake first), but never
 # longer than this: acknowledgments of a burst go out seconds later, never lost or held back.
@@ -218,6 +221,7 @@ def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> 
         "auto-close": JobTick("auto-close", partial(auto_close_due, sessions, config), clock),
         "retention": JobTick("retention", partial(purge_raw_mail, sessions, config), clock),
         "search-index": JobTick("search-index", SearchIndexJob(sessions).run, clock),
+        "sla": JobTick("sla", partial(sla_due, sessions, config), clock),
     }
 
 

@@ -94,6 +94,32 @@ def test_health_judges_waiting_mail_and_the_outbox_by_stuck_minutes(cli) -> None
     engine.dispose()
 
 
+def test_health_counts_a_mail_the_relay_keeps_refusing_from_its_first_due_time(cli) -> None:
+    """Back-off moves a refused mail's due time into the future; it is still stuck."""
+    assert cli("init-db").returncode == 0
+    write_config(cli.home, "[alerts]\nstuck_minutes = 10\n")
+    engine = db.make_engine(cli.database_url)
+    now = datetime.now(UTC)
+    with db.session_factory(engine).begin() as session:
+        session.add(
+            OutboxMail(
+                kind="ack",
+                profile="helpdesk",
+                message_id="<retried@example.jp>",
+                recipients=["a@example.co.jp"],
+                data=b"x",
+                state="pending",
+                attempts=4,
+                due_at=now + timedelta(minutes=4),  # the next try, after back-off
+                created_at=now - timedelta(minutes=12),
+            )
+        )
+    engine.dispose()
+    result = parts(cli("health", "--json", "--config", str(cli.home / "uketsuke.toml")))
+    assert result["outbox"]["state"] == "CRITICAL"
+    assert result["outbox"]["detail"] == "oldest due mail waits 12 min"
+
+
 def test_health_names_a_mailbox_without_a_recent_successful_poll(cli) -> None:
     assert cli("init-db").returncode == 0
     config = write_config(

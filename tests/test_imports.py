@@ -30,6 +30,7 @@ ALLOWED_UNTIL_FIXED: frozenset[frozenset[str]] = frozenset()
 # fax lines, staff commands, periods, the calendar, the cutoff and billing.
 PURE_MODULES = (
     "scheduler.billing",
+    "scheduler.businesstime",
     "scheduler.calendar",
     "scheduler.clock",
     "scheduler.cutoff",

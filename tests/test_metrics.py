@@ -75,7 +75,12 @@ def test_metrics_report_what_the_database_holds(sessions, tmp_path) -> None:
             .where(RawMessage.id == waiting.id)
             .values(received_at=NOW - timedelta(minutes=5))
         )
-        session.execute(update(OutboxMail).values(due_at=NOW - timedelta(minutes=3), attempts=2))
+        three_minutes_ago = NOW - timedelta(minutes=3)
+        session.execute(
+            update(OutboxMail).values(
+                due_at=three_minutes_ago, created_at=three_minutes_ago, attempts=2
+            )
+        )
         session.add(MailboxState(name="inbox", last_uid=0, last_success_at=NOW))
     body = app(sessions, tmp_path, metrics=True).get("/metrics").get_data(as_text=True)
     found = samples(body)

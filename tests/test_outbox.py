@@ -256,3 +256,46 @@ def test_one_slow_recipient_never_holds_back_the_others(sessions) -> None:
     finally:
         relay.stop()
     assert sorted(seen) == ["a@example.jp", "b@example.jp", "c@example.jp"]
+
+
+def test_each_mail_is_recorded_as_its_delivery_ends(sessions) -> None:
+    """The relay keeps one recipient's mail until the database shows the three others sent:
+    with results recorded after the whole batch it would wait for ever (the guard fails it)."""
+
+    def others_recorded() -> bool:
+        with sessions() as session:
+            sent = session.scalars(
+                select(OutboxMail.recipients).where(OutboxMail.state == "sent")
+            ).all()
+        return len(sent) == 3
+
+    class SlowUntilRecorded:
+        async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+            import asyncio
+
+            if envelope.rcpt_tos == ["slow@example.jp"]:
+                for _ in range(300):  # a hang guard of 30 s
+                    if await asyncio.to_thread(others_recorded):
+                        return "250 2.0.0 queued"
+                    await asyncio.sleep(0.1)
+                return "451 4.3.0 the others were never recorded"
+            return "250 2.0.0 queued"
+
+    relay = Controller(SlowUntilRecorded(), hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        with sessions.begin() as session:
+            for n, to in enumerate(["slow@example.jp", "a@example.jp", "b@example.jp", "c@x.jp"]):
+                queue_bytes(
+                    session,
+                    kind="ack",
+                    profile="helpdesk",
+                    recipients=[to],
+                    data=f"Message-ID: <r{n}@x>\r\nSubject: t\r\n\r\nbody\r\n".encode(),
+                    message_id=f"<r{n}@x>",
+                    now=NOW,
+                )
+        dispatcher = Dispatcher(sessions, plain_relay(relay.port), lambda p: "support@example.jp")
+        assert dispatcher.run_once(NOW) == 4
+    finally:
+        relay.stop()

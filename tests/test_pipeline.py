@@ -386,7 +386,8 @@ def test_r18_customer_follow_up_restarts_the_auto_close_clock(pipeline, sessions
         at=OPEN + timedelta(hours=1),
     )
     with sessions() as session:
-        action = session.scalars(select(TimedAction)).one()
+        auto_close = select(TimedAction).where(TimedAction.kind == "auto_close")
+        action = session.scalars(auto_close).one()
         assert (action.state, action.done_at) == ("cancelled", OPEN + timedelta(hours=1))
 
 

@@ -290,7 +290,14 @@ def test_a_bug_in_a_job_still_raises(caplog: pytest.LogCaptureFixture) -> None:
 def test_scheduler_runs_the_quiet_ticks(config: Config, engine: Engine) -> None:
     scheduler = build_scheduler(config, db.session_factory(engine), Clock(START))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert sorted(jobs) == ["auto-close", "held-expiry", "outbox", "retention", "search-index"]
+    assert sorted(jobs) == [
+        "auto-close",
+        "held-expiry",
+        "outbox",
+        "retention",
+        "search-index",
+        "sla",
+    ]
     for job in jobs.values():
         assert isinstance(job.func, JobTick) and job.func.job == job.id
         # R16: each job runs at once at start (an overdue timer fires after a restart, not an

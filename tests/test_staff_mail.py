@@ -42,6 +42,8 @@ from tests.mailmaker import FIELDS_BLOCK, make_mail
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
 CUSTOMER = "yamada@example.co.jp"
 STAFF = "sato@example.jp"
+# The R18 timer among the incident's timers (a response-target timer is there too).
+AUTO_CLOSE_STATE = select(TimedAction.state).where(TimedAction.kind == "auto_close")
 
 
 @pytest.fixture
@@ -289,7 +291,7 @@ def test_r18_customer_message_stops_the_clock_and_auto_reply_does_not(
     )
     assert receive(pipeline, auto, at=OPEN + timedelta(hours=1))[0] == RawState.IGNORED
     with sessions() as session:
-        assert session.scalars(select(TimedAction.state)).one() == "pending"
+        assert session.scalars(AUTO_CLOSE_STATE).one() == "pending"
     follow = make_mail(
         "まだログインできません。",
         subject=f"Re: [#{number}] 回答",
@@ -297,7 +299,7 @@ def test_r18_customer_message_stops_the_clock_and_auto_reply_does_not(
     )
     assert receive(pipeline, follow, at=OPEN + timedelta(hours=2))[0] == RawState.PROCESSED
     with sessions() as session:
-        assert session.scalars(select(TimedAction.state)).one() == "cancelled"
+        assert session.scalars(AUTO_CLOSE_STATE).one() == "cancelled"
         assert session.get(Incident, number).state == "open"  # waits for staff again
     assert len(outbox(sessions, "staff_notify")) == 2  # R20: staff told of the follow-up
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=200)) == 0
@@ -404,7 +406,7 @@ def test_r18_auto_close_hours_is_read_from_the_profile(config, sessions) -> None
     number, notify, _ = new_incident(pipeline)
     receive(pipeline, staff_reply(notify, "ご確認ください。"), to=[str(parsed(notify)["Reply-To"])])
     with sessions() as session:
-        timer = session.scalars(select(TimedAction)).one()
+        timer = session.scalars(select(TimedAction).where(TimedAction.kind == "auto_close")).one()
         assert timer.due_at == OPEN + timedelta(hours=48)
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=47, minutes=59)) == 0
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=48)) == 1
@@ -472,7 +474,7 @@ def test_r19_a_reply_to_staff_mail_never_joins_as_the_customer(pipeline, session
     assert state == RawState.HELD and "not a participant" in reason
     with sessions() as session:
         assert session.get(Incident, number).state == "answered"
-        assert session.scalars(select(TimedAction.state)).one() == "pending"
+        assert session.scalars(AUTO_CLOSE_STATE).one() == "pending"
 
 
 def test_r17_close_link_uses_public_url_and_close_link_days(config) -> None:

@@ -147,6 +147,7 @@ def describe(config: Config, path: str | None) -> list[str]:
         lines.append(
             f"profile {name}: intake {', '.join(profile.intake_addresses) or '-'}; "
             f"hours {periods} from {hours.effective_from}; cutoff {profile.license_cutoff}"
+            + ("; new incidents assigned in turn" if profile.auto_assign == "round_robin" else "")
         )
     lines += [_mailbox_line(config, index) for index in range(len(config.imap))]
     if not config.imap:

@@ -7,13 +7,14 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from intake.cli import answercmds, heldcmds
+from intake.cli import answercmds, deskcmds, heldcmds
 from intake.cli.common import (
     CliError,
     add_config_option,
     config_from,
     echo,
     engine_from,
+    parse_instant,
     print_json,
 )
 from scheduler.calendar import format_instant
@@ -35,6 +36,9 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="incidents, newest last")
     add_config_option(listing)
     listing.add_argument("--state", help="open | answered | closed")
+    listing.add_argument("--assignee", metavar="EMAIL", help="a staff email, or none: unassigned")
+    listing.add_argument("--overdue", action="store_true", help="an answer is due and late")
+    listing.add_argument("--due-before", metavar="TIME", help="an answer is due by TIME")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
     show = actions.add_parser("show", help="one incident with its thread")
@@ -54,6 +58,7 @@ def register(commands: Any) -> None:
     new.add_argument("--json", action="store_true")
     new.set_defaults(handler=run_new)
     answercmds.add_parsers(actions, add_config_option)
+    deskcmds.add_incident_parsers(actions, add_config_option)
 
     held = commands.add_parser("held", help="held inquiries and unprocessable mail")
     held_actions = held.add_subparsers(dest="action", metavar="ACTION")
@@ -95,6 +100,7 @@ def incident_json(
     """The documented JSON of an incident (README): ``customer_number`` is the registry's, else
     the number as stated; ``fields`` the four fields as the customer stated them."""
     from intake.fieldnames import stated_fields
+    from intake.targets import targets_json
 
     stated = incident.fields or {}
     return {
@@ -112,6 +118,8 @@ def incident_json(
         "flags": list(incident.flags),
         "urgent": incident.urgent,
         "linked_incident": incident.linked_incident_id,
+        "assignee": getattr(incident, "assignee", None),  # the desk: a staff email or null
+        **targets_json(incident, datetime.now(UTC)),  # response targets
     }
 
 
@@ -124,6 +132,15 @@ def run_list(args: argparse.Namespace) -> int:
         query = select(Incident, Customer.number).outerjoin(Customer).order_by(Incident.id)
         if args.state:
             query = query.where(Incident.state == args.state)
+        if args.assignee:
+            wanted = args.assignee.strip().lower()
+            query = query.where(
+                Incident.assignee.is_(None) if wanted == "none" else Incident.assignee == wanted
+            )
+        if args.overdue:
+            query = query.where(Incident.response_due < datetime.now(UTC))
+        if args.due_before:
+            query = query.where(Incident.response_due <= parse_instant(args.due_before))
         rows = [incident_json(i, n) for i, n in session.execute(query)]
     if args.json:
         for row in rows:
@@ -131,6 +148,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         flags = f" [{', '.join(row['flags'])}]" if row["flags"] else ""
+        flags += " (overdue)" if row["overdue"] else ""
         echo(
             f"#{row['number']} {row['state']:<8} {row['profile']:<9} "
             f"{row['customer_number'] or '-':<12} {row['category']:<12} {row['first_line']}{flags}"
@@ -194,6 +212,9 @@ def run_show(args: argparse.Namespace) -> int:
         "created_at",
         "flags",
         "reply_address",
+        "assignee",
+        "response_due",
+        "overdue",
     ):
         echo(f"  {key}: {data[key]}")
     for name, label in FIELD_LABELS.items():

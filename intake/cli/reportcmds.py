@@ -1,7 +1,9 @@
-"""Monthly reports for staff: incidents consumed (R4) and billable after-hours work (R23).
+"""Monthly reports for staff: incidents consumed (R4), billable after-hours work (R23) and
+response targets.
 
-``report consumption`` and ``report billing`` print the rows of :mod:`intake.reports` (the
-queries, shared with the dashboard's reports page, and the readings of the terms are there).
+``report consumption``, ``report billing`` and ``report sla`` print the rows of
+:mod:`intake.reports` and :mod:`intake.slareport` (the queries, shared with the dashboard's
+reports page, and the readings of the terms are there).
 
 Output: a text table by default; ``--csv`` gives CSV as Excel opens it (UTF-8 with a BOM, CRLF).
 A CSV text cell that Excel would take for a formula (=, +, -, @) is prefixed with ``'`` (OWASP
@@ -58,13 +60,14 @@ BILLING_COLUMNS = (
 
 def register(commands: Any) -> None:
     report = commands.add_parser(
-        "report", help="monthly reports: consumption (R4), billable after-hours work (R23)"
+        "report", help="monthly reports: consumption (R4), after-hours work (R23), targets"
     )
     kinds = report.add_subparsers(dest="report", metavar="REPORT")
     kinds.required = True
     for name, text, handler in (
         ("consumption", "incidents consumed per customer and period (R4)", run_consumption),
         ("billing", "billable after-hours incidents and amounts per customer (R23)", run_billing),
+        ("sla", "response targets met and missed per profile and customer", run_sla),
     ):
         parser = kinds.add_parser(name, help=text)
         add_config_option(parser)
@@ -118,6 +121,25 @@ def run_billing(args: argparse.Namespace) -> int:
         write_text(BILLING_COLUMNS, billing_text_rows(lines), right={2, 6, 7, 8})
     else:
         echo(f"no billable after-hours work in {args.month.strip()} (Asia/Tokyo)")
+    return 0
+
+
+def run_sla(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from intake import db
+    from intake.slareport import SLA_COLUMNS, sla_rows
+
+    start, end = month_range(args.month)
+    config = config_from(args)
+    with db.session_factory(engine_from(config))() as session:
+        rows = sla_rows(session, config, start, end, datetime.now(UTC))
+    if args.csv:
+        write_csv(SLA_COLUMNS, rows)
+    elif rows:
+        write_text(SLA_COLUMNS, rows, right={3, 4, 5, 6, 7})
+    else:
+        echo(f"no incidents accepted in {args.month.strip()} (Asia/Tokyo)")
     return 0
 
 

@@ -11,6 +11,7 @@ import argparse
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from intake.cli import deskcmds
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -62,6 +63,7 @@ def register(commands: Any) -> None:
     add_config_option(passwd)
     passwd.add_argument("email")
     passwd.set_defaults(handler=run_passwd)
+    deskcmds.add_staff_parsers(actions, add_config_option)
 
 
 def normalize_email(text: str) -> str:
@@ -92,6 +94,7 @@ def staff_json(user: StaffUser) -> dict[str, Any]:
         "profiles": list(user.profiles or []),
         "active": user.active,
         "created_at": format_instant(user.created_at),
+        "away_until": user.away_until.isoformat() if user.away_until else None,
     }
 
 
@@ -147,6 +150,7 @@ def run_list(args: argparse.Namespace) -> int:
         echo(
             f"{row['email']} {row['name']} ({_profiles_text(row['profiles'])}) {state}"
             f" since {row['created_at']}"
+            + (f" away until {row['away_until']}" if row["away_until"] else "")
         )
     return 0
 

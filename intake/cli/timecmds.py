@@ -18,7 +18,7 @@ from intake.cli.common import (
 )
 from scheduler.calendar import format_instant
 
-CALENDAR_COMMANDS = ("business-day", "is-open", "next-open", "license-due")
+CALENDAR_COMMANDS = ("business-day", "is-open", "next-open", "license-due", "add-business-hours")
 
 
 def register(commands: Any) -> None:
@@ -31,6 +31,9 @@ def register(commands: Any) -> None:
         "query", choices=CALENDAR_COMMANDS, metavar="COMMAND", help=" | ".join(CALENDAR_COMMANDS)
     )
     calendar.add_argument("when", metavar="TIME", help="ISO 8601 date or time (Asia/Tokyo)")
+    calendar.add_argument(
+        "hours", metavar="HOURS", nargs="?", help="add-business-hours: business hours to add"
+    )
     calendar.set_defaults(handler=run_calendar)
 
     period = commands.add_parser("support-period", help="annual support period (R24)")
@@ -46,9 +49,12 @@ def _bool(value: bool) -> str:
 
 
 def run_calendar(args: argparse.Namespace) -> int:
+    from scheduler.businesstime import add_business_hours
     from scheduler.cutoff import license_due
 
     calendar = config_from(args).profile(args.profile).calendar()
+    if (args.hours is None) != (args.query != "add-business-hours"):
+        raise CliError("HOURS is given with add-business-hours, and only with it")
     if args.query == "business-day":
         text = args.when.strip()
         day = parse_date(text) if len(text) <= 10 else parse_instant(text).date()
@@ -60,11 +66,23 @@ def run_calendar(args: argparse.Namespace) -> int:
             print(_bool(calendar.is_open(instant)))
         elif args.query == "next-open":
             print(format_instant(calendar.next_open(instant)))
+        elif args.query == "add-business-hours":
+            print(format_instant(add_business_hours(calendar, instant, _hours(args.hours))))
         else:
             print(format_instant(license_due(calendar, instant)))
     except ValueError as exc:
         raise CliError(str(exc)) from None
     return 0
+
+
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        raise CliError(f"HOURS {text!r}: give a number of business hours, e.g. 8 or 1.5") from None
+    if not hours >= 0:
+        raise CliError(f"HOURS {text!r}: must be zero or more")
+    return hours
 
 
 def run_support_period(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from intake.staffcommands import CommandError, parse_answer, reason_ja
 from intake.stafftoken import ReplyToken, base_address, expired, token_in, verifies
 from intake.states import OutboxKind
 from intake.steps.context import Context
-from responder.queue import STAFF, queue_mail
+from intake.steps.staffcollision import check_collision, mail_member
 from responder.staffnotify import REPLY_MARKER_TEXT, alert_staff
 from scheduler.calendar import to_tokyo
 
@@ -96,6 +96,7 @@ def staff(ctx: Context) -> None:
     answer_text = ctx.message.body
     try:
         answer = parse_answer(answer_text, REPLY_MARKER_TEXT)
+        check_collision(ctx, staff_member, incident, answer)  # no double answers
         done = act(
             ctx.session,
             ctx.config,
@@ -263,21 +264,5 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
 
 def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str) -> None:
     """R20: an answer that cannot be acted on is not relayed; its author is told why."""
-    tag = incident_tag(incident.id, ctx.config.profile(incident.profile).tag_prefix)
-    queue_mail(
-        ctx.session,
-        ctx.config,
-        incident.profile,
-        kind=OutboxKind.STAFF_ERROR,
-        to=[member.email],
-        now=ctx.now,
-        template="staff_error",
-        context={
-            "tag": tag,
-            "reason": reason,
-            "staff_name": member.name,
-            "categories": "、".join(CATEGORY_LABELS.values()),
-        },
-        voice=STAFF,
-        incident_id=incident.id,
-    )
+    context = {"reason": reason, "categories": "、".join(CATEGORY_LABELS.values())}
+    mail_member(ctx, member, incident, OutboxKind.STAFF_ERROR, context)

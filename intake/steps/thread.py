@@ -20,6 +20,7 @@ from intake.outcomes import Deferred, Held, Processed
 from intake.states import IncidentFlag, IncidentState
 from intake.steps.context import Context
 from intake.steps.inquiry import intake_from_mail
+from intake.targets import followed_up
 from responder.staffnotify import notify_staff
 
 # A waiting reply is looked at again this soon: the mail it answers is usually milliseconds
@@ -121,6 +122,7 @@ def _join(ctx: Context, incident: Incident) -> None:
         body=ctx.message.body,
         now=ctx.now,
     )
+    followed_up(ctx.session, ctx.config, incident, ctx.raw.received_at, ctx.now)
     new_text = "\n\n".join(i.text for i in ctx.message.inquiries).strip()
     text = new_text or ctx.message.body.strip() or ctx.message.subject
     files = ctx.message.attachments

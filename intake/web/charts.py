@@ -88,3 +88,35 @@ def per_category(items: list[tuple[str, int]], title: str) -> Markup:
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+MISSED = "#c62828"
+
+
+def met_and_missed(items: list[tuple[str, int, int]], title: str) -> Markup:
+    """Response targets, one row each: first answers within target (blue), then due times
+    missed (red), end to end, with both numbers written after the bars."""
+    row, label_w, width = 26, 220, 720
+    height = row * max(len(items), 1) + 8
+    top = max((met + missed for _, met, missed in items), default=0) or 1
+    plot_w = width - label_w - 140
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for index, (label, met, missed) in enumerate(items):
+        y = 4 + index * row
+        met_w, missed_w = plot_w * met / top, plot_w * missed / top
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + row * 0.65:.1f}" font-size="13" '
+            f'text-anchor="end" fill="#1d2430">{escape(label)}</text>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{met_w:.1f}" height="{row - 8}" '
+            f'fill="{BAR}"><title>目標内 {met}件</title></rect>'
+            f'<rect x="{label_w + met_w:.1f}" y="{y + 4}" width="{missed_w:.1f}" '
+            f'height="{row - 8}" fill="{MISSED}"><title>超過 {missed}件</title></rect>'
+            f'<text x="{label_w + met_w + missed_w + 6:.1f}" y="{y + row * 0.65:.1f}" '
+            f'font-size="13" fill="#1d2430">目標内 {met} / 超過 {missed}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -44,6 +44,7 @@ from intake.models import Customer, Incident, OutboxMail, TimedAction
 from intake.searchindex import catch_up
 from intake.staffcommands import CATEGORIES
 from intake.states import UNSENT, IncidentFlag, IncidentState, OutboxKind
+from intake.web.slalist import SLA_FILTERS, SORTS
 from intake.web.textsearch import (
     MAX_ID,
     clean_terms,
@@ -53,6 +54,7 @@ from intake.web.textsearch import (
 )
 
 PAGE_SIZE = 50
+DUE_SORTED = 200  # sorted by due time: the answers due soonest, one page
 MAX_TERMS = 5
 MAX_TERM_CHARS = 100
 # A search first tests the newest WINDOW incidents row by row (a common term fills a page there).
@@ -74,6 +76,9 @@ class Filters:
     customer: str | None = None
     flag: str | None = None
     due: str | None = None
+    assignee: str | None = None  # mine | none (the desk: intake.web.staff_desk)
+    sla: str | None = None  # overdue | today: the caller's condition (intake.web.slalist)
+    sort: str | None = None  # "due": answers due soonest first, one page
     q: str = ""
     before: int | None = None
     after: int | None = None
@@ -98,6 +103,9 @@ class Filters:
             customer=customer,
             flag=choice("flag", FLAGS),
             due=choice("due", DUES),
+            assignee=choice("assignee", ("mine", "none")),
+            sla=choice("sla", SLA_FILTERS),
+            sort=choice("sort", SORTS),
             q=clean_terms(args.get("q") or "")[:300],
             before=number("before"),
             after=number("after"),
@@ -127,6 +135,8 @@ class Row:
     customer_number: str | None
     company: str | None
     due_at: datetime | None = None
+    assignee: str | None = None
+    response_due: datetime | None = None
 
 
 @dataclass
@@ -219,6 +229,8 @@ def _list_incidents(
         Customer.number,
         Customer.company,
         Incident.fields,
+        Incident.assignee,
+        Incident.response_due,
     ]
     if due is not None:
         columns.append(due.label("due_at"))
@@ -229,6 +241,12 @@ def _list_incidents(
     terms = terms_of(filters)
     if terms:  # SQLite: what the processor noted for the index is indexed first
         catch_up(session.get_bind())
+    if filters.sort == "due":  # soonest first: one page of DUE_SORTED rows, no keyset pages
+        where += [Incident.response_due.is_not(None)]
+        where += [term_condition(session, term) for term in terms]
+        query = query.where(*where).order_by(Incident.response_due, Incident.id)
+        found = list(session.execute(query.limit(DUE_SORTED)).all())
+        return Page(rows=[_row(r, due is not None) for r in found])
     if filters.after is not None:
         where += [term_condition(session, term) for term in terms]
         query = query.where(Incident.id > filters.after, *where).order_by(Incident.id.asc())
@@ -297,4 +315,6 @@ def _row(r: Any, with_due: bool) -> Row:
         customer_number=r.number or stated.get("customer_number"),
         company=r.company or stated.get("company"),
         due_at=r.due_at if with_due else None,
+        assignee=r.assignee,
+        response_due=r.response_due,
     )

@@ -21,8 +21,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
+from intake.alarms import active_alarms
 from intake.fieldnames import FIELD_LABELS
 from intake.labels import PERIOD_KIND_LABELS, ja_date
+from intake.targets import format_due
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
@@ -34,6 +36,7 @@ from intake.web.staff_common import (
     STATE_LABELS,
     TIMER_LABELS,
     profile_labels,
+    reading,
     tokyo_time,
 )
 
@@ -121,8 +124,16 @@ def page_context() -> dict[str, Any]:
         "period_kind_labels": PERIOD_KIND_LABELS,
         "field_labels": FIELD_LABELS,
         "profile_labels": profile_labels(),
+        "alarms": _alarms() if g.get("staff") is not None else [],
     }
+
+
+def _alarms() -> list[str]:
+    """What operators have been alarmed about and still holds: a banner on every staff page."""
+    with reading() as session:
+        return [alarm.detail for alarm in active_alarms(session)]
 
 
 staff.add_app_template_filter(tokyo_time, "tokyo")
 staff.add_app_template_filter(ja_date, "ja_date")
+staff.add_app_template_filter(format_due, "due")  # 12月7日（月）10:30 (response targets)

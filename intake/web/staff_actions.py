@@ -21,7 +21,9 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from intake import targets
 from intake.answers import act, cancel_auto_close, close
+from intake.desk import AssignError, assign, assignable
 from intake.labels import OUTBOX_STATE_LABELS, label
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.staffcommands import (
@@ -44,6 +46,7 @@ from intake.web.staff_common import (
     member,
     now,
 )
+from intake.web.staff_desk import claim, stale_answer
 from intake.web.staff_incidents import render_incident
 
 MAX_TEXT = 100_000
@@ -84,6 +87,8 @@ def _done_text(word: str) -> str:
         return f"{value} を作成しました（お客様に受付のお知らせ）"
     if name == "time":
         return f"作業時間 {value.removesuffix('m')}分 を追加しました"
+    if name == "assign":
+        return f"担当者を {value} にしました"
     if name == "category":
         return f"分類を「{CATEGORY_LABELS.get(value, value)}」にしました"
     if name == "cause":
@@ -98,7 +103,28 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     except CommandError as exc:
         reason = reason_ja(exc)
         raise ActionError(f"コマンドを確認してください。何も送信していません（{reason}）") from None
+    stale = None if parsed.force else stale_answer(session, incident, staff, request.form)
+    if stale and parsed.text and not (parsed.note or parsed.split):
+        raise ActionError(stale)  # no double answers (intake.web.staff_desk)
     return _act(session, incident, staff, parsed)
+
+
+def assign_to(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
+    """担当者: an active account of the incident's profile, or nobody (as incidents assign)."""
+    email = (request.form.get("assignee") or "").strip() or None
+    if email is not None:
+        try:
+            email = assignable(session, incident, email).email
+        except AssignError:
+            raise ActionError("担当者は、このプロファイルのスタッフから選んでください。") from None
+    if not assign(session, incident, email, by=staff.email, now=at):
+        return "担当者は変わりません"
+    return "担当者を変更しました" if email else "未割当にしました"
+
+
+def draft(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
+    audit(session, "staff_draft", f"incident:{incident.id}")
+    return claim(incident, staff, at)
 
 
 def note(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
@@ -171,6 +197,7 @@ def merge(session: Session, incident: Incident, staff: StaffUser, at: datetime) 
         .values(incident_id=target.id)
     ).rowcount
     cancel_auto_close(session, incident, at)
+    targets.cleared(session, incident, at)  # response targets: the inquiry goes on in the target
     incident.state = IncidentState.CLOSED
     incident.closed_at = incident.closed_at or at
     incident.close_nonce = None
@@ -235,6 +262,8 @@ ACTIONS: dict[str, Work] = {
     "time": add_time,
     "hold": hold,
     "release": release,
+    "assign": assign_to,
+    "draft": draft,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import selectinload
 
 from intake.fieldnames import FIELD_LABELS
@@ -24,9 +24,11 @@ from intake.models import (
 )
 from intake.staffcommands import CATEGORIES, CAUSES
 from intake.states import OutboxKind
+from intake.web import slalist
 from intake.web.context import web_context
 from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
-from intake.web.staff_common import audit_view, check_profile, member, reading, visible
+from intake.web.staff_common import audit_view, check_profile, member, now, reading, visible
+from intake.web.staff_desk import assignee_condition, desk_page_data, staff_names
 from intake.web.staff_files import attachments_of
 
 
@@ -34,8 +36,13 @@ def incidents() -> Any:
     config = web_context().config
     profiles = sorted(member().profiles or config.profiles)
     filters = Filters.from_args(request.args, profiles)
+    at = now()
+    restrict = and_(visible(Incident.profile), slalist.sla_condition(filters.sla, at))
+    if (mine := assignee_condition(filters)) is not None:
+        restrict = and_(restrict, mine)
     with reading() as session:
-        page = list_incidents(session, filters, visible(Incident.profile))
+        page = list_incidents(session, filters, restrict)
+        names = staff_names(session)
     audit_view("view_list", None, **filters.shown())
     return render_template(
         "staff/list.html",
@@ -47,6 +54,8 @@ def incidents() -> Any:
         categories=CATEGORIES,
         flags=FLAGS,
         dues=DUES,
+        staff_names=names,
+        **slalist.list_context(config, page.rows, at),  # the 期限 column and its filters
         older_url=_page_url(filters, before=page.older) if page.older else None,
         newer_url=_page_url(filters, after=page.newer) if page.newer else None,
         first_url=url_for("staff.incidents", **filters.params())
@@ -125,6 +134,7 @@ def _incident_data(number: int) -> dict[str, Any]:
             select(Incident.id).where(Incident.linked_incident_id == number).order_by(Incident.id)
         ).all()
         contract = session.get(SupportContract, found.contract_id) if found.contract_id else None
+        desk = desk_page_data(session, found, now())
         raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
         raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
     attachments = {raw.id: attachments_of(raw) for raw in raws}
@@ -138,4 +148,5 @@ def _incident_data(number: int) -> dict[str, Any]:
         "contract": contract,
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
+        **desk,
     }

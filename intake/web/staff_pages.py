@@ -37,6 +37,7 @@ from intake.reports import (
     consumption_rows,
     month_range,
 )
+from intake.slareport import sla_rows
 from intake.spool import spool_dir
 from intake.web import charts
 from intake.web.context import web_context
@@ -67,6 +68,17 @@ CONSUMPTION_HEADERS = (
     "当月消費",
     "期間内消費",
     "残り",
+)
+# The columns of intake.slareport.SLA_COLUMNS, as staff read them.
+SLA_HEADERS = (
+    "プロファイル",
+    "顧客番号",
+    "社名",
+    "件数",
+    "期限内の初回回答",
+    "期限超過",
+    "初回回答 中央値（営業時間）",
+    "初回回答 90%（営業時間）",
 )
 BILLING_HEADERS = (
     "顧客番号",
@@ -263,6 +275,7 @@ def reports() -> Any:
     with reading() as session:
         consumption = [r for r in consumption_rows(session, start, end) if may_see(str(r[2]))]
         lines = billing_lines(session, config, start, end)
+        sla = [r for r in sla_rows(session, config, start, end, now()) if may_see(str(r[0]))]
         month_rows = session.execute(
             select(Incident.id, Incident.created_at, Incident.category)
             .where(Incident.created_at >= start, Incident.created_at < end)
@@ -291,6 +304,12 @@ def reports() -> Any:
         total=len(month_rows),
         day_chart=charts.per_day(first, [c for _, c in days], f"{month_ja(month)} 日別の受付件数"),
         category_chart=charts.per_category(categories, f"{month_ja(month)} 分類別の受付件数"),
+        sla=sla,
+        sla_headers=SLA_HEADERS,
+        sla_chart=charts.met_and_missed(
+            [(_sla_label(r), int(r[4] or 0), int(r[5] or 0)) for r in sla],
+            f"{month_ja(month)} 回答期限の達成と超過",
+        ),
     )
 
 
@@ -312,3 +331,8 @@ def _counts(
 def _shift(first: date, months: int) -> str:
     index = first.year * 12 + first.month - 1 + months
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _sla_label(row: list[Any]) -> str:
+    """A report row's customer, as the chart labels it: company (or number) and profile."""
+    return f"{row[2] or row[1] or '（社名なし）'}（{row[0]}）"

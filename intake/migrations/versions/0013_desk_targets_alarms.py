@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("alerted_at", _WHEN, nullable=True),
         sa.Column("resolved_mailed_at", _WHEN, nullable=True),
         sa.Column("pending_mail", sa.String(16), nullable=True),
+        sa.Column("sending_until", _WHEN, nullable=True),
     )
 
 
