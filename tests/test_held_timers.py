@@ -53,7 +53,8 @@ def test_r2_completed_held_inquiry_cancels_its_expiry_timer(config, cli, caplog)
     engine.dispose()
     listed = cli("timers", "list")
     assert listed.returncode == 0 and "held_expiry inquiry 1 cancelled" in listed.stdout
-    assert "pending" not in listed.stdout
+    held = [line for line in listed.stdout.splitlines() if "held_expiry" in line]
+    assert held and not [line for line in held if "pending" in line]  # (sla_due may be pending)
 
 
 def test_r2_expiry_counts_only_inquiries_that_expired(config, sessions, caplog) -> None:  # noqa: F811

@@ -34,6 +34,11 @@ def staff_consumption_row(row: list[Cell]) -> list[Cell]:
     return shown
 
 
+def staff_sla_row(row: list[Cell]) -> list[Cell]:
+    """One response-target row (``intake.slareport``) with the profile's name in Japanese."""
+    return [profile_labels().get(str(row[0]), row[0]), *row[1:]]
+
+
 def month_ja(month: str) -> str:
     """``2026-11`` → ``2026年11月``."""
     year, _, number = month.partition("-")

@@ -41,7 +41,12 @@ from intake.slareport import sla_rows
 from intake.spool import spool_dir
 from intake.web import charts
 from intake.web.context import web_context
-from intake.web.reportrows import month_ja, staff_billing_line, staff_consumption_row
+from intake.web.reportrows import (
+    month_ja,
+    staff_billing_line,
+    staff_consumption_row,
+    staff_sla_row,
+)
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     audit_view,
@@ -275,7 +280,8 @@ def reports() -> Any:
     with reading() as session:
         consumption = [r for r in consumption_rows(session, start, end) if may_see(str(r[2]))]
         lines = billing_lines(session, config, start, end)
-        sla = [r for r in sla_rows(session, config, start, end, now()) if may_see(str(r[0]))]
+        rows = sla_rows(session, config, start, end, now())
+        sla = [staff_sla_row(r) for r in rows if may_see(str(r[0]))]
         month_rows = session.execute(
             select(Incident.id, Incident.created_at, Incident.category)
             .where(Incident.created_at >= start, Incident.created_at < end)
