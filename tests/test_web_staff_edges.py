@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from intake.models import Inquiry, RawMessage, TimedAction
+from intake.models import Incident, Inquiry, RawMessage, TimedAction
 from intake.pipeline import Pipeline
 from intake.store import store_raw
 from tests.mailmaker import make_mail
@@ -95,16 +95,35 @@ def test_incident_list_downloads_as_csv_for_excel_with_the_pages_filters(
     header, *rows = csv_rows(staff.get(link.group(1).replace("&amp;", "&")))
     assert header == [
         "番号", "状態", "受付日時", "顧客番号", "社名", "分類", "件名", "内容", "フラグ", "緊急",
-        "プロファイル",
+        "プロファイル", "担当", "回答期限",
     ]  # fmt: skip
     assert [int(r[0]) for r in rows] == sorted(numbers, reverse=True)  # every page, newest first
     first = rows[-1]
     assert first[1:4] == ["対応待ち", "2026/11/24 10:30", "C0123-4567"]
     assert first[4:6] == ["株式会社サンプル商事", "その他"]
     assert first[10] == "ヘルプデスク・サポートサービス"
+    assert first[11] == "" and re.fullmatch(r"2026/11/2\d \d\d:\d\d", first[12])  # 期限 (R9)
     everything = csv_rows(staff.get("/staff/incidents.csv"))
     formula = everything[1]  # the newest: a subject Excel would run
     assert formula[6] == "'=1+2" and formula[7].startswith("'=HYPERLINK")
     assert len(everything) == 1 + 53
     [entry, _] = audits(desk, "export_list")
     assert entry.actor == STAFF and entry.detail["rows"] == 52 and entry.detail["q"] == "質問"
+
+
+def test_incident_list_csv_keeps_the_desks_and_the_targets_filters(
+    config,  # noqa: F811
+    staff,  # noqa: F811
+    desk,  # noqa: F811
+) -> None:
+    numbers = receive(config, desk, "1. 質問1です。\n2. 質問2です。")
+    with desk.begin() as session:
+        session.get(Incident, numbers[0]).assignee = STAFF
+    [_, mine] = csv_rows(staff.get("/staff/incidents.csv?assignee=mine"))
+    assert int(mine[0]) == numbers[0] and mine[11] not in ("", STAFF)  # the member's name
+    [_, *unassigned] = csv_rows(staff.get("/staff/incidents.csv?assignee=none"))
+    assert [int(r[0]) for r in unassigned] == sorted(numbers[1:], reverse=True)
+    for query in ("assignee=mine", "assignee=none", "sla=overdue", "sla=today", "sort=due"):
+        listed = re.findall(r'href="/staff/incidents/(\d+)"', staff.get(f"/staff/?{query}").text)
+        rows = csv_rows(staff.get(f"/staff/incidents.csv?{query}"))[1:]
+        assert sorted(int(r[0]) for r in rows) == sorted(set(map(int, listed))), query

@@ -12,7 +12,6 @@ from flask import Response, request
 
 from intake.excelcsv import Cell, excel_csv
 from intake.labels import CATEGORY_LABELS, FLAG_LABELS, STATE_LABELS, label, labels_of
-from intake.models import Incident
 from intake.web.context import web_context
 from intake.web.search import Filters, Row, list_incidents
 from intake.web.staff_common import (
@@ -21,8 +20,9 @@ from intake.web.staff_common import (
     now,
     profile_labels,
     reading,
-    visible,
 )
+from intake.web.staff_desk import staff_names
+from intake.web.staff_incidents import list_restrict
 from scheduler.calendar import to_tokyo
 
 MAX_ROWS = 20_000
@@ -38,6 +38,8 @@ HEADINGS = (
     "フラグ",
     "緊急",
     "プロファイル",
+    "担当",
+    "回答期限",
 )
 DUE_HEADING = "予定時刻"
 
@@ -51,10 +53,12 @@ def incidents_csv() -> Any:
     config = web_context().config
     filters = Filters.from_args(request.args, sorted(member().profiles or config.profiles))
     filters = replace(filters, before=None, after=None)
+    restrict = list_restrict(filters, now())  # the 回答期限 and 担当 filters, as on the page
     rows: list[Row] = []
     with reading() as session:
+        staff = staff_names(session)
         while len(rows) < MAX_ROWS:
-            page = list_incidents(session, filters, visible(Incident.profile))
+            page = list_incidents(session, filters, restrict)
             rows += page.rows
             if page.older is None:
                 break
@@ -65,7 +69,7 @@ def incidents_csv() -> Any:
     names = profile_labels()
     body = excel_csv(
         (*HEADINGS, DUE_HEADING) if due else HEADINGS,
-        (_cells(row, names, due) for row in rows),
+        (_cells(row, names, staff, due) for row in rows),
     )
     stamp = f"{to_tokyo(now()):%Y%m%d-%H%M}"
     return Response(
@@ -78,7 +82,7 @@ def incidents_csv() -> Any:
     )
 
 
-def _cells(row: Row, names: dict[str, str], due: bool) -> list[Cell]:
+def _cells(row: Row, names: dict[str, str], staff: dict[str, str], due: bool) -> list[Cell]:
     cells: list[Cell] = [
         row.id,
         label(STATE_LABELS, row.state),
@@ -91,5 +95,7 @@ def _cells(row: Row, names: dict[str, str], due: bool) -> list[Cell]:
         labels_of(FLAG_LABELS, row.flags, empty=""),
         "緊急" if row.urgent else "",
         names.get(row.profile, row.profile),
+        staff.get(row.assignee, row.assignee) if row.assignee else "",
+        excel_time(row.response_due),
     ]
     return [*cells, excel_time(row.due_at)] if due else cells
