@@ -1,6 +1,8 @@
-"""Staff read Japanese: the staff mails (notification, on-call page, error) and the dashboard's
-pages carry no English words, no rule numbers (R4) and no ISO timestamps — only what staff type
-or copy (commands such as ``#close``, addresses, domains, incident tags, command lines).
+"""Staff read Japanese: the staff mails (notification, on-call page, error, the desk's
+collision notice, the response targets' warning and breach, the operators' alarms) and the
+dashboard's pages (with 担当, 期限, the draft notice, the alarm banner) carry no English words,
+no rule numbers (R4) and no ISO timestamps — only what staff type or copy (commands such as
+``#close``, addresses, domains, incident tags, command lines).
 
 Real SQLite/PostgreSQL, the daemon's pipeline, real templates, Flask's test client.
 """
@@ -10,26 +12,40 @@ from __future__ import annotations
 import email
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select
 
+from intake import alarms
+from intake.alarmwatch import AlarmWatch
 from intake.config import load_config
-from intake.models import OutboxMail, RawMessage
+from intake.models import Alarm, Incident, OutboxMail, RawMessage, StaffUser, TimedAction
 from intake.pipeline import Pipeline
 from intake.staffcommands import CommandError, parse_answer, reason_ja
+from intake.states import OutboxKind
 from intake.store import store_raw
+from intake.targets import SLA_KIND
 from scheduler.calendar import TOKYO
+from scheduler.slatimers import sla_due
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_staff_mail import staff_reply
-from tests.test_web_staff import client, desk, login, post  # noqa: F401 - fixtures
+from tests.test_web_staff import STAFF, client, desk, login, post  # noqa: F401 - fixtures
 
 NIGHT = datetime(2026, 11, 24, 22, 0, tzinfo=TOKYO)  # Tuesday, after hours
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
-STAFF_KINDS = ("staff_notify", "staff_alert", "staff_error", "oncall")
+STAFF_KINDS = (
+    "staff_notify",
+    "staff_alert",
+    "staff_error",
+    "oncall",
+    "staff_collision",
+    "sla_warning",
+    "sla_breach",
+)
+OTHER = "suzuki@example.jp"  # a second staff member, for the desk's collision
 
 # What staff may read in Latin letters: what they type or copy, and names of things.
 ALLOWED = re.compile(
@@ -117,21 +133,52 @@ def parsed(mail: OutboxMail) -> email.message.EmailMessage:
 @pytest.fixture
 def desk_at_work(config, desk):  # noqa: F811 - the fixture of test_web_staff
     """An urgent inquiry at night (paged, after hours), one in business hours, one held for its
-    fields, and a staff answer by mail with an unknown command."""
+    fields; staff answers by mail with bad commands, a second answer to the same notification
+    (staff_collision); the response targets' warning and breach of the urgent one, unanswered;
+    an operators' alarm that holds (the dashboard's banner)."""
+    with desk.begin() as session:
+        session.add(StaffUser(email=OTHER, name="鈴木 一郎", reply_secret="cd" * 32, profiles=[]))
     urgent = make_mail(FIELDS_BLOCK + "\nサーバーが停止しました。\n", subject="【緊急】停止")
     receive(config, desk, urgent, NIGHT)
     receive(config, desk, make_mail(FIELDS_BLOCK + "\n印刷できません。\n"), OPEN)
     receive(config, desk, make_mail("ログインできません。\n", sender="who@example.net"), OPEN)
-    notify = outbox(desk, "staff_notify")[0]
+    notify = notice(desk, 1, STAFF)
     reply_to = str(parsed(notify)["Reply-To"])
-    for body in ("#closed\n回答です。", "#time たくさん\n回答です。", "#category 何か"):
+    bad = ("#closed\n回答です。", "#time たくさん\n回答です。", "#category 何か", "#take 今")
+    for body in (*bad, "#assign nobody@example.jp\n回答です。", "#assign 佐藤\n回答です。"):
         receive(config, desk, staff_reply(notify, body), OPEN, to=[reply_to])
+    for member, minutes in ((STAFF, 5), (OTHER, 7)):  # the second answer is not relayed
+        second = notice(desk, 2, member)
+        to = str(parsed(second)["Reply-To"])
+        answer = staff_reply(second, "山田様\n\n再起動してください。", sender=member, to=to)
+        receive(config, desk, answer, OPEN + timedelta(minutes=minutes), to=[to])
+    with desk() as session:
+        pending = (TimedAction.kind == SLA_KIND, TimedAction.state == "pending")
+        [timer] = session.scalars(select(TimedAction).where(*pending))
+        due = datetime.fromisoformat(timer.payload["due"])
+        warn_at = timer.due_at
+    assert sla_due(desk, config, warn_at) == 1  # sla_warning
+    assert sla_due(desk, config, due) == 1  # sla_breach
+    with desk.begin() as session:
+        session.add(Alarm(condition="outbox", active=True, detail=OUTBOX_STUCK, started_at=OPEN))
+        urgent_incident = session.get(Incident, 1)
+        urgent_incident.draft_by, urgent_incident.draft_at = OTHER, OPEN  # 返信を作成中
     return desk
+
+
+OUTBOX_STUCK = "送信予定のメールが16分送信できていません（送信用の中継サーバーをご確認ください）"
+
+
+def notice(sessions, number: int, to: str) -> OutboxMail:
+    """The first staff notification of incident ``number`` to ``to``."""
+    mails = outbox(sessions, "staff_notify")
+    return next(m for m in mails if m.incident_id == number and m.recipients == [to])
 
 
 def test_staff_mails_are_japanese(config, desk_at_work) -> None:
     mails = outbox(desk_at_work, *STAFF_KINDS)
-    assert {m.kind for m in mails} >= {"staff_notify", "oncall", "staff_error"}
+    assert {m.kind for m in mails} == set(STAFF_KINDS) - {"staff_alert"}
+    assert len([m for m in mails if m.kind == "staff_error"]) == 6
     names = [p.display_name for p in config.profiles.values()]
     found = {}
     for mail in mails:
@@ -151,6 +198,9 @@ def test_dashboard_pages_are_japanese(config, desk_at_work, client) -> None:  # 
     for path in (
         "/staff/",
         "/staff/?due=auto_close",
+        "/staff/?assignee=mine",
+        "/staff/?sla=overdue",
+        "/staff/?sort=due",
         "/staff/incidents/1",
         "/staff/incidents/2",
         "/staff/held",
@@ -163,6 +213,22 @@ def test_dashboard_pages_are_japanese(config, desk_at_work, client) -> None:  # 
         assert page.status_code in (200, 400), path
         if bad := foreign(visible(page.text), names):
             found[path] = bad
+    assert found == {}
+    assert OUTBOX_STUCK in client.get("/staff/").text  # the alarm banner was scanned too
+    assert "鈴木 一郎さんが返信を作成中" in client.get("/staff/incidents/1").text  # and the draft
+
+
+def test_operators_alarm_mails_are_japanese(config, desk) -> None:  # noqa: F811
+    watch = AlarmWatch(config, desk, "desk-1")
+    found = {}
+    for kind in (OutboxKind.OPS_ALERT, OutboxKind.OPS_RESOLVED):
+        due = alarms.Due("outbox", kind, OUTBOX_STUCK, OPEN)
+        _, _, data = watch._compose(due, OPEN + timedelta(minutes=20))
+        message = email.message_from_bytes(data, policy=policy.default)
+        text = str(message["Subject"]) + "\n" + message.get_content()
+        assert "11月24日（火）10:30" in text
+        if bad := foreign(text, ["desk-1", *(p.display_name for p in config.profiles.values())]):
+            found[str(kind)] = bad
     assert found == {}
 
 
@@ -181,9 +247,18 @@ def test_r20_commands_take_the_japanese_names_staff_are_shown(
     assert (answer.category, answer.cause, answer.minutes) == (category, cause, minutes)
 
 
-def test_r20_a_bad_command_is_explained_in_japanese() -> None:
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ("#category 何か\n回答です。", "不具合・障害"),
+        ("#assign 佐藤\n回答です。", "メールアドレス"),
+        ("#force 今\n回答です。", "「今」"),
+        ("#forward\n回答です。", "#take #assign #force"),
+    ],
+)
+def test_r20_a_bad_command_is_explained_in_japanese(answer: str, said: str) -> None:
     with pytest.raises(CommandError) as raised:
-        parse_answer("#category 何か\n回答です。")
-    assert "不具合・障害" in reason_ja(raised.value) and not ENGLISH.search(
+        parse_answer(answer)
+    assert said in reason_ja(raised.value) and not ENGLISH.search(
         ALLOWED.sub("", reason_ja(raised.value))
     )
