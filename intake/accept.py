@@ -24,6 +24,7 @@ from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedA
 from intake.outcomes import Held
 from intake.states import IncidentFlag
 from intake.submission import Intake, Item
+from intake.targets import first_due
 from intake.text import strip_controls, strip_controls_opt
 from responder.acks import queue_ack, queue_ask_fields
 from responder.queue import Thread
@@ -62,6 +63,7 @@ def accept(
         reply_address=recipients[0] if recipients else None,
         now=now,
         after_hours=not terms.calendar().is_open(intake.received_at),
+        first_due=first_due(config, intake.profile, intake.received_at),
     )
     if intake.held is not None:
         _resolve(session, intake.held, found, now)

@@ -9,33 +9,24 @@ audited (R26). Runs in the caller's transaction.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from intake import targets
+from intake.answerfiles import keep_files
+from intake.answerhold import after_answers, before_answer, cancel_auto_close, hold
 from intake.audit import audit
+from intake.canned import fill_canned
 from intake.config import Config
 from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
-from intake.models import Incident, IncidentMessage, StaffUser, TimedAction
+from intake.filelimits import AttachedFile
+from intake.models import Incident, IncidentMessage, StaffUser
 from intake.staffcommands import CommandError, StaffAnswer, reason_ja
 from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
-
-
-def cancel_auto_close(session: Session, incident: Incident, now: datetime) -> None:
-    session.flush()  # a timer added in this transaction is cancelled too (no autoflush here)
-    session.execute(
-        update(TimedAction)
-        .where(
-            TimedAction.incident_id == incident.id,
-            TimedAction.kind == "auto_close",
-            TimedAction.state == "pending",
-        )
-        .values(state="cancelled", done_at=now)
-    )
 
 
 def act(
@@ -52,6 +43,7 @@ def act(
     """Carry out a staff member's answer and commands; returns what was done, one word each.
 
     Raises :class:`CommandError` (nothing done) when the answer cannot be acted on."""
+    fill_canned(session, config, incident, staff, answer, now)
     ordered = answer.take or answer.assign
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
         if ordered:
@@ -73,15 +65,16 @@ def act(
             "ください。何も送信していません。",
         )
     done: list[str] = [_assign_by_command(session, incident, staff, answer, now)] if ordered else []
+    files, raw = answer.attachments, raw_message_id
     _set_fields(session, incident, staff, answer, now, done)
     if answer.text and answer.note:
-        _record(session, incident, staff, "note", answer.text, now, message_id, raw_message_id)
+        _record(session, incident, staff, "note", answer.text, now, message_id, raw, files)
         audit(session, "staff_note", actor=staff.email, incident=incident.id, at=now)
         done.append("note")
     elif answer.text and answer.split:
         done.append(f"split:#{split(session, config, incident, staff, answer.text, now)}")
     elif answer.text:
-        relay(session, config, incident, staff, answer.text, now, raw_message_id)
+        relay(session, config, incident, staff, answer.text, now, raw, files)
         done.append("answer")
     if answer.close:
         close(session, config, incident, now, by=staff.email)
@@ -143,18 +136,20 @@ def _record(
     now: datetime,
     message_id: str | None,
     raw_message_id: int | None,
+    files: Sequence[AttachedFile] = (),
 ) -> None:
-    session.add(
-        IncidentMessage(
-            incident_id=incident.id,
-            direction=direction,
-            raw_message_id=raw_message_id,
-            message_id=message_id,
-            author=staff.email,
-            body=body,
-            created_at=now,
-        )
+    message = IncidentMessage(
+        incident_id=incident.id,
+        direction=direction,
+        raw_message_id=raw_message_id,
+        message_id=message_id,
+        author=staff.email,
+        body=body,
+        created_at=now,
     )
+    session.add(message)
+    if files and raw_message_id is None:  # a mailed answer's files stay in its stored mail
+        keep_files(session, message, files, now)
 
 
 def relay(
@@ -165,11 +160,16 @@ def relay(
     text: str,
     now: datetime,
     raw_message_id: int | None = None,
+    attachments: Sequence[AttachedFile] = (),
 ) -> str:
-    """R20: the answer goes to the customer by email (R10); R18: the auto-close clock starts."""
+    """R20: the answer goes to the customer by email (R10) with the staff member's files, after
+    its hold and approval (``intake.answerhold``, ``intake.approval``); R18: the auto-close
+    clock starts when it is sent."""
+    from intake.approval import ask_approval
     from intake.closelink import close_url
     from responder.answers import queue_answer
 
+    prior = before_answer(session, incident)
     incident.close_nonce = secrets.token_hex(16)  # R17: older one-click links are void
     link, until = close_url(config, incident.id, incident.close_nonce, now)
     sent = queue_answer(
@@ -181,19 +181,10 @@ def relay(
         now=now,
         close_link=link,
         close_until=until,
+        attachments=attachments,
     )
-    _record(session, incident, staff, "out", text, now, sent, raw_message_id)
+    _record(session, incident, staff, "out", text, now, sent, raw_message_id, attachments)
     cancel_auto_close(session, incident, now)
-    hours = config.profile(incident.profile).auto_close_hours
-    session.add(
-        TimedAction(
-            kind="auto_close",
-            due_at=now + timedelta(hours=hours),
-            incident_id=incident.id,
-            created_at=now,
-            payload={"answered_at": now.isoformat()},
-        )
-    )
     answered(session, incident, staff, now)  # the desk: version, assignee, draft claim
     incident.state = IncidentState.ANSWERED
     incident.closed_at = None
@@ -201,6 +192,8 @@ def relay(
     incident.updated_at = now
     targets.answered(session, incident, now)  # response targets: nothing is due now
     audit(session, "staff_answer", actor=staff.email, incident=incident.id, at=now)
+    row = hold(session, config, incident, staff.email, sent, prior, now)
+    ask_approval(session, config, incident, staff, row, text, now)
     return sent
 
 
@@ -224,7 +217,9 @@ def close(
     incident.close_nonce = None
     cancel_auto_close(session, incident, now)
     targets.cleared(session, incident, now)  # response targets: nothing due when closed
-    queue_closed(session, config, incident, now=now, auto=auto)
+    notice = queue_closed(session, config, incident, now=now, auto=auto)
+    if notice is not None:
+        after_answers(session, incident.id, notice)  # a #close given with a held answer
     audit(session, "auto_close" if auto else "close", actor=by, incident=incident.id, at=now)
     return True
 

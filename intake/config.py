@@ -91,6 +91,12 @@ class ProfileConfig(Model):
     # R23: after-hours work billed at this rate per billing_unit_minutes, time rounded up.
     after_hours_rate_jpy: Annotated[int, Range(ge=0)] = 3000
     billing_unit_minutes: Annotated[int, Range(ge=1)] = 30
+    # The desk (docs/staff.md): a staff answer waits this long in the outbox, so that it can be
+    # taken back (0: sent at once); answers of these kinds wait for an approver first.
+    answer_hold_seconds: Annotated[int, Range(ge=0, le=86400)] = 60
+    approval_for: list[Literal["attachments", "license", "out_of_scope"]] = field(
+        default_factory=list
+    )
     # Response targets in business hours (docs/staff.md, "Response targets"); 0: no target.
     first_response_hours: Annotated[int, Range(ge=0, le=2000)] = 8
     follow_up_response_hours: Annotated[int, Range(ge=0, le=2000)] = 16

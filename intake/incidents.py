@@ -122,6 +122,8 @@ class CreatedIncident:
     updated_at: datetime
     last_customer_message_at: datetime
     minutes_worked: int
+    first_response_due: datetime | None = None
+    response_due: datetime | None = None
 
 
 @dataclass
@@ -147,9 +149,11 @@ def create_incidents(
     reply_address: str | None,
     now: datetime,
     after_hours: bool = False,
+    first_due: datetime | None = None,
 ) -> list[CreatedIncident]:
     """R3: one incident per item; R4: each consumes one of the customer's support period.
-    ``after_hours``: received outside business hours (an urgent item is then paged, R22)."""
+    ``after_hours``: received outside business hours (an urgent item is then paged, R22).
+    ``first_due``: when the first answer is due (``intake.targets.first_due``)."""
     contract = _contract_for(customer, intake.profile, now)
     created: list[CreatedIncident] = []
     connection = session.connection()
@@ -159,6 +163,7 @@ def create_incidents(
         values = _incident_row(
             intake, item, customer, contract, reply_address, own_flags, stated, now
         )
+        values["first_response_due"] = values["response_due"] = first_due
         # Core INSERT … RETURNING: the intake hot path skips the ORM unit of work; callers get
         # a detached snapshot of the row.
         number = connection.execute(_INSERT_INCIDENT, values).scalar_one()

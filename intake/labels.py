@@ -63,7 +63,7 @@ OUTBOX_STATE_LABELS = {
     OutboxState.SENT: "送信済み",
     OutboxState.FAILED: "失敗",
     OutboxState.AWAITING_APPROVAL: "承認待ち",
-    OutboxState.CANCELLED: "取り消し",
+    OutboxState.CANCELLED: "送信取消",
 }
 RAW_STATE_LABELS = {
     RawState.RECEIVED: "未処理",

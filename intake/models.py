@@ -262,6 +262,23 @@ class IncidentMessage(Base):
     incident: Mapped[Incident] = relationship(back_populates="messages")
 
 
+class AnswerFile(Base):
+    """A file a staff member attached on the dashboard to an answer or a note (a mailed one's
+    files stay in its stored mail): shown on the incident's thread, downloaded by staff."""
+
+    __tablename__ = "answer_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("incident_messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMail(Base):
     """A mail to send: rendered and given its Message-ID when queued (docs/architecture.md, "The
     two commits")."""
@@ -279,7 +296,8 @@ class OutboxMail(Base):
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     rate_key: Mapped[str | None] = mapped_column(String(320), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
+    # 24: awaiting_approval (17) fits (migration 0015)
+    state: Mapped[str] = mapped_column(String(24), default=OutboxState.PENDING)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

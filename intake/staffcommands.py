@@ -2,8 +2,8 @@
 
 Pure functions of the text. Commands are recognised only on the answer's first non-empty lines,
 one per line (``#close``, ``#note``, ``#category NAME``, ``#split``, ``#time 1.5h``,
-``#cause customer|ours|third-party``, and for the desk ``#take``, ``#assign EMAIL``, ``#force``);
-the first line that is not a command starts the answer. An
+``#cause customer|ours|third-party``, ``#canned NAME``, and for the desk ``#take``,
+``#assign EMAIL``, ``#force``); the first line that is not a command starts the answer. An
 unknown command, or a known one with a bad argument, is an error: nothing of the answer is acted
 on or relayed (the staff member is told why).
 """
@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from intake.filelimits import AttachedFile
 from intake.labels import CATEGORY_LABELS, CAUSE_LABELS
 
 CATEGORIES = ("general", "setup", "operation", "fault", "license", "out_of_scope", "other")
@@ -76,6 +77,13 @@ class StaffAnswer:
     assign: str | None = None  # assign it to this staff address
     force: bool = False  # relay even if someone else answered first
     commands: list[str] = field(default_factory=list)
+    canned: list[str] = field(default_factory=list)  # ``#canned NAME``: filled by intake.canned
+    # Files for the customer (an answer) or kept with the note; approval rules look here.
+    attachments: list[AttachedFile] = field(default_factory=list)
+
+    @property
+    def has_attachments(self) -> bool:
+        return bool(self.attachments)
 
 
 def parse_answer(body: str, marker: str | None = None) -> StaffAnswer:
@@ -121,12 +129,20 @@ def _apply(answer: StaffAnswer, name: str, argument: str) -> None:
         answer.assign = argument.lower()
     elif name == "time":
         answer.minutes += parse_minutes(argument)
+    elif name == "canned":
+        if not argument:
+            raise CommandError(
+                "#canned needs the name of a canned answer (#canned NAME)",
+                "#canned のあとには定型文の名前を書いてください（#canned 名前）。",
+            )
+        answer.canned.append(argument)
     else:
         raise CommandError(
             f"#{name}: unknown command (known: #close #note #category #split #time #cause"
-            " #take #assign #force)",
+            " #canned #take #assign #force #cancel #approve #return)",
             f"#{name} というコマンドはありません。"
-            "使えるのは #close #note #category #split #time #cause #take #assign #force です。",
+            "使えるのは #close #note #category #split #time #cause #canned #take #assign #force"
+            " #cancel #approve #return です。",
         )
 
 

@@ -33,11 +33,6 @@ WARNING, BREACH = "warning", "breach"
 FIRST, FOLLOW_UP = "first", "follow_up"
 WEEKDAYS_JA = "月火水木金土日"
 
-_SET_FIRST_DUE = (
-    update(Incident.__table__)
-    .where(Incident.__table__.c.id == bindparam("target"))
-    .values(first_response_due=bindparam("due"), response_due=bindparam("due"))
-)
 _INSERT_TIMER = insert(TimedAction.__table__)
 _CANCEL_TIMERS = (
     update(TimedAction.__table__)
@@ -72,9 +67,25 @@ class Target:
         }
 
 
+# The last target computed: accept asks for a new incident's first due time twice (for the
+# incident's row, then for its timer), and business time is the costly part (intake hot path).
+_last: tuple[tuple[int, str, datetime, str], Target | None] | None = None
+
+
 def target_after(config: Config, profile: str, received: datetime, target: str) -> Target | None:
     """The due time of ``target`` for a message received at ``received``; None when the
     profile's target is 0 (off)."""
+    global _last
+    key = (id(config), profile, received, target)
+    last = _last
+    if last is not None and last[0] == key:
+        return last[1]
+    found = _target_after(config, profile, received, target)
+    _last = (key, found)
+    return found
+
+
+def _target_after(config: Config, profile: str, received: datetime, target: str) -> Target | None:
     terms = config.profile(profile)
     hours = terms.first_response_hours if target == FIRST else terms.follow_up_response_hours
     if not hours:
@@ -87,15 +98,21 @@ def target_after(config: Config, profile: str, received: datetime, target: str) 
     return Target(target, due, fires_at if warn else due)
 
 
+def first_due(config: Config, profile: str, received: datetime) -> datetime | None:
+    """A new incident's ``first_response_due`` (and ``response_due``), written with its row."""
+    planned = target_after(config, profile, received, FIRST)
+    return planned.due if planned is not None else None
+
+
 def start_first_response(accepted: Accepted) -> None:
-    """After accept: every new incident's first answer is due (one UPDATE, one INSERT)."""
+    """After accept: the timer of every new incident's first due time (one INSERT; the due time
+    itself went into the incident's row, ``first_due``)."""
     intake = accepted.intake
     planned = target_after(accepted.config, intake.profile, intake.received_at, FIRST)
     if planned is None or not accepted.incidents:
         return
     connection = accepted.session.connection()
     numbers = [created.id for created in accepted.incidents]
-    connection.execute(_SET_FIRST_DUE, [{"target": n, "due": planned.due} for n in numbers])
     connection.execute(_INSERT_TIMER, [planned.timer_row(n, accepted.now) for n in numbers])
 
 

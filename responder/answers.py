@@ -10,15 +10,17 @@ answer, not an automatic mail: no ``Auto-Submitted``, never held back by R27's h
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.filelimits import AttachedFile
 from intake.incidenttag import incident_tag
 from intake.models import Incident, IncidentMessage, OutboxMail
-from intake.states import OutboxKind
+from intake.states import OutboxKind, OutboxState
 from responder.acks import format_ja
 from responder.queue import PERSON, Thread, queue_mail
 
@@ -38,6 +40,7 @@ def thread_of(session: Session, incident: Incident) -> Thread:
         .where(
             OutboxMail.incident_id == incident.id,
             OutboxMail.kind.in_((OutboxKind.ACK, OutboxKind.ANSWER)),
+            OutboxMail.state != OutboxState.CANCELLED,  # an answer taken back was never sent
         )
         .order_by(OutboxMail.id)
     ).all()
@@ -61,9 +64,11 @@ def queue_answer(
     now: datetime,
     close_link: str,
     close_until: datetime,
+    attachments: Sequence[AttachedFile] = (),
 ) -> str:
     """Queue a staff answer to the customer; returns its Message-ID (R10, R20). It carries the
-    one-click close link (R17) and says when silence closes the incident (R18)."""
+    one-click close link (R17) and says when silence closes the incident (R18), and the staff
+    member's files (multipart/mixed)."""
     assert incident.reply_address
     terms = config.profile(incident.profile)
     tag = incident_tag(incident.id, terms.tag_prefix)
@@ -86,6 +91,7 @@ def queue_answer(
             "close_until": format_ja(close_until),
         },
         thread=thread_of(session, incident),
+        attachments=list(attachments),
         voice=PERSON,  # a person's answer (RFC 3834: not auto-submitted), never held back
         incident_id=incident.id,
     )

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime, formataddr
 
+from intake.filelimits import AttachedFile
 from intake.mail.loops import LOOP_HEADER
 from intake.text import strip_controls
+from responder.mixed import with_attachments
 
 
 def new_message_id(sender_address: str) -> str:
@@ -39,6 +41,7 @@ class OutgoingMail:
     profile: str = ""
     reply_to: str | None = None  # a staff notification's tokened reply address (R20)
     kind: str = ""  # its outbox kind, as X-Uketsuke-Kind: mail clients filter on it
+    attachments: list[AttachedFile] = field(default_factory=list)  # multipart/mixed when any
 
 
 _CRLF = "\r\n"
@@ -101,6 +104,8 @@ def compose(mail: OutgoingMail) -> bytes:
     head.append(_field(LOOP_HEADER, mail.profile or "uketsuke"))
     if mail.kind:
         head.append(_field(KIND_HEADER, mail.kind))
+    if mail.attachments:
+        return with_attachments(head, body, mail.attachments)
     head.append(_CRLF)
     return _CRLF.join(head).encode("ascii") + body
 

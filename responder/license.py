@@ -238,3 +238,6 @@ class LicenseMail:
             now=now,
             incident_id=row.incident_id,
         )
+
+    def sent(self, session: Session, row: OutboxMail, now: datetime) -> None:
+        """Nothing more to do once the key mail is delivered."""

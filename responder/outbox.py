@@ -152,6 +152,10 @@ class SendHook(Protocol):
         """The row's first failure, in the transaction that records it (e.g. alert staff)."""
         ...
 
+    def sent(self, session: Session, row: OutboxMail, now: datetime) -> None:
+        """The row was delivered, in the transaction that records it (e.g. start a clock)."""
+        ...
+
 
 class Dispatcher:
     """Sends due outbox rows, up to PARALLEL_SENDS at once, each recorded as its delivery ends.
@@ -290,11 +294,15 @@ class Dispatcher:
             return 0
         sent = 0
         with self.sessions.begin() as session:
-            # A row staff held while it was being delivered was still delivered: it is
-            # recorded as sent, never released and sent again (held stays held on a failure).
+            # A row staff held (or cancelled) while it was being delivered was still delivered:
+            # it is recorded as sent, never released and sent again (held stays held on a
+            # failure).
             for row in session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.id.in_(list(outcomes)), OutboxMail.state.in_(UNSENT))
+                .where(
+                    OutboxMail.id.in_(list(outcomes)),
+                    OutboxMail.state.in_((*UNSENT, OutboxState.CANCELLED)),
+                )
                 .order_by(OutboxMail.id)
                 .options(defer(OutboxMail.data))
             ):
@@ -344,4 +352,7 @@ class Dispatcher:
         row.sent_at = now
         row.attempts += 1
         row.late = now - first_due(row) > LATE_AFTER
+        hook = self.hooks.get(row.kind)
+        if hook is not None:
+            hook.sent(session, row, now)
         return 1

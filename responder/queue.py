@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from intake.audit import audit
 from intake.config import Config
+from intake.filelimits import AttachedFile
 from intake.states import OutboxKind
 from responder.compose import OutgoingMail, compose, new_message_id
 from responder.outbox import automatic_mails_in_last_hour, queue_bytes
@@ -64,6 +65,7 @@ class Content(TypedDict, total=False):
     body: str
     thread: Thread
     reply_to: str | None
+    attachments: list[AttachedFile]
 
 
 def mail_bytes(
@@ -110,6 +112,7 @@ def mail_bytes(
             profile=profile,
             reply_to=content.get("reply_to"),
             kind=kind,
+            attachments=content.get("attachments", []),
         )
     )
 

@@ -11,7 +11,8 @@ A raw message is purged only when every incident it belongs to (through the thre
 ``Incident.inquiry_id``) is closed, and was closed more than ``keep_raw_mail_days`` ago. Mail
 that belongs to no incident (held, ignored, unprocessable: staff may still need it) and mail whose
 work is not finished (received, held, unprocessable: ``reprocess`` reads the bytes) is never
-touched. ``0``, the default, keeps everything.
+touched. ``0``, the default, keeps everything. Files staff attached on the dashboard
+(``answer_files``) go by the same rule: those of incidents closed that long ago are deleted.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.audit import audit
 from intake.config import Config
 from intake.db import read_sessions
-from intake.models import Incident, IncidentMessage, Inquiry, RawMessage, RawState
+from intake.models import AnswerFile, Incident, IncidentMessage, Inquiry, RawMessage, RawState
 from intake.spool import spool_dir
 from intake.states import IncidentState
 
@@ -85,7 +86,26 @@ def purge_raw_mail(sessions: sessionmaker[Session], config: Config, now: datetim
         purged += len(ids)
     if purged:
         log.info("purged the raw mail of %s messages (keep_raw_mail_days)", purged)
+    _purge_answer_files(sessions, now - timedelta(days=days), now)
     return purged
+
+
+def _purge_answer_files(sessions: sessionmaker[Session], cutoff: datetime, now: datetime) -> None:
+    """The files staff gave on the dashboard go with the raw mail: when their incident was
+    closed before ``cutoff`` (the message and its body stay, as a purged mail's do)."""
+    messages = select(IncidentMessage.id).join(Incident).where(_closed_before(cutoff))
+    with sessions.begin() as session:
+        gone = session.execute(delete(AnswerFile).where(AnswerFile.message_id.in_(messages)))
+        if gone.rowcount:
+            audit(session, "answer_files_purged", at=now, detail={"count": gone.rowcount})
+
+
+def _closed_before(cutoff: datetime) -> ColumnElement[bool]:
+    return (
+        (Incident.state == IncidentState.CLOSED)
+        & Incident.closed_at.is_not(None)
+        & (Incident.closed_at < cutoff)
+    )
 
 
 def _purgeable(cutoff: datetime) -> Select[tuple[int, str | None]]:
@@ -93,11 +113,7 @@ def _purgeable(cutoff: datetime) -> Select[tuple[int, str | None]]:
 
     Plain (uncorrelated) IN / NOT IN subqueries: each is read once per batch, where correlated
     EXISTS made SQLite look through every closed incident for every stored message."""
-    closed_long_ago = (
-        (Incident.state == IncidentState.CLOSED)
-        & Incident.closed_at.is_not(None)
-        & (Incident.closed_at < cutoff)
-    )
+    closed_long_ago = _closed_before(cutoff)
     kept = ~closed_long_ago
     return (
         select(RawMessage.id, RawMessage.spool)

@@ -28,10 +28,12 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.answerhold import AnswerSent
 from intake.config import Config
 from intake.db import read_sessions
 from intake.models import RawMessage, RawState
 from intake.searchindex import catch_up
+from intake.states import OutboxKind
 from responder.license import LICENSE_KEY, LicenseMail
 from responder.outbox import Dispatcher
 from responder.transports import make_transport
@@ -205,16 +207,23 @@ class SearchIndexJob(IntakeFirst):
 _BACKLOG = select(RawMessage.id).where(RawMessage.state == RawState.RECEIVED).limit(1)
 
 
-def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> dict[str, JobTick]:
-    """The scheduler's jobs by id, each a tick to call (the scheduler's, or a test's)."""
-    dispatcher = Dispatcher(
+def make_dispatcher(config: Config, sessions: sessionmaker[Session]) -> Dispatcher:
+    """The outbox's dispatcher as the daemon runs it, with its send-time hooks."""
+    return Dispatcher(
         sessions,
         make_transport(config.outbox, config.outbox_maildir),
         lambda profile: config.profile(profile).support_address,
         config.outbox.max_attempts,
-        hooks={LICENSE_KEY: LicenseMail(config)},  # R14-R16: the key is issued when sent
+        hooks={
+            LICENSE_KEY: LicenseMail(config),  # R14-R16: the key is issued when sent
+            OutboxKind.ANSWER: AnswerSent(config),  # R18: the clock starts when sent
+        },
     )
-    outbox = OutboxJob(dispatcher, sessions)
+
+
+def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> dict[str, JobTick]:
+    """The scheduler's jobs by id, each a tick to call (the scheduler's, or a test's)."""
+    outbox = OutboxJob(make_dispatcher(config, sessions), sessions)
     return {
         "outbox": JobTick("outbox", outbox.run, clock),
         "held-expiry": JobTick("held-expiry", partial(expire_held, sessions, config), clock),

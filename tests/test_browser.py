@@ -121,7 +121,11 @@ def desk(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Des
         f"relay_port = {relay_port}\n"
         "relay_starttls = false\n"
         "[web]\n"
-        f"port = {web_port}\n",
+        f"port = {web_port}\n"
+        "[profiles.helpdesk]\n"
+        "answer_hold_seconds = 2\n"  # a staff answer waits 2 s before it is sent
+        "[profiles.desknet]\n"
+        "answer_hold_seconds = 2\n",
         encoding="utf-8",
     )
     database_url = f"sqlite:///{home / 'uketsuke.db'}"

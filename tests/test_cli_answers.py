@@ -65,8 +65,9 @@ def test_r20_r10_reply_from_the_command_line_is_mailed_to_the_customer(
     with db.session_factory(engine)() as session:
         incident = session.get(Incident, 1)
         assert (incident.state, incident.minutes_worked) == ("answered", 30)
+        assert sent.state == "pending"  # held before sending (answer_hold_seconds)
         pending = select(TimedAction.kind).where(TimedAction.state == "pending")
-        assert session.scalars(pending).all() == ["auto_close"]  # R18
+        assert session.scalars(pending).all() == []  # R18: starts when sent; nothing due
         assert "staff_answer" in session.scalars(select(AuditEntry.action)).all()
     engine.dispose()
 

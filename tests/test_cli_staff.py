@@ -32,7 +32,17 @@ def test_r20_add_list_remove_round_trip(staff_cli: Cli, database_url: str) -> No
     assert added.returncode == 0, added.stderr
     assert added.stdout == "staff yamada@example.jp added (profiles: all)\n"
     [row] = listed(staff_cli)
-    assert list(row) == ["email", "name", "profiles", "active", "created_at", "away_until"]
+    assert list(row) == [
+        "email",
+        "name",
+        "profiles",
+        "active",
+        "created_at",
+        "approver",
+        "needs_approval",
+        "away_until",
+    ]
+    assert (row["approver"], row["needs_approval"]) == (False, False)
     assert row["email"] == "yamada@example.jp"  # stored lower-case
     assert row["name"] == "山田 太郎"
     assert row["profiles"] == []

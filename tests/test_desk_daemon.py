@@ -30,7 +30,8 @@ def desk(tmp_path: Path, database_url: str, sink: tuple[Sink, int]) -> Iterator[
     config = home / "uketsuke.toml"
     config.write_text(
         '[outbox]\ntransport = "smtp"\nrelay_host = "127.0.0.1"\n'
-        f"relay_port = {sink[1]}\nrelay_starttls = false\n",
+        f"relay_port = {sink[1]}\nrelay_starttls = false\n"
+        "[profiles.helpdesk]\nanswer_hold_seconds = 2\n",  # the hold before sending, short
         encoding="utf-8",
     )
     instance = Daemon(home, database_url, config=config)

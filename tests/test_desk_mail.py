@@ -12,7 +12,15 @@ from sqlalchemy import select
 
 from intake.collision import collision_since
 from intake.config import load_config
-from intake.models import AuditEntry, Incident, IncidentMessage, OutboxMail, RawState, StaffUser
+from intake.models import (
+    AuditEntry,
+    CannedAnswer,
+    Incident,
+    IncidentMessage,
+    OutboxMail,
+    RawState,
+    StaffUser,
+)
 from intake.pipeline import Pipeline
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_staff_mail import OPEN, outbox, parsed, receive, staff_reply
@@ -220,3 +228,24 @@ def test_follow_up_of_an_incident_whose_assignee_left_goes_to_every_staff_member
     notices = [m for m in outbox(sessions, "staff_notify") if m.incident_id == number]
     assert [m.recipients for m in notices[2:]] == [[SATO]]  # every active member: 佐藤 alone
     assert _incident(sessions, number).assignee == SUZUKI  # kept until someone reassigns it
+
+
+def test_collision_an_answer_of_canned_alone_is_an_answer_too(pipeline, sessions) -> None:
+    """``#canned NAME`` with no words of one's own is still an answer: refused when someone
+    else answered first, and the staff_collision mail shows the #canned line."""
+    with sessions.begin() as session:
+        session.add(
+            CannedAnswer(name="再起動", profile=None, body="{氏名} 様\n\n再起動をお願いします。")
+        )
+    number = _inquiry(pipeline)
+    to_sato, to_suzuki = _notice(sessions, number, SATO), _notice(sessions, number, SUZUKI)
+    assert _answer(pipeline, to_sato, "ドライバを更新してください。", 5)[0] == "processed"
+    assert _answer(pipeline, to_suzuki, "#canned 再起動", 7)[0] == RawState.PROCESSED
+    [relayed] = outbox(sessions, "answer")
+    assert "ドライバを更新" in parsed(relayed).get_content()
+    [collision] = outbox(sessions, "staff_collision")
+    assert collision.recipients == [SUZUKI]
+    assert "#canned 再起動" in parsed(collision).get_content()
+    _answer(pipeline, _notice(sessions, number, SUZUKI), "#force\n#canned 再起動", 9)
+    answers = [parsed(m).get_content() for m in outbox(sessions, "answer")]
+    assert len(answers) == 2 and "再起動をお願いします" in answers[1]

@@ -68,8 +68,9 @@ def sink() -> Iterator[tuple[Sink, int]]:
     relay.stop()
 
 
-@pytest.fixture
-def desk(tmp_path: Path, database_url: str, sink) -> Iterator[Daemon]:
+def relayed_desk(tmp_path: Path, database_url: str, relay_port: int, hold_seconds: int) -> Daemon:
+    """A daemon sending through the relay at ``relay_port``, with Sato as staff; a staff answer
+    waits ``hold_seconds`` before it is sent."""
     home = tmp_path / "home"
     home.mkdir()
     config = home / "uketsuke.toml"
@@ -77,13 +78,21 @@ def desk(tmp_path: Path, database_url: str, sink) -> Iterator[Daemon]:
         "[outbox]\n"
         'transport = "smtp"\n'
         'relay_host = "127.0.0.1"\n'
-        f"relay_port = {sink[1]}\n"
-        "relay_starttls = false\n",
+        f"relay_port = {relay_port}\n"
+        "relay_starttls = false\n"
+        "[profiles.helpdesk]\n"
+        f"answer_hold_seconds = {hold_seconds}\n",
         encoding="utf-8",
     )
     instance = Daemon(home, database_url, config=config)
     assert instance.cli("migrate").returncode == 0
     assert instance.cli("staff", "add", "佐藤 花子", STAFF).returncode == 0
+    return instance
+
+
+@pytest.fixture
+def desk(tmp_path: Path, database_url: str, sink) -> Iterator[Daemon]:
+    instance = relayed_desk(tmp_path, database_url, sink[1], hold_seconds=2)
     yield instance
     instance.close()
 

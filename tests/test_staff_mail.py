@@ -37,6 +37,7 @@ from intake.store import store_raw
 from responder.staffnotify import REPLY_MARKER
 from scheduler.calendar import TOKYO
 from scheduler.lifecycle import auto_close_due
+from scheduler.service import make_dispatcher
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
@@ -100,6 +101,14 @@ def parsed(row: OutboxMail) -> EmailMessage:
     return email.message_from_bytes(row.data, policy=policy.default)  # type: ignore[return-value]
 
 
+HOLD = timedelta(seconds=60)  # answer_hold_seconds, the default
+
+
+def send_due(config, sessions, at: datetime) -> int:
+    """The outbox tick as the daemon runs it (R18: the auto-close clock starts when sent)."""
+    return make_dispatcher(config, sessions).run_once(at)
+
+
 def new_incident(pipeline: Pipeline) -> tuple[int, OutboxMail, str]:
     """A customer's inquiry: its incident, the staff notification and the customer's Message-ID."""
     mail = make_mail(
@@ -152,7 +161,7 @@ def test_r20_new_incident_is_mailed_to_each_staff_member_with_a_tokened_reply_to
 
 
 def test_r20_staff_answer_is_relayed_threaded_without_token_or_staff_address(
-    pipeline, sessions
+    pipeline, sessions, config
 ) -> None:
     number, notify, customer_mid = new_incident(pipeline)
     state, _ = receive(
@@ -175,12 +184,17 @@ def test_r20_staff_answer_is_relayed_threaded_without_token_or_staff_address(
     assert REPLY_MARKER not in text and "管理画面にログインできません" not in text  # quote cut
     assert "support+" not in answer.data.decode("ascii", "replace")
     assert STAFF not in answer.data.decode("ascii", "replace")
+    assert answer.due_at == OPEN + timedelta(minutes=5) + HOLD  # the hold before sending
+    send_due(config, sessions, OPEN + timedelta(minutes=5) + HOLD - timedelta(seconds=1))
+    assert [row.state for row in outbox(sessions, "answer")] == ["pending"]
+    send_due(config, sessions, OPEN + timedelta(minutes=5) + HOLD)
+    assert [row.state for row in outbox(sessions, "answer")] == ["sent"]
     with sessions() as session:
         incident = session.get(Incident, number)
         assert incident.state == "answered"
         [timer] = session.scalars(select(TimedAction).where(TimedAction.kind == "auto_close"))
         assert timer.state == "pending"
-        assert timer.due_at == OPEN + timedelta(minutes=5, hours=120)
+        assert timer.due_at == OPEN + timedelta(minutes=5, hours=120) + HOLD  # R18: from sent
         out = session.scalars(
             select(IncidentMessage).where(
                 IncidentMessage.incident_id == number, IncidentMessage.author == STAFF
@@ -283,6 +297,7 @@ def test_r18_customer_message_stops_the_clock_and_auto_reply_does_not(
     number, notify, _ = new_incident(pipeline)
     to = [str(parsed(notify)["Reply-To"])]
     receive(pipeline, staff_reply(notify, "ご確認ください。"), at=OPEN, to=to)
+    send_due(config, sessions, OPEN + HOLD)  # R18: the clock starts when it is sent
     [answer] = outbox(sessions, "answer")
     auto = make_mail(
         "不在です。",
@@ -305,24 +320,28 @@ def test_r18_customer_message_stops_the_clock_and_auto_reply_does_not(
     assert auto_close_due(sessions, config, OPEN + timedelta(hours=200)) == 0
 
 
-def test_r18_auto_close_fires_at_120_hours_not_119_once(
+def test_r18_auto_close_fires_120_hours_after_the_answer_is_sent_not_119_once(
     pipeline, sessions, config, database_url
 ) -> None:
     number, notify, _ = new_incident(pipeline)
     to = [str(parsed(notify)["Reply-To"])]
     receive(pipeline, staff_reply(notify, "ご確認ください。"), at=OPEN, to=to)
-    assert auto_close_due(sessions, config, OPEN + timedelta(hours=119)) == 0
+    assert auto_close_due(sessions, config, OPEN + timedelta(hours=200)) == 0  # not sent yet
+    sent = OPEN + timedelta(minutes=10)  # the hold, then a relay that was down a while
+    send_due(config, sessions, sent)  # R18: the clock starts when the answer is sent
+    assert auto_close_due(sessions, config, OPEN + timedelta(hours=120)) == 0
+    assert auto_close_due(sessions, config, sent + timedelta(hours=119)) == 0
     # A restart between 119 h and 120 h: new engine and sessions, the timer is a row.
     sessions.kw["bind"].dispose()
     sessions = db.session_factory(db.make_engine(database_url))
-    assert auto_close_due(sessions, config, OPEN + timedelta(hours=120)) == 1
-    assert auto_close_due(sessions, config, OPEN + timedelta(hours=121)) == 0  # once
+    assert auto_close_due(sessions, config, sent + timedelta(hours=120)) == 1
+    assert auto_close_due(sessions, config, sent + timedelta(hours=121)) == 0  # once
     [closed] = outbox(sessions, "closed")
     assert "5日間" in parsed(closed).get_content()
     with sessions() as session:
         incident = session.get(Incident, number)
         assert incident.state == "closed"
-        assert incident.closed_at == OPEN + timedelta(hours=120)
+        assert incident.closed_at == sent + timedelta(hours=120)
     sessions.kw["bind"].dispose()
 
 
@@ -404,12 +423,14 @@ def test_r18_auto_close_hours_is_read_from_the_profile(config, sessions) -> None
         session.add(StaffUser(email=STAFF, name="佐藤 花子", reply_secret="ab" * 32))
     pipeline = Pipeline(config, sessions)
     number, notify, _ = new_incident(pipeline)
-    receive(pipeline, staff_reply(notify, "ご確認ください。"), to=[str(parsed(notify)["Reply-To"])])
+    to = [str(parsed(notify)["Reply-To"])]
+    receive(pipeline, staff_reply(notify, "ご確認ください。"), at=OPEN, to=to)
+    send_due(config, sessions, OPEN + HOLD)
     with sessions() as session:
         timer = session.scalars(select(TimedAction).where(TimedAction.kind == "auto_close")).one()
-        assert timer.due_at == OPEN + timedelta(hours=48)
-    assert auto_close_due(sessions, config, OPEN + timedelta(hours=47, minutes=59)) == 0
-    assert auto_close_due(sessions, config, OPEN + timedelta(hours=48)) == 1
+        assert timer.due_at == OPEN + HOLD + timedelta(hours=48)
+    assert auto_close_due(sessions, config, OPEN + HOLD + timedelta(hours=47, minutes=59)) == 0
+    assert auto_close_due(sessions, config, OPEN + HOLD + timedelta(hours=48)) == 1
 
 
 def test_r20_staff_addresses_without_account_read_but_cannot_answer(config, sessions) -> None:
@@ -459,11 +480,12 @@ def test_r17_each_answer_carries_a_single_use_expiring_close_link(
         assert not verify(key, second, session.get(Incident, number).close_nonce, OPEN)  # used
 
 
-def test_r19_a_reply_to_staff_mail_never_joins_as_the_customer(pipeline, sessions) -> None:
+def test_r19_a_reply_to_staff_mail_never_joins_as_the_customer(pipeline, sessions, config) -> None:
     """Someone answering a staff notification (or an on-call page) without being a trusted staff
     member does not write as the customer: not joined, the auto-close clock untouched."""
     number, notify, _ = new_incident(pipeline)
     receive(pipeline, staff_reply(notify, "回答です。"), to=[str(parsed(notify)["Reply-To"])])
+    send_due(config, sessions, OPEN + HOLD)  # R18: the clock starts when the answer is sent
     reply = make_mail(
         "対応しておきます。",
         sender="oncall@example.jp",

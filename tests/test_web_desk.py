@@ -11,7 +11,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from intake.config import load_config
-from intake.models import StaffUser
+from intake.models import CannedAnswer, StaffUser
 from intake.web import create_app
 from tests import test_web_staff as web
 
@@ -128,3 +128,30 @@ def test_desk_stale_answer_is_refused_with_the_text_kept_and_force_sends(desk, t
         opened=hidden(fresh, "opened"),
     )
     assert sent.status_code == 303 and len(web.outbox(desk, "answer")) == 3
+
+
+def test_desk_canned_insert_keeps_the_form_stale_and_a_canned_answer_is_refused(
+    desk, two, clock
+) -> None:
+    """挿入 brings the page back with the version the form was opened with, so an answer filled
+    in after someone else answered is refused like any other (no double answers)."""
+    sato, suzuki, config = two
+    [number] = web.receive(config, desk, "印刷できません。")
+    with desk.begin() as session:
+        session.add(CannedAnswer(name="ご案内", profile=None, body="{氏名} 様\n\nご案内します。"))
+    path = f"/staff/incidents/{number}"
+    clock.at = web.OPEN + timedelta(minutes=1)
+    opened = suzuki.get(path)
+    form = {"version": hidden(opened, "version"), "opened": hidden(opened, "opened")}
+    clock.at = web.OPEN + timedelta(minutes=2)
+    assert web.post(sato, f"{path}/answer", text="ドライバを更新してください。").status_code == 303
+    clock.at = web.OPEN + timedelta(minutes=3)
+    filled = web.post(suzuki, f"/staff/canned/{number}", canned="ご案内", text="", **form)
+    assert filled.status_code == 200 and "ご案内します。" in filled.text
+    assert {"version": hidden(filled, "version"), "opened": hidden(filled, "opened")} == form
+    refused = web.post(suzuki, f"{path}/answer", text="#canned ご案内", **form)
+    assert (
+        refused.status_code == 400
+        and "佐藤 花子さんが11月24日（火）10:32に回答しました" in refused.text
+    )
+    assert len(web.outbox(desk, "answer")) == 1

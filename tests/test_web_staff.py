@@ -34,6 +34,7 @@ from intake.reports import consumption_rows, month_range
 from intake.store import store_raw
 from intake.web import create_app, search
 from scheduler.calendar import TOKYO
+from scheduler.service import make_dispatcher
 from tests.conftest import Cli
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
@@ -451,8 +452,11 @@ def test_r20_r10_r18_an_answer_is_mailed_like_a_mailed_answer(config, staff, des
         incident = session.get(Incident, number)
         assert mail.recipients == [incident.reply_address] and f"[#{number}]" in message["Subject"]
         assert (incident.state, incident.minutes_worked) == ("answered", 30)
+        assert mail.due_at == OPEN + timedelta(seconds=60)  # the hold before sending
+    make_dispatcher(config, desk).run_once(OPEN + timedelta(seconds=60))
+    with desk() as session:
         [timer] = session.scalars(select(TimedAction).where(TimedAction.kind == "auto_close"))
-        assert timer.due_at == OPEN + timedelta(hours=120)  # R18, from the answer
+        assert timer.due_at == OPEN + timedelta(seconds=60, hours=120)  # R18, from sending
     body = message.get_content()
     assert "ドライバを更新してください。" in body and "#time" not in body and STAFF not in body
     assert [e.actor for e in audits(desk, "staff_answer")] == [STAFF]

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "intake.cli.mailcmds": ("parse",),
     "intake.cli.incidentcmds": ("incidents", "held", "reprocess"),
     "intake.cli.staffcmds": ("staff",),
+    "intake.cli.cannedcmds": ("canned",),
     "intake.cli.queuecmds": ("timers", "outbox"),
     "intake.cli.reportcmds": ("report",),
     "intake.cli.auditcmds": ("audit",),

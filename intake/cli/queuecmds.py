@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
     timer_list.add_argument("--json", action="store_true")
     timer_list.set_defaults(handler=run_timers_list)
 
-    outbox = commands.add_parser("outbox", help="mail to send: list, hold, release")
+    outbox = commands.add_parser("outbox", help="mail to send: list, hold, release, cancel")
     actions = outbox.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     listing = actions.add_parser("list", help="outbox mail, oldest first")
@@ -75,6 +75,9 @@ def register(commands: Any) -> None:
     add_config_option(release)
     release.add_argument("id", type=int, help="outbox id (from outbox list)")
     release.set_defaults(handler=run_release)
+    from intake.cli.holdcmds import register_cancel
+
+    register_cancel(actions)  # outbox cancel: a staff answer within its hold
 
 
 def _read_sessions(args: argparse.Namespace) -> sessionmaker[Session]:

@@ -48,6 +48,9 @@ def register(commands: Any) -> None:
         metavar="P",
         help="a profile the account works for (repeat; none: every profile)",
     )
+    from intake.cli.staffroles import add_role_options, register_set
+
+    add_role_options(add)
     add.set_defaults(handler=run_add)
     listing = actions.add_parser("list", help="staff accounts, oldest first")
     add_config_option(listing)
@@ -63,7 +66,8 @@ def register(commands: Any) -> None:
     add_config_option(passwd)
     passwd.add_argument("email")
     passwd.set_defaults(handler=run_passwd)
-    deskcmds.add_staff_parsers(actions, add_config_option)
+    register_set(actions)  # staff set EMAIL --approver …
+    deskcmds.add_staff_parsers(actions, add_config_option)  # staff away EMAIL --until DATE
 
 
 def normalize_email(text: str) -> str:
@@ -94,6 +98,8 @@ def staff_json(user: StaffUser) -> dict[str, Any]:
         "profiles": list(user.profiles or []),
         "active": user.active,
         "created_at": format_instant(user.created_at),
+        "approver": bool(user.approver),
+        "needs_approval": bool(user.needs_approval),
         "away_until": user.away_until.isoformat() if user.away_until else None,
     }
 
@@ -124,6 +130,8 @@ def run_add(args: argparse.Namespace) -> int:
                     profiles=profiles,
                     reply_secret=secrets.token_hex(32),
                     active=True,
+                    approver=args.approver,
+                    needs_approval=args.needs_approval,
                 )
             )
             audit(session, "staff_add", actor="cli", target=f"staff:{email}")
@@ -147,10 +155,12 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         state = "active" if row["active"] else "inactive"
+        roles = [r.replace("_", " ") for r in ("approver", "needs_approval") if row[r]]
         echo(
             f"{row['email']} {row['name']} ({_profiles_text(row['profiles'])}) {state}"
             f" since {row['created_at']}"
             + (f" away until {row['away_until']}" if row["away_until"] else "")
+            + "".join(f", {r}" for r in roles)
         )
     return 0
 

@@ -18,8 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake import incidents as inc
+from intake.answerfiles import attach_mailed_files
 from intake.answers import act
 from intake.audit import audit
+from intake.deskmail import desk_command, run_desk_command
 from intake.dkimcheck import verified_domain
 from intake.incidenttag import incident_tag
 from intake.labels import CATEGORY_LABELS
@@ -94,8 +96,10 @@ def staff(ctx: Context) -> None:
         _refuse(ctx, claim, incident, why)
     assert staff_member is not None and incident is not None
     answer_text = ctx.message.body
+    _desk_command(ctx, staff_member, incident)  # #cancel, #approve, #return
     try:
         answer = parse_answer(answer_text, REPLY_MARKER_TEXT)
+        attach_mailed_files(answer, _raw_bytes(ctx))
         check_collision(ctx, staff_member, incident, answer)  # no double answers
         done = act(
             ctx.session,
@@ -111,6 +115,18 @@ def staff(ctx: Context) -> None:
         _tell_staff(ctx, staff_member, incident, reason_ja(exc))
         raise Processed(f"staff answer to #{incident.id} not acted on: {exc}") from None
     raise Processed(f"staff answer to #{incident.id}: {', '.join(done)}")
+
+
+def _desk_command(ctx: Context, member: StaffUser, incident: Incident) -> None:
+    """The hold and approval commands (``intake.deskmail``): carried out, or refused with a
+    ``staff_error`` mail; either way the mail is done with."""
+    command = desk_command(ctx.message.body, REPLY_MARKER_TEXT)
+    if command is None:
+        return
+    result = run_desk_command(ctx.session, ctx.config, incident, member, command, ctx.now)
+    if result.error is not None:
+        _tell_staff(ctx, member, incident, result.error, command=f"#{command[0]}")
+    raise Processed(f"staff command on #{incident.id}: {result.done}")
 
 
 def _claim(ctx: Context) -> Claim | None:
@@ -262,7 +278,14 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
     raise Held(f"staff claim not trusted: {why}")
 
 
-def _tell_staff(ctx: Context, member: StaffUser, incident: Incident, reason: str) -> None:
-    """R20: an answer that cannot be acted on is not relayed; its author is told why."""
-    context = {"reason": reason, "categories": "、".join(CATEGORY_LABELS.values())}
+def _tell_staff(
+    ctx: Context, member: StaffUser, incident: Incident, reason: str, command: str = ""
+) -> None:
+    """An answer that cannot be acted on is not relayed; its author is told why (or why a
+    hold or approval ``command`` was not carried out)."""
+    context = {
+        "reason": reason,
+        "categories": "、".join(CATEGORY_LABELS.values()),
+        "command": command,
+    }
     mail_member(ctx, member, incident, OutboxKind.STAFF_ERROR, context)

@@ -20,8 +20,8 @@ def check_collision(
 ) -> None:
     """Raise :class:`Processed` (nothing acted on) when someone else answered or took the incident
     since the notification this answer replies to; return when the answer may go."""
-    if answer.force or not answer.text or answer.note or answer.split:
-        return
+    if answer.force or not (answer.text or answer.canned) or answer.note or answer.split:
+        return  # an answer of #canned alone is an answer too (filled in later, by act)
     ids = [i for i in [ctx.message.in_reply_to, *ctx.message.references] if i]
     since = notified_at(ctx.session, incident, member.email, ids)
     found = collision_since(ctx.session, incident, member.email, since) if since else None
@@ -32,7 +32,7 @@ def check_collision(
         "at": short_time(found.at),
         "assigned": found.assigned,
         "other_answer": found.answer,
-        "own_answer": first_lines(answer.text),
+        "own_answer": first_lines(_own_words(answer)),
     }
     mail_member(ctx, member, incident, OutboxKind.STAFF_COLLISION, context)
     audit(
@@ -45,6 +45,11 @@ def check_collision(
     )
     what = "took it" if found.assigned else "answered"
     raise Processed(f"staff answer to #{incident.id} not relayed: {found.by} {what} first")
+
+
+def _own_words(answer: StaffAnswer) -> str:
+    """What the staff member wrote: their #canned lines (not yet filled in), then their text."""
+    return "\n".join([*(f"#canned {name}" for name in answer.canned), answer.text]).strip("\n")
 
 
 def mail_member(

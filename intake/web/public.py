@@ -14,19 +14,11 @@ from flask import Blueprint, abort, render_template, request, session
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from intake.filelimits import LIMITS_TEXT as UPLOAD_HINT
 from intake.incidenttag import incident_tag
 from intake.web.context import web_context
 from intake.web.forms import CATEGORIES, LICENSE_REASONS, MAX_ITEMS, InquiryForm, LicenseForm
-from intake.web.uploads import (
-    ALLOWED,
-    MAX_FILE_BYTES,
-    MAX_FILES,
-    UploadError,
-    check,
-    discard,
-    load,
-    stash,
-)
+from intake.web.uploads import UploadError, check, discard, load, stash
 
 public = Blueprint("public", __name__)
 CONFIRMS_PER_SUBMISSION = 3  # confirmations per IP per hour: 3 × web.submissions_per_ip_per_hour
@@ -37,11 +29,6 @@ NOT_KEPT = (
 NOT_KEPT_YET = (
     "添付ファイルは、すべての項目を入力して「確認」を押したときにお預かりします。"
     "お手数ですが、そのときにもう一度ファイルを選択してください。"
-)
-
-UPLOAD_HINT = (
-    f"{MAX_FILES}個まで、1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまで"
-    f"（{'、'.join(sorted(s.lstrip('.') for s in ALLOWED))}）"
 )
 
 

@@ -62,6 +62,8 @@ ROUTES = (
     ("/incidents/<int:number>", "incident", "staff_incidents", "incident", GET),
     ("/incidents/<int:number>/<action>", "act", "staff_actions", "perform", POST),
     ("/attachments/<int:raw_id>/<int:index>", "attachment", "staff_files", "download", GET),
+    ("/answer-files/<int:file_id>", "answer_file", "staff_answers", "download", GET),
+    ("/canned/<int:number>", "canned_insert", "staff_answers", "insert", POST),
     ("/held", "held", "staff_pages", "held", GET),
     ("/held/<int:raw_id>/reprocess", "reprocess", "staff_pages", "reprocess", POST),
     ("/held/<any(inquiry,raw):kind>/<int:item_id>/discard", "discard", "staff_discard", "discard",
@@ -69,6 +71,7 @@ ROUTES = (
     ("/customers", "customers", "staff_pages", "customers", GET),
     ("/customers/<int:customer_id>", "customer", "staff_pages", "customer", GET),
     ("/reports", "reports", "staff_pages", "reports", GET),
+    ("/approvals", "approvals", "staff_hold", "approvals", GET),
 )
 
 

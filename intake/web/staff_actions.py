@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake import targets
+from intake.answerfiles import give_files
 from intake.answers import act, cancel_auto_close, close
 from intake.desk import AssignError, assign, assignable
 from intake.labels import OUTBOX_STATE_LABELS, label
@@ -47,7 +48,9 @@ from intake.web.staff_common import (
     now,
 )
 from intake.web.staff_desk import claim, stale_answer
+from intake.web.staff_hold import HOLD_ACTIONS, HoldError
 from intake.web.staff_incidents import render_incident
+from intake.web.uploads import UploadError, check
 
 MAX_TEXT = 100_000
 DONE_LABELS = {
@@ -100,11 +103,14 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
     """R20: as a mailed answer — commands on the first lines, then the text for the customer."""
     try:
         parsed = parse_answer(_text("text"))
+        give_files(parsed, check(request.files.getlist("files")))  # the web form's limits
     except CommandError as exc:
         reason = reason_ja(exc)
         raise ActionError(f"コマンドを確認してください。何も送信していません（{reason}）") from None
+    except UploadError as exc:
+        raise ActionError(f"何も送信していません。添付ファイル {exc}") from None
     stale = None if parsed.force else stale_answer(session, incident, staff, request.form)
-    if stale and parsed.text and not (parsed.note or parsed.split):
+    if stale and (parsed.text or parsed.canned) and not (parsed.note or parsed.split):
         raise ActionError(stale)  # no double answers (intake.web.staff_desk)
     return _act(session, incident, staff, parsed)
 
@@ -264,6 +270,7 @@ ACTIONS: dict[str, Work] = {
     "release": release,
     "assign": assign_to,
     "draft": draft,
+    **HOLD_ACTIONS,  # 送信取消, 承認して送信, 差し戻し
 }
 
 
@@ -281,7 +288,7 @@ def perform(number: int, action: str) -> Any:
             if staff is None:
                 abort(403)
             done = work(session, incident, staff, now())
-    except ActionError as exc:
+    except (ActionError, HoldError) as exc:
         audit_view("staff_action_refused", f"incident:{number}", action=action)
         typed = {k: v for k, v in request.form.items() if k != "csrf_token"}
         typed["_action"] = action

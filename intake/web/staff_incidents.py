@@ -13,7 +13,10 @@ from flask import abort, render_template, request, url_for
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import selectinload
 
+from intake.answerfiles import kept_files
+from intake.canned import usable_canned
 from intake.fieldnames import FIELD_LABELS
+from intake.filelimits import LIMITS_TEXT
 from intake.incidenttag import incident_tag
 from intake.models import (
     Customer,
@@ -31,6 +34,7 @@ from intake.web.search import DUES, FLAGS, STATES, Filters, list_incidents
 from intake.web.staff_common import audit_view, check_profile, member, now, reading, visible
 from intake.web.staff_desk import assignee_condition, desk_page_data, staff_names
 from intake.web.staff_files import attachments_of
+from intake.web.staff_hold import held_answers
 
 
 def incidents() -> Any:
@@ -144,6 +148,12 @@ def _incident_data(number: int) -> dict[str, Any]:
         desk = desk_page_data(session, found, now())
         raw_ids = sorted({m.raw_message_id for m in found.messages if m.raw_message_id})
         raws = session.scalars(select(RawMessage).where(RawMessage.id.in_(raw_ids))).all()
+        answer_form = {  # the answer form's canned answers; files staff gave on the dashboard
+            "canned": usable_canned(session, found.profile),
+            "answer_files": kept_files(session, [m.id for m in found.messages]),
+            "file_limits": LIMITS_TEXT,
+        }
+        held = held_answers(session, number)  # 送信取消, 承認待ち
     attachments = {raw.id: attachments_of(raw) for raw in raws}
     return {
         "incident": found,
@@ -155,5 +165,7 @@ def _incident_data(number: int) -> dict[str, Any]:
         "contract": contract,
         "attachments": attachments,
         "purged": {raw.id for raw in raws if raw.purged_at is not None},
+        "held_answers": held,
         **desk,
+        **answer_form,
     }

@@ -19,27 +19,18 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
-MAX_FILES = 5
-MAX_FILE_BYTES = 4 * 1024 * 1024
-ALLOWED = {
-    ".pdf": "application/pdf",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".txt": "text/plain",
-    ".log": "text/plain",
-    ".csv": "text/csv",
-    ".zip": "application/zip",
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
+from intake.filelimits import (
+    MAX_FILE_BYTES,
+    AttachedFile,
+    FileRefused,
+    check_count,
+    checked_file,
+)
+
 KEEP_SECONDS = 24 * 3600
 MAX_AREA_BYTES = 256 * 1024 * 1024  # every folder under the upload area together
 AREA_FULL = (
@@ -51,45 +42,16 @@ _area_lock = threading.Lock()
 _full: set[Path] = set()  # upload areas whose being full was logged
 
 
-@dataclass
-class Upload:
-    """A file the customer attached, checked."""
-
-    filename: str
-    content_type: str
-    data: bytes
-
-
-class UploadError(ValueError):
-    """Shown next to the attachments field (Japanese)."""
+# A file the customer attached, checked; why one is refused (shown next to the field).
+Upload = AttachedFile
+UploadError = FileRefused
 
 
 def check(files: list[FileStorage]) -> list[Upload]:
     """The chosen files, read and checked against the size and type limits."""
     chosen = [f for f in files if f and f.filename]
-    if len(chosen) > MAX_FILES:
-        raise UploadError(f"添付できるファイルは{MAX_FILES}個までです。")
-    uploads = []
-    for item in chosen:
-        name = item.filename or "file"
-        suffix = Path(name).suffix.lower()
-        if suffix not in ALLOWED:
-            kinds = "、".join(sorted(s.lstrip(".") for s in ALLOWED))
-            raise UploadError(f"{name}: 添付できる形式は {kinds} です。")
-        data = item.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise UploadError(f"{name}: 1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまでです。")
-        if not data:
-            raise UploadError(f"{name}: 空のファイルです。")
-        uploads.append(Upload(_display_name(name), ALLOWED[suffix], data))
-    return uploads
-
-
-def _display_name(name: str) -> str:
-    """The customer's file name without a path or control characters (Japanese kept)."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(c for c in base if c.isprintable()).strip()
-    return cleaned[:200] or secure_filename(base) or "file"
+    check_count(len(chosen))
+    return [checked_file(f.filename or "file", f.read(MAX_FILE_BYTES + 1)) for f in chosen]
 
 
 def stash(root: Path, uploads: list[Upload]) -> str:

@@ -71,19 +71,19 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("alarms")
     op.drop_table("canned_answers")
-    with op.batch_alter_table("staff_users") as table:
-        for name in ("needs_approval", "approver", "away_until"):
-            table.drop_column(name)
-    with op.batch_alter_table("incidents") as table:
-        table.drop_index("ix_incidents_response_due")
-        table.drop_index("ix_incidents_assignee")
-        for name in (
-            "first_response_at",
-            "response_due",
-            "first_response_due",
-            "draft_at",
-            "draft_by",
-            "version",
-            "assignee",
-        ):
-            table.drop_column(name)
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): a batch would copy and drop ``incidents``
+    # and ``staff_users``, which other tables' foreign keys refer to.
+    for name in ("needs_approval", "approver", "away_until"):
+        op.drop_column("staff_users", name)
+    op.drop_index("ix_incidents_response_due", table_name="incidents")
+    op.drop_index("ix_incidents_assignee", table_name="incidents")
+    for name in (
+        "first_response_at",
+        "response_due",
+        "first_response_due",
+        "draft_at",
+        "draft_by",
+        "version",
+        "assignee",
+    ):
+        op.drop_column("incidents", name)

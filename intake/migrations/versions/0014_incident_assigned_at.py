@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("incidents") as table:
-        table.drop_column("assigned_at")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): a batch would copy and drop
+    # ``incidents``, which other tables' foreign keys refer to.
+    op.drop_column("incidents", "assigned_at")

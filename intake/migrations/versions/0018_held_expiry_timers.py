@@ -6,7 +6,7 @@ the expiry job counted it as expired. Timers whose inquiry is no longer held bec
 ``cancelled`` (their time of cancelling is not known: ``done_at`` stays empty).
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-05 02:30:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
