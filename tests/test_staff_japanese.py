@@ -1,8 +1,10 @@
 """Staff read Japanese: the staff mails (notification, on-call page, error, the desk's
-collision notice, the response targets' warning and breach, the operators' alarms) and the
-dashboard's pages (with 担当, 期限, the draft notice, the alarm banner) carry no English words,
-no rule numbers (R4) and no ISO timestamps — only what staff type or copy (commands such as
-``#close``, addresses, domains, incident tags, command lines).
+collision notice, the response targets' warning and breach, the operators' alarms, the approval
+request and the returned answer) and the dashboard's pages (with 担当, 期限, the draft notice, the
+alarm banner, 送信待ちの回答, 承認待ち, the answer form's 定型文 and 添付ファイル) carry no
+English words, no rule numbers (R4) and no ISO timestamps — only what staff type or copy
+(commands such as ``#close``, addresses, domains, incident tags, command lines) and the file
+types a file may have (pdf, xlsx: what staff see on their files), sizes in MB.
 
 Real SQLite/PostgreSQL, the daemon's pipeline, real templates, Flask's test client.
 """
@@ -17,22 +19,42 @@ from email import policy
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from werkzeug.security import generate_password_hash
 
 from intake import alarms
 from intake.alarmwatch import AlarmWatch
 from intake.config import load_config
-from intake.models import Alarm, Incident, OutboxMail, RawMessage, StaffUser, TimedAction
+from intake.filelimits import ALLOWED as FILE_TYPES
+from intake.models import (
+    Alarm,
+    CannedAnswer,
+    Incident,
+    OutboxMail,
+    RawMessage,
+    StaffUser,
+    TimedAction,
+)
 from intake.pipeline import Pipeline
 from intake.staffcommands import CommandError, parse_answer, reason_ja
 from intake.states import OutboxKind
 from intake.store import store_raw
 from intake.targets import SLA_KIND
+from intake.web import create_app
 from scheduler.calendar import TOKYO
 from scheduler.slatimers import sla_due
 from tests.mailmaker import FIELDS_BLOCK, make_mail
+from tests.test_answer_files import with_file
 from tests.test_staff_mail import staff_reply
-from tests.test_web_staff import STAFF, client, desk, login, post  # noqa: F401 - fixtures
+from tests.test_web_staff import (  # noqa: F401 - fixtures
+    PASSWORD,
+    STAFF,
+    Clock,
+    client,
+    desk,
+    login,
+    post,
+)
 
 NIGHT = datetime(2026, 11, 24, 22, 0, tzinfo=TOKYO)  # Tuesday, after hours
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
@@ -55,7 +77,8 @@ ALLOWED = re.compile(
     r"|#[a-z]+"  # staff commands
     r"|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"  # domains, file names
     r"|\bC\d{4}-\d{4}\b"  # customer numbers
-    r"|(?<![A-Za-z])(FAX|CSV|ID)(?![A-Za-z])"
+    r"|(?<![A-Za-z])(FAX|CSV|ID|MB)(?![A-Za-z])"
+    rf"|(?<![A-Za-z])({'|'.join(suffix.lstrip('.') for suffix in FILE_TYPES)})(?![A-Za-z])"
 )
 ENGLISH = re.compile(r"[A-Za-z]{2,}")
 RULE = re.compile(r"\bR\d+\b")
@@ -253,7 +276,8 @@ def test_r20_commands_take_the_japanese_names_staff_are_shown(
         ("#category 何か\n回答です。", "不具合・障害"),
         ("#assign 佐藤\n回答です。", "メールアドレス"),
         ("#force 今\n回答です。", "「今」"),
-        ("#forward\n回答です。", "#take #assign #force"),
+        ("#forward\n回答です。", "#canned #take #assign #force #cancel #approve #return"),
+        ("#canned\n回答です。", "定型文の名前"),
     ],
 )
 def test_r20_a_bad_command_is_explained_in_japanese(answer: str, said: str) -> None:
@@ -262,3 +286,91 @@ def test_r20_a_bad_command_is_explained_in_japanese(answer: str, said: str) -> N
     assert said in reason_ja(raised.value) and not ENGLISH.search(
         ALLOWED.sub("", reason_ja(raised.value))
     )
+
+
+HOLD_KINDS = ("staff_notify", "staff_error", "approval_request", "approval_returned")
+
+
+@pytest.fixture
+def desk_holding(config, desk):  # noqa: F811 - the fixture of test_web_staff
+    """Sato's answers need approval and Suzuki approves; a canned answer. By mail: an unknown
+    canned answer, #approve by one who is no approver, a refused file, an answer sent back with
+    #return, #return with nothing waiting, #cancel with nothing to cancel; a second answer waits
+    for approval, and Suzuki's own answer to a second incident is held before sending."""
+    with desk.begin() as session:
+        session.execute(
+            update(StaffUser).where(StaffUser.email == STAFF).values(needs_approval=True)
+        )
+        session.add(
+            StaffUser(
+                email=OTHER,
+                name="鈴木 一郎",
+                reply_secret="cd" * 32,
+                profiles=[],
+                approver=True,
+                password_hash=generate_password_hash(PASSWORD, method="scrypt"),
+            )
+        )
+        session.add(CannedAnswer(name="折り返し", profile=None, body="{氏名} 様\n折り返します。"))
+    receive(config, desk, make_mail(FIELDS_BLOCK + "\n印刷できません。\n"), OPEN)
+    receive(config, desk, make_mail(FIELDS_BLOCK + "\nログインできません。\n"), OPEN)
+
+    def reply(mail: OutboxMail, body: str, minutes: int, member: str = STAFF, file=None) -> None:
+        to = str(parsed(mail)["Reply-To"])
+        data = staff_reply(mail, body, sender=member, to=to)
+        if file is not None:
+            data = with_file(data, *file)
+        receive(config, desk, data, OPEN + timedelta(minutes=minutes), to=[to])
+
+    notify = notice(desk, 1, STAFF)
+    reply(notify, "#canned ありません\n回答です。", 1)
+    reply(notify, "#approve", 2)
+    reply(notify, "こちらを実行してください。", 3, file=("setup.exe", b"MZ", "application/x-foo"))
+    reply(notify, "#canned 折り返し\n\nドライバを更新してください。", 5)
+    [request] = outbox(desk, "approval_request")
+    reply(request, "#return 型番を確認してから案内してください。", 10, member=OTHER)
+    reply(request, "#return もう一度", 11, member=OTHER)
+    reply(notice(desk, 1, OTHER), "#cancel", 12, member=OTHER)
+    reply(notify, "ドライバを更新してください（型番を確認しました）。", 15)
+    reply(notice(desk, 2, OTHER), "再起動してください。", 16, member=OTHER)
+    return desk
+
+
+def test_hold_and_approval_mails_are_japanese(config, desk_holding) -> None:
+    mails = outbox(desk_holding, *HOLD_KINDS)
+    assert {m.kind for m in mails} == set(HOLD_KINDS)
+    assert len([m for m in mails if m.kind == "staff_error"]) == 5
+    requests = [m for m in mails if m.kind == "approval_request"]
+    assert len(requests) == 2
+    assert "■ 回答の作成: 11月24日（火）10:35" in parsed(requests[0]).get_content()
+    names = [p.display_name for p in config.profiles.values()]
+    found = {}
+    for mail in mails:
+        message = parsed(mail)
+        text = str(message["Subject"]) + "\n" + message.get_content()
+        if bad := foreign(text, names):
+            found[f"{mail.kind} {mail.id}"] = bad
+    assert found == {}
+
+
+def test_hold_and_approval_pages_are_japanese(config, desk_holding, client) -> None:  # noqa: F811
+    senior = create_app(config, desk_holding, Clock(OPEN + timedelta(minutes=16))).test_client()
+    assert login(senior, OTHER).status_code == 303
+    assert login(client).status_code == 303
+    names = [p.display_name for p in config.profiles.values()]
+    found = {}
+    pages = {
+        "/staff/incidents/1": "送信待ちの回答",
+        "/staff/incidents/2": "送信取消",
+        "/staff/approvals": "承認待ち",
+    }
+    for who, reader in (("author", client), ("approver", senior)):
+        for path, shown in pages.items():
+            page = reader.get(path)
+            assert page.status_code == 200 and shown in page.text, (who, path)
+            if bad := foreign(visible(page.text), names):
+                found[f"{who} {path}"] = bad
+    incident = client.get("/staff/incidents/1").text
+    assert "定型文" in incident and "挿入" in incident and "添付ファイル" in incident
+    assert "承認して送信" in senior.get("/staff/approvals").text
+    assert found == {}
