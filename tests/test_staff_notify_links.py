@@ -77,7 +77,7 @@ def test_r20_notification_lists_the_customers_attachments(pipeline, sessions) ->
     body = notifications(sessions)[0].get_content()
     assert "■ 添付ファイル" in body and "画面.png（image/png、1,204 バイト）" in body
     receive(pipeline, make_mail(FIELDS_BLOCK + "\n添付なしです。\n"))
-    assert "添付ファイル" not in notifications(sessions)[-1].get_content()
+    assert "■ 添付ファイル" not in notifications(sessions)[-1].get_content()
 
 
 def test_r19_r20_notification_names_the_earlier_incident(pipeline, sessions) -> None:  # noqa: F811
