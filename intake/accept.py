@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from intake.accepted import AFTER_ACCEPT_STEPS
 from intake.config import Config
+from intake.heldinquiries import cancel_expiry
 from intake.identify import Identification, contact_addresses, identify, standing
 from intake.incidents import Accepted, CreatedIncident, create_incidents
 from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedAction
@@ -105,6 +106,7 @@ def _resolve(session: Session, held: Inquiry, found: Identification, now: dateti
     """R2: the held inquiry is accepted; its stored message is done with too."""
     held.state = "accepted"
     held.resolved_at = now
+    cancel_expiry(session, held.id, now)
     held.customer_id = found.customer.id if found.customer else None
     if held.raw_message_id is not None:
         session.execute(

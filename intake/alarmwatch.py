@@ -177,11 +177,13 @@ class AlarmWatch:
     def _compose(self, due: alarms.Due, now: datetime) -> tuple[list[str], str, bytes]:
         # The responder loads here only when there is an alarm to mail: the idle daemon's main
         # process stays small (bench/idle_rss.py).
-        from responder.acks import format_ja
+        from intake.labels import ja_time
         from responder.compose import new_message_id
         from responder.queue import STAFF, mail_bytes
+        from scheduler.calendar import to_tokyo
 
         recipients = ops_addresses(self.config)
+        today = to_tokyo(now).date()
         message_id = new_message_id(self._sender())
         data = mail_bytes(
             self.config,
@@ -195,8 +197,8 @@ class AlarmWatch:
             context={
                 "text": due.text,
                 "condition": due.condition,
-                "started": format_ja(due.started_at),
-                "now": format_ja(now),
+                "started": ja_time(due.started_at, today),  # 11月24日（火）10:30
+                "now": ja_time(now, today),
                 "lasted": span_ja((now - due.started_at).total_seconds()),
                 "instance": self.instance,
                 "stuck": span_ja(self.stuck),

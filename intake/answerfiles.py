@@ -64,7 +64,9 @@ def attach_mailed_files(answer: StaffAnswer, content: bytes) -> None:
     try:
         files = mailed_files(content)
     except FileRefused as exc:
-        raise CommandError(f"添付ファイルを送れません: {exc}") from None
+        raise CommandError(
+            f"attachment refused: {exc.english}", f"添付ファイルを送れません: {exc}"
+        ) from None
     give_files(answer, files)
 
 
@@ -72,9 +74,15 @@ def give_files(answer: StaffAnswer, files: list[AttachedFile]) -> None:
     """Files go with an answer or a note, never alone: a mail of files without an answer would
     reach the customer as nothing (CommandError)."""
     if files and not (answer.text or answer.canned or answer.note):
-        raise CommandError("添付ファイルだけでは送れません。回答の本文も書いてください")
+        raise CommandError(
+            "files alone cannot be sent: write the answer's text too",
+            "添付ファイルだけでは送れません。回答の本文も書いてください",
+        )
     if files and answer.split:
-        raise CommandError("#split の新しいインシデントには添付ファイルを付けられません")
+        raise CommandError(
+            "#split: the new incident cannot take attachments",
+            "#split の新しいインシデントには添付ファイルを付けられません",
+        )
     answer.attachments = files
 
 

@@ -24,7 +24,7 @@ from intake.desk import AssignError, answered, assign, assignable
 from intake.fieldnames import stated_fields
 from intake.filelimits import AttachedFile
 from intake.models import Incident, IncidentMessage, StaffUser
-from intake.staffcommands import CommandError, StaffAnswer
+from intake.staffcommands import CommandError, StaffAnswer, reason_ja
 from intake.states import IncidentFlag, IncidentState
 from intake.submission import Intake, Item
 
@@ -48,13 +48,21 @@ def act(
     if not (answer.text or answer.close or answer.category or answer.cause or answer.minutes):
         if ordered:
             return [_assign_by_command(session, incident, staff, answer, now)]
-        raise CommandError("the answer is empty (write the answer above the quoted notification)")
+        raise CommandError(
+            "the answer is empty (write the answer above the quoted notification)",
+            "回答が空です。引用された通知より上に回答を書いてください。",
+        )
     if answer.split and not answer.text:
-        raise CommandError("#split needs the text of the new incident below the command")
+        raise CommandError(
+            "#split needs the text of the new incident below the command",
+            "#split の下の行に、新しいインシデントの本文を書いてください。",
+        )
     if (answer.text and not (answer.note or answer.split)) and not incident.reply_address:
         raise CommandError(
             "the incident has no reply address (no_reply_address): find the customer's address"
-            " first; nothing was sent"
+            " first; nothing was sent",
+            "このインシデントにはお客様の返信先がありません。先にお客様のアドレスを確認して"
+            "ください。何も送信していません。",
         )
     done: list[str] = [_assign_by_command(session, incident, staff, answer, now)] if ordered else []
     files, raw = answer.attachments, raw_message_id
@@ -82,7 +90,7 @@ def _assign_by_command(
     try:
         member = assignable(session, incident, email)
     except AssignError as exc:
-        raise CommandError(f"#assign: {exc}") from None
+        raise CommandError(f"#assign: {exc}", f"#assign: {reason_ja(exc)}") from None
     assign(session, incident, member.email, by=staff.email, now=now)
     return f"assign:{member.email}"
 

@@ -21,11 +21,11 @@ from intake.answerhold import FIRST_DUE, author_of, cancel, unsent_answers
 from intake.audit import audit
 from intake.config import Config
 from intake.incidenttag import incident_tag
+from intake.labels import ja_time
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import IncidentFlag, OutboxKind, OutboxState
-from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
 from responder.staffnotify import REPLY_MARKER, alert_staff, staff_accounts
 from scheduler.calendar import to_tokyo
@@ -100,7 +100,7 @@ def ask_approval(
                 "reply_marker": REPLY_MARKER,
                 "author": staff.name or staff.email,
                 "reason": REASONS_JA[reason],
-                "written_at": format_ja(now),
+                "written_at": ja_time(now, to_tokyo(now).date()),
                 "to": incident.reply_address,
                 "text": text,
                 "hold_seconds": terms.answer_hold_seconds,

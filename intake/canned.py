@@ -119,7 +119,8 @@ def fill_canned(
         found = find_canned(session, name, incident.profile)
         if found is None:
             raise CommandError(
-                f"定型文「{name}」はありません（uketsuke canned list で確認できます）"
+                f"#canned {name}: no such canned answer (see uketsuke canned list)",
+                f"定型文「{name}」はありません（uketsuke canned list で確認できます）",
             )
         texts.append(fill(found.body, values_for(config, incident, staff, now)).strip("\n"))
     answer.text = "\n\n".join([*texts, answer.text] if answer.text else texts)

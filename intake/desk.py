@@ -22,7 +22,12 @@ from scheduler.calendar import to_tokyo
 
 
 class AssignError(ValueError):
-    """An assignment that cannot be made (no such active account for the incident's profile)."""
+    """An assignment that cannot be made (no such active account for the incident's profile);
+    ``ja`` says why in Japanese, for staff mail and the dashboard."""
+
+    def __init__(self, message: str, ja: str | None = None) -> None:
+        super().__init__(message)
+        self.ja = ja or message
 
 
 def works_for(member: StaffUser, profile: str) -> bool:
@@ -45,9 +50,15 @@ def assignable(session: Session, incident: Incident, email: str) -> StaffUser:
     """The active account ``email`` of the incident's profile, or :class:`AssignError`."""
     member = find_member(session, email)
     if member is None or not member.active:
-        raise AssignError(f"{email}: no active staff account")
+        raise AssignError(
+            f"{email}: no active staff account",
+            f"{email} は有効なスタッフアカウントではありません。",
+        )
     if not works_for(member, incident.profile):
-        raise AssignError(f"{email} does not work for the profile {incident.profile}")
+        raise AssignError(
+            f"{email} does not work for the profile {incident.profile}",
+            f"{email} はこのインシデントのプロファイルの担当ではありません。",
+        )
     return member
 
 

@@ -37,12 +37,18 @@ class AttachedFile:
 
 
 class FileRefused(ValueError):
-    """Why a file (or their number) is refused, in Japanese."""
+    """Why a file (or their number) is refused, in Japanese; ``english`` for the command line."""
+
+    def __init__(self, message: str, english: str | None = None) -> None:
+        super().__init__(message)
+        self.english = english or message
 
 
 def check_count(count: int) -> None:
     if count > MAX_FILES:
-        raise FileRefused(f"添付できるファイルは{MAX_FILES}個までです。")
+        raise FileRefused(
+            f"添付できるファイルは{MAX_FILES}個までです。", f"at most {MAX_FILES} files"
+        )
 
 
 def checked_file(name: str, data: bytes) -> AttachedFile:
@@ -50,16 +56,22 @@ def checked_file(name: str, data: bytes) -> AttachedFile:
     :data:`MAX_FILE_BYTES`, to tell a file that is too large)."""
     suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
     if suffix not in ALLOWED:
-        raise FileRefused(f"{name}: 添付できる形式は {KINDS_TEXT} です。")
+        raise FileRefused(
+            f"{name}: 添付できる形式は {KINDS_TEXT} です。",
+            f"{name}: allowed types are {KINDS_TEXT.replace('、', ', ')}",
+        )
     check_size(name, len(data))
     return AttachedFile(display_name(name), ALLOWED[suffix], data)
 
 
 def check_size(name: str, size: int) -> None:
     if size > MAX_FILE_BYTES:
-        raise FileRefused(f"{name}: 1ファイル{MAX_FILE_BYTES // (1024 * 1024)}MBまでです。")
+        megabytes = MAX_FILE_BYTES // (1024 * 1024)
+        raise FileRefused(
+            f"{name}: 1ファイル{megabytes}MBまでです。", f"{name}: at most {megabytes} MB a file"
+        )
     if not size:
-        raise FileRefused(f"{name}: 空のファイルです。")
+        raise FileRefused(f"{name}: 空のファイルです。", f"{name}: the file is empty")
 
 
 def display_name(name: str) -> str:

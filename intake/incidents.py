@@ -6,7 +6,6 @@ at the moment of acceptance (R4); a contract's quota, when exceeded, flags the i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,7 +14,6 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from intake.mail.fields import is_field_line
 from intake.models import (
     Customer,
     Incident,
@@ -26,12 +24,12 @@ from intake.models import (
 )
 from intake.states import INTERNAL_KINDS, IncidentFlag, IncidentState
 from intake.submission import Intake, Item
+from intake.summary import first_line
 from scheduler.calendar import to_tokyo
 
 if TYPE_CHECKING:
     from intake.config import Config
 
-FIRST_LINE_CHARS = 60
 # Prebuilt statements executed with parameters: compiled once, cached (intake hot path).
 _INSERT_INCIDENT = insert(Incident.__table__).returning(Incident.__table__.c.id)
 _INSERT_MESSAGE = insert(IncidentMessage.__table__)
@@ -76,34 +74,6 @@ _CANCEL_AUTO_CLOSE = (
     )
     .values(state="cancelled", done_at=bindparam("now"))
 )
-
-
-_GREETING = re.compile(
-    r"^(いつも|大変|たいへん)?(お世話に|おせわに)|^(はじめまして|初めまして|突然の|お疲れ様)|"
-    r"(御中|様|さま|殿|ご担当者様|各位)[。、\s]*$|^(以下|下記)の?(とおり|通り|内容)|"
-    r"^(FAX|ファックス)?\s*(送信票|送付状|送信状)$|"
-    r"^(お問い?合わせ|ご質問|ご依頼)(内容|事項)?[:：]?$|^(FAX|TEL)\s*[:：]",
-    re.IGNORECASE,
-)
-
-
-def first_line(text: str) -> str:
-    """The first meaningful line of an inquiry, for acknowledgments and lists (R3): greetings,
-    addressee lines and the four fields are skipped."""
-    fallback = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        fallback = fallback or line
-        if _GREETING.search(line) or is_field_line(line):
-            continue
-        return _shorten(line)
-    return _shorten(fallback) if fallback else "(本文なし)"
-
-
-def _shorten(line: str) -> str:
-    return line[:FIRST_LINE_CHARS] + ("…" if len(line) > FIRST_LINE_CHARS else "")
 
 
 def _contract_for(customer: Customer | None, profile: str, now: datetime):  # noqa: ANN202
@@ -256,7 +226,7 @@ def _incident_row(
         "category": item.category,
         "state": IncidentState.OPEN,
         "subject": intake.subject,
-        "first_line": first_line(item.text or intake.subject),
+        "first_line": first_line(item.text, intake.subject),
         "reply_address": reply_address,
         "flags": flags,
         "fields": stated,

@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from intake.filelimits import AttachedFile
+from intake.labels import CATEGORY_LABELS, CAUSE_LABELS
 
 CATEGORIES = ("general", "setup", "operation", "fault", "license", "out_of_scope", "other")
 CAUSES = ("customer", "ours", "third-party")
@@ -35,7 +36,30 @@ _QUOTE_HEADER = re.compile(
 
 
 class CommandError(ValueError):
-    """A command the answer cannot be acted on with; the message is shown to the staff member."""
+    """A command the answer cannot be acted on with; the message is shown to the staff member:
+    ``str()`` on the command line, ``ja`` in staff mail and on the dashboard (Japanese)."""
+
+    def __init__(self, message: str, ja: str | None = None) -> None:
+        super().__init__(message)
+        self.ja = ja or message
+
+
+def reason_ja(error: Exception) -> str:
+    """Why an answer was not acted on, in Japanese when the error has it."""
+    return getattr(error, "ja", None) or str(error)
+
+
+def _aliases(labels: dict[str, str]) -> dict[str, str]:
+    """Each name, its Japanese label and each part of the label (``障害`` of ``不具合・障害``)."""
+    found: dict[str, str] = {}
+    for name, text in labels.items():
+        for alias in (name, text, *text.split("・"), text.removesuffix("側")):
+            found.setdefault(unicodedata.normalize("NFKC", alias).lower(), name)
+    return found
+
+
+_CATEGORY_ALIASES = _aliases(CATEGORY_LABELS)
+_CAUSE_ALIASES = _aliases(CAUSE_LABELS)
 
 
 @dataclass
@@ -86,31 +110,54 @@ def parse_answer(body: str, marker: str | None = None) -> StaffAnswer:
 def _apply(answer: StaffAnswer, name: str, argument: str) -> None:
     if name in ("close", "note", "split", "take", "force"):
         if argument:
-            raise CommandError(f"#{name} takes no argument (got {argument!r})")
+            raise CommandError(
+                f"#{name} takes no argument (got {argument!r})",
+                f"#{name} のあとには何も書けません（「{argument}」と書かれていました）。",
+            )
         setattr(answer, name, True)
     elif name == "category":
-        if argument.lower() not in CATEGORIES:
-            raise CommandError(f"#category {argument!r}: use one of {', '.join(CATEGORIES)}")
-        answer.category = argument.lower()
+        answer.category = _named("category", "分類", argument, CATEGORY_LABELS, _CATEGORY_ALIASES)
     elif name == "cause":
-        if argument.lower() not in CAUSES:
-            raise CommandError(f"#cause {argument!r}: use one of {', '.join(CAUSES)}")
-        answer.cause = argument.lower()
+        answer.cause = _named("cause", "原因", argument, CAUSE_LABELS, _CAUSE_ALIASES)
     elif name == "assign":
         if not _EMAIL.fullmatch(argument):
-            raise CommandError(f"#assign {argument!r}: give a staff member's email address")
+            raise CommandError(
+                f"#assign {argument!r}: give a staff member's email address",
+                "#assign のあとには担当者のメールアドレスを書いてください"
+                f"（「{argument}」と書かれていました）。",
+            )
         answer.assign = argument.lower()
     elif name == "time":
         answer.minutes += parse_minutes(argument)
     elif name == "canned":
         if not argument:
-            raise CommandError("#canned needs the name of a canned answer (#canned NAME)")
+            raise CommandError(
+                "#canned needs the name of a canned answer (#canned NAME)",
+                "#canned のあとには定型文の名前を書いてください（#canned 名前）。",
+            )
         answer.canned.append(argument)
     else:
         raise CommandError(
             f"#{name}: unknown command (known: #close #note #category #split #time #cause"
-            " #canned #take #assign #force)"
+            " #canned #take #assign #force #cancel #approve #return)",
+            f"#{name} というコマンドはありません。"
+            "使えるのは #close #note #category #split #time #cause #canned #take #assign #force"
+            " #cancel #approve #return です。",
         )
+
+
+def _named(
+    name: str, what: str, argument: str, labels: dict[str, str], aliases: dict[str, str]
+) -> str:
+    """The stored name an argument stands for (``障害`` → ``fault``)."""
+    found = aliases.get(unicodedata.normalize("NFKC", argument).lower())
+    if found is None:
+        raise CommandError(
+            f"#{name} {argument!r}: use one of {', '.join(labels)}",
+            f"#{name} の{what}「{argument}」がわかりません。"
+            f"使える{what}: {'、'.join(labels.values())}",
+        )
+    return found
 
 
 def parse_minutes(text: str) -> int:
@@ -125,7 +172,11 @@ def parse_minutes(text: str) -> int:
             rest = rest[: match.start()] + rest[match.end() :]
             found = True
     if not found or rest or total <= 0:
-        raise CommandError(f"#time {text!r}: give the time worked as 1.5h, 90m or 1h30m")
+        raise CommandError(
+            f"#time {text!r}: give the time worked as 1.5h, 90m or 1h30m",
+            f"#time の作業時間「{text}」が読めません。30分、1時間30分、1.5時間 のように"
+            "書いてください。",
+        )
     return math.ceil(total)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from intake.mail.parse import AttachmentInfo
     from intake.models import Customer, Inquiry
 
 
@@ -52,6 +53,7 @@ class Intake:
     held: Inquiry | None = None
     linked_incident_id: int | None = None
     customer: Customer | None = None
+    attachments: list[AttachmentInfo] = field(default_factory=list)  # listed to staff (R20)
 
     def recipients(self) -> list[str]:
         """Where answers go before the registry is asked (R10)."""

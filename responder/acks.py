@@ -32,8 +32,11 @@ def format_ja(instant: datetime) -> str:
 
 
 def tags(config: Config, profile_name: str, incidents: Sequence[Incident | CreatedIncident]) -> str:
-    prefix = config.profile(profile_name).tag_prefix
-    return "".join(incident_tag(i.id, prefix) for i in incidents)
+    return incident_tags(config.profile(profile_name).tag_prefix, [i.id for i in incidents])
+
+
+def incident_tags(prefix: str, numbers: Sequence[int]) -> str:
+    return "".join(incident_tag(number, prefix) for number in numbers)
 
 
 def queue_ack(
@@ -53,6 +56,13 @@ def queue_ack(
     calendar = config.profile(profile_name).calendar()
     starts = calendar.next_open(received_at)
     flags = {f for i in incidents for f in i.flags}
+    terms = config.profile(profile_name)
+    # R22: the after-accept step pages on-call for these in the same transaction.
+    paged = [
+        i.id
+        for i in incidents
+        if IncidentFlag.AFTER_HOURS in i.flags and terms.oncall_addresses
+    ]
     return queue_mail(
         session,
         config,
@@ -72,6 +82,10 @@ def queue_ack(
             "non_japanese": non_japanese,
             "support_lapsed": IncidentFlag.SUPPORT_LAPSED in flags,
             "domain_mismatch": IncidentFlag.DOMAIN_MISMATCH in flags,
+            "oncall_paged": incident_tags(terms.tag_prefix, paged),
+            "oncall_all": len(paged) == len(incidents),
+            "after_hours_rate": f"{terms.after_hours_rate_jpy:,}",
+            "billing_unit_minutes": terms.billing_unit_minutes,
         },
         thread=thread,
         incident_id=incidents[0].id if incidents else None,

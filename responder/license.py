@@ -230,7 +230,7 @@ class LicenseMail:
             row.profile,
             subject=f"{tag} ライセンスキーのメールを送信できません",
             body=(
-                f"{tag} のライセンスキーのメール（outbox {row.id}）を送信できませんでした。\n"
+                f"{tag} のライセンスキーのメール（送信メール {row.id}）を送信できませんでした。\n"
                 f"原因: {row.last_error}\n"
                 f"送付期限: {format_ja(first_due(row))}\n"
                 f"{retry}。発行プログラムまたは送信経路を確認してください。\n"

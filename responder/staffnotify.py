@@ -11,8 +11,9 @@ customer's R27 hourly limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,16 +22,35 @@ from intake.config import Config
 from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, item_text
 from intake.incidenttag import incident_tag
+from intake.labels import (
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    FLAG_LABELS,
+    TIMER_LABELS,
+    ja_time,
+    label,
+    labels_of,
+)
 from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import UNSENT, OutboxKind
 from intake.targets import SLA_KIND, format_due
+from responder.notifylinks import (
+    Attachment,
+    attachment_lines,
+    dashboard_url,
+    first_notifications,
+    linked_incident,
+    thread_for,
+)
 from responder.queue import STAFF, queue_mail
 from scheduler.calendar import to_tokyo
 
 # Everything from this line down is the notification, cut from a staff member's answer (R20).
-REPLY_MARKER = "##- この行より上に回答をお書きください / reply above this line -##"
+# Answers are cut at REPLY_MARKER_TEXT, which older notifications' marker lines carry too.
+REPLY_MARKER_TEXT = "この行より上に回答をお書きください"
+REPLY_MARKER = f"##- {REPLY_MARKER_TEXT} -##"
 
 
 @dataclass(frozen=True)
@@ -114,7 +134,13 @@ def notify_staff_of_new_incidents(accepted: Accepted) -> None:
         assert incident is not None
         text = item_text(session, incident.id) or incident.subject
         notify_staff(
-            session, accepted.config, incident, text=text, now=accepted.now, recipients=recipients
+            session,
+            accepted.config,
+            incident,
+            text=text,
+            now=accepted.now,
+            recipients=recipients,
+            attachments=accepted.intake.attachments,
         )
 
 
@@ -127,9 +153,11 @@ def notify_staff(
     now: datetime,
     follow_up: bool = False,
     recipients: list[StaffRecipient] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> int:
     """One notification per staff recipient of the incident's profile (``recipients``, when the
-    caller looked them up already); how many were queued."""
+    caller looked them up already); how many were queued. A follow-up's notification is threaded
+    under each member's first one (``responder.notifylinks``)."""
     if recipients is None:
         recipients = staff_recipients(session, config, incident.profile)
     recipients = for_assignee(recipients, incident)
@@ -144,19 +172,23 @@ def notify_staff(
         "follow_up": follow_up,
         "first_line": incident.first_line,
         "reply_marker": REPLY_MARKER,
-        "channel": incident.channel,
-        "category": incident.category,
+        "channel": label(CHANNEL_LABELS, incident.channel),
+        "category": label(CATEGORY_LABELS, incident.category),
         "urgent": incident.urgent,
         "customer_number": customer.number if customer else None,
         "customer_company": customer.company if customer else "",
         "fields": stated_fields(incident.fields),
         "reply_address": incident.reply_address,
-        "flags": list(incident.flags),
-        "timers": _timers(session, incident),
+        "flags": labels_of(FLAG_LABELS, list(incident.flags)),
+        "timers": _timers(session, incident, to_tokyo(now).date()),
         "due": format_due(incident.response_due) if incident.response_due else None,
         "text": text,
+        "dashboard_url": dashboard_url(config, incident.id),
+        "attachments": attachment_lines(attachments),
+        "linked": linked_incident(session, config, incident),
         "assignee": _assignee_name(recipients, incident),
     }
+    first = first_notifications(session, incident.id) if follow_up else {}
     for recipient in recipients:
         account = recipient.account
         queue_mail(
@@ -170,6 +202,7 @@ def notify_staff(
             context={**context, "can_answer": account is not None},
             voice=STAFF,
             incident_id=incident.id,
+            thread=thread_for(first, recipient),
             reply_to=(
                 reply_address(
                     terms.support_address,
@@ -201,10 +234,10 @@ def _assignee_name(recipients: list[StaffRecipient], incident: Incident) -> str:
     return found[0] if found else incident.assignee or ""
 
 
-def _timers(session: Session, incident: Incident) -> list[str]:
+def _timers(session: Session, incident: Incident, today: date) -> list[str]:
     """Pending timers of the incident, for the staff (R16, R18)."""
     lines = [
-        f"{t.kind}: {to_tokyo(t.due_at):%Y-%m-%d %H:%M}"
+        f"{label(TIMER_LABELS, t.kind)}: {ja_time(t.due_at, today)}"
         for t in session.scalars(
             select(TimedAction)
             .where(TimedAction.incident_id == incident.id, TimedAction.state == "pending")
@@ -213,7 +246,7 @@ def _timers(session: Session, incident: Incident) -> list[str]:
         )
     ]
     lines += [
-        f"license_mail: {to_tokyo(o.due_at):%Y-%m-%d %H:%M}"
+        f"{TIMER_LABELS['license_mail']}: {ja_time(o.due_at, today)}"
         for o in session.scalars(
             select(OutboxMail).where(
                 OutboxMail.incident_id == incident.id,

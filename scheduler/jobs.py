@@ -54,7 +54,9 @@ def claimed(
 
 
 def expire_held(sessions: sessionmaker[Session], config: Config, now: datetime) -> int:
-    """R2: a held inquiry expires after ``held_expiry_days`` with a notice; it consumed nothing."""
+    """R2: a held inquiry expires after ``held_expiry_days`` with a notice; it consumed nothing.
+    Returns how many expired: the timer of an inquiry no longer held (completed or discarded
+    before its timer was cancelled) is cancelled, not counted."""
     done = 0
     for session, action in claimed(sessions, "held_expiry", now):
         inquiry = session.get(Inquiry, action.inquiry_id) if action.inquiry_id else None
@@ -82,9 +84,11 @@ def expire_held(sessions: sessionmaker[Session], config: Config, now: datetime) 
                         ],
                     ),
                 )
-        action.state = "done"
+            action.state = "done"
+            done += 1
+        else:
+            action.state = "cancelled"
         action.done_at = now
-        done += 1
     if done:
         log.info("expired %s held inquiries", done)
     return done

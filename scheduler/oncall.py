@@ -17,6 +17,7 @@ from intake.audit import audit
 from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, CreatedIncident, item_text
 from intake.incidenttag import incident_tag
+from intake.labels import CATEGORY_LABELS, CHANNEL_LABELS, FLAG_LABELS, label, labels_of
 from intake.states import IncidentFlag, OutboxKind
 from responder.acks import format_ja
 from responder.queue import STAFF, queue_mail
@@ -84,13 +85,13 @@ def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
         "number": created.id,
         "first_line": created.first_line,
         "received_at": format_ja(accepted.intake.received_at),
-        "channel": created.channel,
-        "category": created.category,
+        "channel": label(CHANNEL_LABELS, created.channel),
+        "category": label(CATEGORY_LABELS, created.category),
         "customer_number": customer.number if customer else None,
         "customer_company": customer.company if customer else "",
         "fields": stated_fields(created.fields),
         "reply_address": created.reply_address,
-        "flags": list(created.flags),
+        "flags": labels_of(FLAG_LABELS, list(created.flags)),
         "rate": f"{terms.after_hours_rate_jpy:,}",
         "unit_minutes": terms.billing_unit_minutes,
         "text": item_text(accepted.session, created.id) or created.subject,

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.audit import audit
 from intake.config import Config
+from intake.desk import find_member
 from intake.incidenttag import incident_tag
 from intake.models import Customer, Incident, TimedAction
 from intake.states import OutboxKind
 from intake.targets import FIRST, SLA_KIND, WARNING, format_due
+from responder.notifylinks import dashboard_url
 from responder.queue import STAFF, queue_mail
 from responder.staffnotify import staff_recipients
 from scheduler.jobs import claimed
@@ -84,10 +86,8 @@ def _send(
         "company": (customer.company if customer else "") or stated.get("company") or "",
         "name": stated.get("name") or "",
         "customer_number": customer.number if customer else stated.get("customer_number"),
-        "assignee": incident.assignee,
-        "link": (
-            f"{config.web.base_url}/staff/incidents/{incident.id}" if config.web.public_url else ""
-        ),
+        "assignee": _name(session, incident.assignee),
+        "link": dashboard_url(config, incident.id) or "",
     }
     recipients = _recipients(session, config, incident, kind == OutboxKind.SLA_BREACH)
     for address in recipients:
@@ -104,3 +104,9 @@ def _send(
             incident_id=incident.id,
         )
     return len(recipients)
+
+
+def _name(session: Session, assignee: str | None) -> str:
+    """The assignee as staff know them: the account's name, else the address."""
+    member = find_member(session, assignee) if assignee else None
+    return (member.name if member is not None and member.name else assignee) or ""

@@ -54,6 +54,7 @@ PURE_MODULES = (
     "intake.fax.lines",
     "intake.fieldnames",
     "intake.incidenttag",
+    "intake.labels",
     "intake.states",
     "intake.staffcommands",
     "intake.stafftoken",

@@ -77,9 +77,9 @@ def test_r22_urgent_phone_inquiry_after_hours_pages_each_oncall_address(
     assert message["Subject"] == f"[#{created.id}] 【緊急・時間外】 サーバーが停止しました。"
     body = message.get_content()
     assert "受付日時: 2026年" in body and "C0123-4567　株式会社サンプル商事" in body
-    assert "サーバーが停止しました。" in body and "after_hours" in body
+    assert "サーバーが停止しました。" in body and "時間外・請求候補" in body
     assert f"uketsuke incidents reply {created.id} --from" in body
-    assert "#time 1.5h" in body and "#cause" in body and "3,000円" in body
+    assert "#time 1時間30分" in body and "#cause" in body and "3,000円" in body
 
 
 def test_r22_urgent_mail_on_a_weekday_night_pages_with_the_profile_tag(config, sessions) -> None:
@@ -149,3 +149,43 @@ def test_r22_no_oncall_address_is_audited_not_silent(config, sessions, caplog) -
         [entry] = session.scalars(select(AuditEntry)).all()
     assert (entry.action, entry.target) == ("oncall_unconfigured", f"incident:{created.id}")
     assert f"incident #{created.id}" in caplog.text and "@" not in caplog.text  # R26
+
+
+def acks(sessions) -> list[str]:
+    with sessions() as session:
+        mails = session.scalars(select(OutboxMail).where(OutboxMail.kind == "ack")).all()
+        return [decoded(mail).get_content() for mail in mails]
+
+
+def test_r22_acknowledgment_tells_the_customer_on_call_was_paged(config, sessions) -> None:
+    receive(
+        Pipeline(config, sessions),
+        make_mail(FIELDS_BLOCK + "\nメールが送信できません。\n", subject="【緊急】メール送信不可"),
+        WEEKDAY_NIGHT,
+    )
+    [ack] = acks(sessions)
+    assert "当番の担当者に直ちに連絡いたしました" in ack
+    assert "より順次対応いたします" not in ack  # not "we start at the next opening"
+    assert "有償となる場合がございます（目安: 30分あたり3,000円）" in ack
+
+
+@pytest.mark.parametrize(
+    ("addresses", "subject", "at"),
+    [
+        (ONCALL, "メール送信不可", WEEKDAY_NIGHT),  # not urgent
+        (ONCALL, "【緊急】メール送信不可", WEEKDAY_OPEN),  # in business hours
+        ([], "【緊急】メール送信不可", WEEKDAY_NIGHT),  # nobody to page
+    ],
+    ids=["not-urgent", "business-hours", "no-oncall-address"],
+)
+def test_r22_acknowledgment_says_nothing_of_on_call_when_nobody_was_paged(
+    config, sessions, addresses, subject, at
+) -> None:
+    config = with_oncall(config, addresses)
+    receive(
+        Pipeline(config, sessions),
+        make_mail(FIELDS_BLOCK + "\nメールが送信できません。\n", subject=subject),
+        at,
+    )
+    [ack] = acks(sessions)
+    assert "当番" not in ack and "対応開始" in ack

@@ -374,7 +374,7 @@ def test_r26_list_finds_japanese_substrings_numbers_and_customers(
     assert found(state="closed") == [printing]
     assert found(flag="out_of_scope") == [mail]
     assert found(due="auto_close") == [login_fault]
-    assert "2026-11-29 10:30" in client.get("/staff/?due=auto_close").text
+    assert "11月29日（日）10:30" in client.get("/staff/?due=auto_close").text
     assert found(q="キャッシュ") == [
         login_fault
     ]  # a staff answer in the thread (index kept in step)
@@ -412,7 +412,7 @@ def test_r26_incident_page_shows_everything_and_is_audited(config, staff, desk) 
     for shown in (
         "[#1]",
         "対応待ち",
-        "helpdesk",
+        "ヘルプデスク・サポートサービス",
         "不具合・障害",
         "C0123-4567",
         "株式会社サンプル商事",
@@ -420,7 +420,7 @@ def test_r26_incident_page_shows_everything_and_is_audited(config, staff, desk) 
         "yamada@example.co.jp",
         "山田 太郎",
         "受信",
-        "2026-11-24 10:30",
+        "11月24日（火）10:30",
     ):
         assert shown in page.text, shown
     assert "<script>alert(1)</script>" not in page.text  # mail text is never markup
@@ -461,7 +461,7 @@ def test_r20_r10_r18_an_answer_is_mailed_like_a_mailed_answer(config, staff, des
     assert "ドライバを更新してください。" in body and "#time" not in body and STAFF not in body
     assert [e.actor for e in audits(desk, "staff_answer")] == [STAFF]
     page = staff.get(f"/staff/incidents/{number}")
-    assert "回答を送信しました" in page.text and "作業時間 30m を追加しました" in page.text
+    assert "回答を送信しました" in page.text and "作業時間 30分 を追加しました" in page.text
 
 
 def test_r20_a_bad_command_sends_nothing_and_keeps_the_text(config, staff, desk) -> None:
@@ -552,21 +552,26 @@ def test_r3_r4_split_and_merge_and_counts_follow(config, staff, desk) -> None:
     assert post(staff, f"/staff/incidents/{first}/merge", target="999").status_code == 400
 
 
+def key_mail(number: int) -> OutboxMail:
+    """A license-key mail of the incident, scheduled an hour ahead (R14)."""
+    return OutboxMail(
+        kind="license_key",
+        profile="helpdesk",
+        incident_id=number,
+        message_id="<key.1@example.jp>",
+        recipients=["it@example.co.jp"],
+        data=b"Subject: key\r\n\r\n",
+        due_at=OPEN + timedelta(hours=1),
+    )
+
+
 def test_r15_r16_hold_and_release_a_scheduled_key_mail(config, staff, desk) -> None:
     [number] = receive(config, desk, "印刷できません。")
     with desk.begin() as session:
-        key = OutboxMail(
-            kind="license_key",
-            profile="helpdesk",
-            incident_id=number,
-            message_id="<key.1@example.jp>",
-            recipients=["it@example.co.jp"],
-            data=b"Subject: key\r\n\r\n",
-            due_at=OPEN + timedelta(hours=1),
-        )
+        key = key_mail(number)
         session.add(key)
     page = staff.get(f"/staff/incidents/{number}").text
-    assert f"outbox:{key.id}" in page and "保留する" in page
+    assert f'"送付メール" class="num">{key.id}<' in page and "保留する" in page
     base = f"/staff/incidents/{number}"
     assert post(staff, f"{base}/hold", outbox=str(key.id)).status_code == 303
     assert post(staff, f"{base}/hold", outbox=str(key.id)).status_code == 400
@@ -667,11 +672,11 @@ def test_r4_r23_reports_page_has_tables_and_an_svg_chart(config, staff, desk) ->
     receive(config, desk, "印刷できません。")
     page = staff.get("/staff/reports?month=2026-11")
     assert page.status_code == 200
-    assert "<svg" in page.text and "2026-11 日別の受付件数" in page.text
+    assert "<svg" in page.text and "2026年11月 日別の受付件数" in page.text
     assert "不具合・障害" in page.text and "C0123-4567" in page.text
     assert "合計 1件" in page.text
     bad = staff.get("/staff/reports?month=2026-13")
-    assert bad.status_code == 400 and "YYYY-MM" in bad.text
+    assert bad.status_code == 400 and "年と月で指定してください" in bad.text
     assert [e.detail for e in audits(desk, "view_reports")] == [{"month": "2026-11"}]
 
 

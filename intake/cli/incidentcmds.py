@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from intake.cli import answercmds, deskcmds
+from intake.cli import answercmds, deskcmds, heldcmds
 from intake.cli.common import (
     CliError,
     add_config_option,
@@ -79,6 +79,7 @@ def register(commands: Any) -> None:
     complete.add_argument("--customer", metavar="NUMBER")
     complete.add_argument("--text", help="the inquiry, when OCR could not read it")
     complete.set_defaults(handler=run_held_complete)
+    heldcmds.add_parsers(held_actions, add_config_option)
 
     again = commands.add_parser("reprocess", help="run held raw messages through intake again")
     add_config_option(again)
@@ -336,7 +337,7 @@ def run_held_list(args: argparse.Namespace) -> int:
             print_json(row)
         return 0
     for row in rows:
-        echo(f"{row['kind']} {row['id']} {row.get('channel')} {row.get('reason') or ''}")
+        echo(heldcmds.held_line(row))
     return 0
 
 

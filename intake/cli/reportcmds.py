@@ -14,8 +14,6 @@ created).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -58,7 +56,6 @@ BILLING_COLUMNS = (
     "billed_hours",
     "amount_jpy",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def register(commands: Any) -> None:
@@ -147,21 +144,11 @@ def run_sla(args: argparse.Namespace) -> int:
 
 
 def write_csv(columns: Sequence[str], rows: list[list[Cell]]) -> None:
-    """CSV that Excel opens as UTF-8: a BOM first, CRLF line ends, a header row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows([_csv_cell(value) for value in row] for row in rows)
+    """CSV that Excel opens as UTF-8 (``intake.excelcsv``)."""
+    from intake.excelcsv import excel_csv
+
     sys.stdout.flush()
-    sys.stdout.buffer.write(("\ufeff" + buffer.getvalue()).encode("utf-8"))
-
-
-def _csv_cell(value: Cell) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, int):
-        return str(value)
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    sys.stdout.buffer.write(excel_csv(columns, rows))
 
 
 def write_text(columns: Sequence[str], rows: list[list[Cell]], *, right: set[int]) -> None:

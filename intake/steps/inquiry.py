@@ -28,6 +28,7 @@ def intake_from_mail(raw: RawMessage, parsed: ParsedMessage, profile: str) -> In
         message_id=parsed.message_id,
         references=list(parsed.references),
         language=parsed.language,
+        attachments=list(parsed.attachments),
     )
 
 

@@ -24,16 +24,17 @@ from intake.audit import audit
 from intake.deskmail import desk_command, run_desk_command
 from intake.dkimcheck import verified_domain
 from intake.incidenttag import incident_tag
+from intake.labels import CATEGORY_LABELS
 from intake.models import Incident, StaffUser
 from intake.outcomes import Held, Processed
 from intake.replykey import reply_key
 from intake.spool import read_raw
-from intake.staffcommands import CATEGORIES, CommandError, parse_answer
+from intake.staffcommands import CommandError, parse_answer, reason_ja
 from intake.stafftoken import ReplyToken, base_address, expired, token_in, verifies
 from intake.states import OutboxKind
 from intake.steps.context import Context
 from intake.steps.staffcollision import check_collision, mail_member
-from responder.staffnotify import REPLY_MARKER, alert_staff
+from responder.staffnotify import REPLY_MARKER_TEXT, alert_staff
 from scheduler.calendar import to_tokyo
 
 
@@ -97,7 +98,7 @@ def staff(ctx: Context) -> None:
     answer_text = ctx.message.body
     _desk_command(ctx, staff_member, incident)  # #cancel, #approve, #return
     try:
-        answer = parse_answer(answer_text, REPLY_MARKER)
+        answer = parse_answer(answer_text, REPLY_MARKER_TEXT)
         attach_mailed_files(answer, _raw_bytes(ctx))
         check_collision(ctx, staff_member, incident, answer)  # no double answers
         done = act(
@@ -111,7 +112,7 @@ def staff(ctx: Context) -> None:
             raw_message_id=ctx.raw.id,
         )
     except CommandError as exc:
-        _tell_staff(ctx, staff_member, incident, str(exc))
+        _tell_staff(ctx, staff_member, incident, reason_ja(exc))
         raise Processed(f"staff answer to #{incident.id} not acted on: {exc}") from None
     raise Processed(f"staff answer to #{incident.id}: {', '.join(done)}")
 
@@ -119,7 +120,7 @@ def staff(ctx: Context) -> None:
 def _desk_command(ctx: Context, member: StaffUser, incident: Incident) -> None:
     """The hold and approval commands (``intake.deskmail``): carried out, or refused with a
     ``staff_error`` mail; either way the mail is done with."""
-    command = desk_command(ctx.message.body, REPLY_MARKER)
+    command = desk_command(ctx.message.body, REPLY_MARKER_TEXT)
     if command is None:
         return
     result = run_desk_command(ctx.session, ctx.config, incident, member, command, ctx.now)
@@ -264,7 +265,8 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
         body=(
             "スタッフを名乗るメールを認証できなかったため、保留しました。お客様には何も送信して"
             "おらず、コマンドも実行していません。\n\n"
-            f"  保留したメール: raw {ctx.raw.id}（uketsuke held list で確認できます）\n"
+            f"  保留したメール: 受信メール {ctx.raw.id}（ダッシュボードの保留一覧、またはコマンド"
+            " uketsuke held list で確認できます）\n"
             f"  差出人: {claim.sender or '(なし)'}\n"
             f"  件名: {ctx.message.subject}\n"
             f"  理由: {reason}\n\n"
@@ -279,7 +281,11 @@ def _refuse(ctx: Context, claim: Claim, incident: Incident | None, why: str) -> 
 def _tell_staff(
     ctx: Context, member: StaffUser, incident: Incident, reason: str, command: str = ""
 ) -> None:
-    """R20: an answer that cannot be acted on is not relayed; its author is told why (or why a
+    """An answer that cannot be acted on is not relayed; its author is told why (or why a
     hold or approval ``command`` was not carried out)."""
-    context = {"reason": reason, "categories": ", ".join(CATEGORIES), "command": command}
+    context = {
+        "reason": reason,
+        "categories": "、".join(CATEGORY_LABELS.values()),
+        "command": command,
+    }
     mail_member(ctx, member, incident, OutboxKind.STAFF_ERROR, context)

@@ -125,7 +125,9 @@ def _join(ctx: Context, incident: Incident) -> None:
     followed_up(ctx.session, ctx.config, incident, ctx.raw.received_at, ctx.now)
     new_text = "\n\n".join(i.text for i in ctx.message.inquiries).strip()
     text = new_text or ctx.message.body.strip() or ctx.message.subject
-    notify_staff(ctx.session, ctx.config, incident, text=text, now=ctx.now, follow_up=True)
+    files = ctx.message.attachments
+    notify_staff(ctx.session, ctx.config, incident, text=text, now=ctx.now, follow_up=True,
+                 attachments=files)  # fmt: skip
 
 
 def _reopen(ctx: Context, closed: Incident) -> None:

@@ -64,6 +64,7 @@ def web(ctx: Context) -> None:
         raw_message_id=ctx.raw.id,
         message_id=ctx.message.message_id,
         language="ja" if has_japanese(text) else "other",
+        attachments=[a for a in ctx.message.attachments if a.filename != FORM_PART],
     )
     created = accept(ctx.session, ctx.config, intake, ctx.now, registry=ctx.registry)
     raise Processed(f"web form: {len(created)} incident(s)")

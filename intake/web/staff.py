@@ -22,16 +22,20 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, request, url_for
 
 from intake.alarms import active_alarms
+from intake.fieldnames import FIELD_LABELS
+from intake.labels import PERIOD_KIND_LABELS, ja_date
 from intake.targets import format_due
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
+    CHANNEL_LABELS,
     DIRECTION_LABELS,
     DUE_LABELS,
     FLAG_LABELS,
     OUTBOX_STATE_LABELS,
     STATE_LABELS,
     TIMER_LABELS,
+    profile_labels,
     reading,
     tokyo_time,
 )
@@ -54,6 +58,7 @@ ROUTES = (
     ("/login", "login", "auth", "login", ("GET", "POST")),
     ("/logout", "logout", "auth", "logout", POST),
     ("/", "incidents", "staff_incidents", "incidents", GET),
+    ("/incidents.csv", "incidents_csv", "staff_export", "incidents_csv", GET),
     ("/incidents/<int:number>", "incident", "staff_incidents", "incident", GET),
     ("/incidents/<int:number>/<action>", "act", "staff_actions", "perform", POST),
     ("/attachments/<int:raw_id>/<int:index>", "attachment", "staff_files", "download", GET),
@@ -61,6 +66,8 @@ ROUTES = (
     ("/canned/<int:number>", "canned_insert", "staff_answers", "insert", POST),
     ("/held", "held", "staff_pages", "held", GET),
     ("/held/<int:raw_id>/reprocess", "reprocess", "staff_pages", "reprocess", POST),
+    ("/held/<any(inquiry,raw):kind>/<int:item_id>/discard", "discard", "staff_discard", "discard",
+     POST),  # fmt: skip
     ("/customers", "customers", "staff_pages", "customers", GET),
     ("/customers/<int:customer_id>", "customer", "staff_pages", "customer", GET),
     ("/reports", "reports", "staff_pages", "reports", GET),
@@ -116,6 +123,10 @@ def page_context() -> dict[str, Any]:
         "due_labels": DUE_LABELS,
         "timer_labels": TIMER_LABELS,
         "outbox_state_labels": OUTBOX_STATE_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "period_kind_labels": PERIOD_KIND_LABELS,
+        "field_labels": FIELD_LABELS,
+        "profile_labels": profile_labels(),
         "alarms": _alarms() if g.get("staff") is not None else [],
     }
 
@@ -127,4 +138,5 @@ def _alarms() -> list[str]:
 
 
 staff.add_app_template_filter(tokyo_time, "tokyo")
+staff.add_app_template_filter(ja_date, "ja_date")
 staff.add_app_template_filter(format_due, "due")  # 12月7日（月）10:30 (response targets)

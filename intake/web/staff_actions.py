@@ -25,8 +25,16 @@ from intake import targets
 from intake.answerfiles import give_files
 from intake.answers import act, cancel_auto_close, close
 from intake.desk import AssignError, assign, assignable
+from intake.labels import OUTBOX_STATE_LABELS, label
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
-from intake.staffcommands import CATEGORIES, CAUSES, CommandError, StaffAnswer, parse_answer
+from intake.staffcommands import (
+    CATEGORIES,
+    CAUSES,
+    CommandError,
+    StaffAnswer,
+    parse_answer,
+    reason_ja,
+)
 from intake.staffcommands import parse_minutes as read_minutes
 from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
 from intake.web.context import web_context
@@ -71,7 +79,8 @@ def _act(session: Session, incident: Incident, staff: StaffUser, answer: StaffAn
     try:
         done = act(session, config, incident, staff, answer, now())
     except CommandError as exc:
-        raise ActionError(f"実行できませんでした。何も送信していません（{exc}）") from None
+        reason = reason_ja(exc)
+        raise ActionError(f"実行できませんでした。何も送信していません（{reason}）") from None
     return "、".join(_done_text(word) for word in done)
 
 
@@ -80,7 +89,7 @@ def _done_text(word: str) -> str:
     if name == "split":
         return f"{value} を作成しました（お客様に受付のお知らせ）"
     if name == "time":
-        return f"作業時間 {value} を追加しました"
+        return f"作業時間 {value.removesuffix('m')}分 を追加しました"
     if name == "assign":
         return f"担当者を {value} にしました"
     if name == "category":
@@ -96,7 +105,8 @@ def answer(session: Session, incident: Incident, staff: StaffUser, at: datetime)
         parsed = parse_answer(_text("text"))
         give_files(parsed, check(request.files.getlist("files")))  # the web form's limits
     except CommandError as exc:
-        raise ActionError(f"コマンドを確認してください。何も送信していません（{exc}）") from None
+        reason = reason_ja(exc)
+        raise ActionError(f"コマンドを確認してください。何も送信していません（{reason}）") from None
     except UploadError as exc:
         raise ActionError(f"何も送信していません。添付ファイル {exc}") from None
     stale = None if parsed.force else stale_answer(session, incident, staff, request.form)
@@ -230,7 +240,8 @@ def hold(session: Session, incident: Incident, staff: StaffUser, at: datetime) -
     the row is locked first, so a mail being sent is found sent, never held after it went."""
     mail = _key_mail(session, incident)
     if mail.state != OutboxState.PENDING:
-        raise ActionError(f"送付メール {mail.id} は保留できません（状態: {mail.state}）。")
+        state = label(OUTBOX_STATE_LABELS, mail.state)
+        raise ActionError(f"送付メール {mail.id} は保留できません（状態: {state}）。")
     mail.state = OutboxState.HELD
     audit(session, "outbox_hold", f"outbox:{mail.id}", incident=incident.id)
     return f"ライセンスキー送付メール {mail.id} を保留しました"
@@ -239,7 +250,8 @@ def hold(session: Session, incident: Incident, staff: StaffUser, at: datetime) -
 def release(session: Session, incident: Incident, staff: StaffUser, at: datetime) -> str:
     mail = _key_mail(session, incident)
     if mail.state != OutboxState.HELD:
-        raise ActionError(f"送付メール {mail.id} は保留中ではありません（状態: {mail.state}）。")
+        state = label(OUTBOX_STATE_LABELS, mail.state)
+        raise ActionError(f"送付メール {mail.id} は保留中ではありません（状態: {state}）。")
     mail.state = OutboxState.PENDING
     audit(session, "outbox_release", f"outbox:{mail.id}", incident=incident.id)
     return f"ライセンスキー送付メール {mail.id} の保留を解除しました（予定時刻に送信）"

@@ -17,56 +17,23 @@ from flask import abort, current_app, g
 from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.states import IncidentFlag, IncidentState, OutboxKind, OutboxState
+from intake import labels
 from intake.web.context import web_context
-from scheduler.calendar import TOKYO
+from scheduler.calendar import to_tokyo
 
 if TYPE_CHECKING:  # the models load with the first staff request (the daemon's idle memory)
     from intake.models import StaffUser
 
-STATE_LABELS = {
-    IncidentState.OPEN: "対応待ち",
-    IncidentState.ANSWERED: "回答済み",
-    IncidentState.CLOSED: "完了",
-}
-CATEGORY_LABELS = {
-    "general": "一般・契約",
-    "setup": "導入・設定",
-    "operation": "操作・設定方法",
-    "fault": "不具合・障害",
-    "license": "ライセンスキー再発行",
-    "out_of_scope": "対象外",
-    "other": "その他",
-}
-CAUSE_LABELS = {"customer": "お客様側", "ours": "当社側", "third-party": "第三者・サービス外"}
-FLAG_LABELS = {
-    IncidentFlag.OUT_OF_SCOPE: "対象外 (R5)",
-    IncidentFlag.NO_REPLY_ADDRESS: "返信先なし (R10)",
-    IncidentFlag.SUPPORT_LAPSED: "サポート切れ (R25)",
-    IncidentFlag.NO_SUPPORT_PERIOD: "サポート期間なし (R25)",
-    IncidentFlag.AFTER_HOURS: "時間外・請求候補 (R22/R23)",
-    IncidentFlag.QUOTA_EXCEEDED: "件数超過 (R4)",
-    IncidentFlag.DOMAIN_MISMATCH: "ドメイン不一致 (R2)",
-    IncidentFlag.NON_JAPANESE: "日本語以外 (R6)",
-    IncidentFlag.BOUNCE: "不達 (R27)",
-    IncidentFlag.MERGED: "統合済み (R3)",
-}
-DIRECTION_LABELS = {"in": "受信", "out": "送信", "note": "内部メモ"}
-DUE_LABELS = {"auto_close": "自動クローズ予定 (R18)", OutboxKind.LICENSE_KEY: "キー送付予定 (R14)"}
-TIMER_LABELS = {
-    "auto_close": "自動クローズ (R18)",
-    "held_expiry": "保留期限 (R2)",
-    "license_key": "ライセンスキー送付 (R14)",
-    "sla_due": "回答期限の通知",
-}
-OUTBOX_STATE_LABELS = {
-    OutboxState.PENDING: "送信待ち",
-    OutboxState.HELD: "保留中",
-    OutboxState.SENT: "送信済み",
-    OutboxState.FAILED: "失敗",
-    OutboxState.AWAITING_APPROVAL: "承認待ち",
-    OutboxState.CANCELLED: "送信取消",
-}
+# The labels live in intake.labels (mails and pages share them); re-exported for the pages.
+STATE_LABELS = labels.STATE_LABELS
+CATEGORY_LABELS = labels.CATEGORY_LABELS
+CAUSE_LABELS = labels.CAUSE_LABELS
+CHANNEL_LABELS = labels.CHANNEL_LABELS
+FLAG_LABELS = labels.FLAG_LABELS
+DIRECTION_LABELS = labels.DIRECTION_LABELS
+DUE_LABELS = labels.DUE_LABELS
+TIMER_LABELS = labels.TIMER_LABELS
+OUTBOX_STATE_LABELS = labels.OUTBOX_STATE_LABELS
 
 
 def member() -> StaffUser:
@@ -126,8 +93,12 @@ def audit_view(kind: str, target: str | None, **detail: Any) -> None:
         audit(session, kind, target, **detail)
 
 
+def profile_labels() -> dict[str, str]:
+    """Each profile's name as staff read it (its display name)."""
+    return {n: p.display_name or n for n, p in web_context().config.profiles.items()}
+
+
 def tokyo_time(value: datetime | None) -> str:
-    """A time as staff read it: Asia/Tokyo, to the minute (R12)."""
-    if value is None:
-        return "—"
-    return value.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+    """A time as staff read it: Asia/Tokyo, to the minute (R12), ``12月7日（月）10:31`` (the year
+    too when it is not this year's)."""
+    return labels.ja_time(value, to_tokyo(now()).date())

@@ -6,10 +6,11 @@ after them in its own short transaction (R26: every view of an incident is audit
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import abort, render_template, request, url_for
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import selectinload
 
 from intake.answerfiles import kept_files
@@ -41,11 +42,8 @@ def incidents() -> Any:
     profiles = sorted(member().profiles or config.profiles)
     filters = Filters.from_args(request.args, profiles)
     at = now()
-    restrict = and_(visible(Incident.profile), slalist.sla_condition(filters.sla, at))
-    if (mine := assignee_condition(filters)) is not None:
-        restrict = and_(restrict, mine)
     with reading() as session:
-        page = list_incidents(session, filters, restrict)
+        page = list_incidents(session, filters, list_restrict(filters, at))
         names = staff_names(session)
     audit_view("view_list", None, **filters.shown())
     return render_template(
@@ -66,6 +64,15 @@ def incidents() -> Any:
         if filters.before or filters.after
         else None,
     )
+
+
+def list_restrict(filters: Filters, at: datetime) -> ColumnElement[bool]:
+    """What the list shows beyond ``filters`` itself: the member's profiles, the 回答期限 filter
+    and the 担当 filter (the page and its CSV download alike)."""
+    restrict = and_(visible(Incident.profile), slalist.sla_condition(filters.sla, at))
+    if (mine := assignee_condition(filters)) is not None:
+        restrict = and_(restrict, mine)
+    return restrict
 
 
 def _page_url(filters: Filters, **position: int | None) -> str:

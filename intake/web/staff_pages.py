@@ -18,6 +18,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from intake.labels import HELD_REASON_LABELS, RAW_STATE_LABELS, label
 from intake.mail.headers import mail_subject
 from intake.models import (
     Customer,
@@ -40,6 +41,12 @@ from intake.slareport import sla_rows
 from intake.spool import spool_dir
 from intake.web import charts
 from intake.web.context import web_context
+from intake.web.reportrows import (
+    month_ja,
+    staff_billing_line,
+    staff_consumption_row,
+    staff_sla_row,
+)
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     audit_view,
@@ -56,11 +63,6 @@ from scheduler.calendar import TOKYO, to_tokyo
 
 CUSTOMERS_PER_PAGE = 100
 HEAD_BYTES = 16384
-REASON_LABELS = {
-    "missing_fields": "必須項目の不足 (R1/R2)",
-    "unknown_customer": "顧客番号が登録にない (R2)",
-    "needs_transcription": "FAXの手入力待ち (R11)",
-}
 CONSUMPTION_HEADERS = (
     "顧客番号",
     "社名",
@@ -147,7 +149,7 @@ def held() -> Any:
         raws=raws,
         subjects={i: _subject(r) for i, r in by_id.items()},
         attachments={i: attachments_of(r) for i, r in by_id.items()},
-        reasons=REASON_LABELS,
+        reasons=HELD_REASON_LABELS,
     )
 
 
@@ -177,7 +179,7 @@ def reprocess(raw_id: int) -> Any:
         return redirect(url_for("staff.held"), 303)
     state = _pipeline().process(raw_id, now(), again=True)
     audit_view("reprocess", f"raw:{raw_id}", state=str(state))
-    flash(f"メール {raw_id} を再処理しました: {state}", "done")
+    flash(f"メール {raw_id} を再処理しました（{label(RAW_STATE_LABELS, state)}）。", "done")
     return redirect(url_for("staff.held"), 303)
 
 
@@ -237,13 +239,15 @@ def customer(customer_id: int) -> Any:
         ).one_or_none()
         if found is None:
             abort(404)
+        own = (Incident.customer_id == customer_id, visible(Incident.profile))
         counts = dict(
             session.execute(
                 select(Incident.contract_id, func.count())
-                .where(Incident.customer_id == customer_id, visible(Incident.profile))
+                .where(*own, NOT_MERGED)  # a merged incident never counted (R4)
                 .group_by(Incident.contract_id)
             ).all()
         )
+        merged = session.scalar(select(func.count()).where(*own, ~NOT_MERGED)) or 0
     contracts = sorted(
         (c for c in found.contracts if may_see(c.profile)),
         key=lambda c: (c.profile, c.period_start),
@@ -256,6 +260,7 @@ def customer(customer_id: int) -> Any:
         contracts=contracts,
         consumed=counts,
         without_period=counts.get(None, 0),
+        merged=merged,
         today=to_tokyo(now()).date(),
     )
 
@@ -269,13 +274,14 @@ def reports() -> Any:
         page = render_template(
             "staff/message.html",
             title="月の指定が正しくありません",
-            message=f"{month!r} は月ではありません。YYYY-MM（例: 2026-12）で指定してください。",
+            message=f"「{month}」は月ではありません。2026-12 のように年と月で指定してください。",
         )
         return page, 400
     with reading() as session:
         consumption = [r for r in consumption_rows(session, start, end) if may_see(str(r[2]))]
         lines = billing_lines(session, config, start, end)
-        sla = [r for r in sla_rows(session, config, start, end, now()) if may_see(str(r[0]))]
+        rows = sla_rows(session, config, start, end, now())
+        sla = [staff_sla_row(r) for r in rows if may_see(str(r[0]))]
         month_rows = session.execute(
             select(Incident.id, Incident.created_at, Incident.category)
             .where(Incident.created_at >= start, Incident.created_at < end)
@@ -289,24 +295,26 @@ def reports() -> Any:
     first = start.date()
     return render_template(
         "staff/reports.html",
-        title=f"レポート {month}",
+        title=f"レポート {month_ja(month)}",
         month=month,
+        month_label=month_ja(month),
         previous_month=_shift(first, -1),
         next_month=_shift(first, 1),
-        consumption=consumption,
+        month_ja=month_ja,
+        consumption=[staff_consumption_row(row) for row in consumption],
         consumption_headers=CONSUMPTION_HEADERS,
-        billing=billing_text_rows(lines) if lines else [],
+        billing=billing_text_rows([staff_billing_line(line) for line in lines]) if lines else [],
         billing_headers=BILLING_HEADERS,
         days=days,
         categories=categories,
         total=len(month_rows),
-        day_chart=charts.per_day(first, [c for _, c in days], f"{month} 日別の受付件数"),
-        category_chart=charts.per_category(categories, f"{month} 分類別の受付件数"),
+        day_chart=charts.per_day(first, [c for _, c in days], f"{month_ja(month)} 日別の受付件数"),
+        category_chart=charts.per_category(categories, f"{month_ja(month)} 分類別の受付件数"),
         sla=sla,
         sla_headers=SLA_HEADERS,
         sla_chart=charts.met_and_missed(
             [(_sla_label(r), int(r[4] or 0), int(r[5] or 0)) for r in sla],
-            f"{month} 回答期限の達成と超過",
+            f"{month_ja(month)} 回答期限の達成と超過",
         ),
     )
 
