@@ -81,7 +81,18 @@ def _act(session: Session, incident: Incident, staff: StaffUser, answer: StaffAn
     except CommandError as exc:
         reason = reason_ja(exc)
         raise ActionError(f"実行できませんでした。何も送信していません（{reason}）") from None
-    return "、".join(_done_text(word) for word in done)
+    hold = config.profile(incident.profile).answer_hold_seconds
+    return "、".join(_answer_text(hold) if w == "answer" else _done_text(w) for w in done)
+
+
+def _answer_text(hold: int) -> str:
+    """An answer waits ``answer_hold_seconds`` before it goes (intake.answerhold): say so."""
+    if hold <= 0:
+        return DONE_LABELS["answer"]
+    return (
+        f"回答を送信待ちにしました（{hold}秒後に送信されます。"
+        "それまでは「送信取消」で取り消せます）"
+    )
 
 
 def _done_text(word: str) -> str:
