@@ -45,9 +45,7 @@ from tests.daemon import Daemon, free_port
 from tests.test_life import Sink
 
 # The tests of this file share one desk (a daemon, its incidents): under xdist they run in order
-# on one worker (``make test`` passes ``--dist loadgroup``).
-pytestmark = pytest.mark.xdist_group("browser-desk")
-
+# on one worker (``make test`` passes ``--dist loadfile``).
 STAFF = "sato@example.jp"
 STAFF_PASSWORD = "kantan-janai-pass-2026"
 CUSTOMER_NUMBER = "C0123-4567"
