@@ -20,36 +20,37 @@ log = logging.getLogger("uketsuke.processor")
 
 MAX_ATTEMPTS = 3
 INTERRUPTED = "Interrupted: processing stopped before it ended"
-# While an attempt is under way its row's ``last_error`` says which daemon run makes it and how
-# many attempts were given back before: ``running:RUN:N``. An attempt cut short by the death of
-# the whole daemon (another run finds it: kill -9, a power cut, systemd's watchdog) is given back
-# up to MAX_GIVEN_BACK times, because the message is most likely not to blame; one cut short in
-# this run (the processor or its parse worker died while the daemon lived on) counts. The bound
-# keeps a message that hangs the processor, and so gets the whole service restarted by the
-# watchdog, from being tried for ever.
-RUNNING = "running:"
+# The first processor of a daemon run finds the attempts a dead daemon left unfinished (kill -9,
+# a power cut, systemd's watchdog): it gives each back, because the message is most likely not
+# to blame, up to MAX_GIVEN_BACK times a message (counted on its row's ``last_error`` as
+# ``given back: N``). A processor restarted within a run (its predecessor died while the daemon
+# lived on) counts them. The bound keeps a message that hangs the processor, and so gets the whole
+# service restarted by the watchdog, from being tried for ever. Only such rare rows are written
+# to: the usual attempt is one UPDATE of ``attempts`` for the batch.
+GIVEN_BACK = "given back: "
 MAX_GIVEN_BACK = 10
 
 _RAW = RawMessage.__table__
 
 
-def _running(run: str, given_back: int) -> str:
-    return f"{RUNNING}{run}:{given_back}"
+def _given_back(last_error: str | None) -> int | None:
+    """How often an unfinished attempt of this row was given back; None when its last attempt
+    ended with an error (which counts)."""
+    if last_error is None:
+        return 0
+    if last_error.startswith(GIVEN_BACK):
+        count = last_error[len(GIVEN_BACK) :]
+        return int(count) if count.isdigit() else 0
+    return None
 
 
-def _given_back(last_error: str | None, run: str) -> tuple[bool, int]:
-    """(was the last attempt cut short by another daemon run, how many were given back)."""
-    if not last_error or not last_error.startswith(RUNNING):
-        return False, 0
-    owner, _, count = last_error[len(RUNNING) :].rpartition(":")
-    given = int(count) if count.isdigit() else 0
-    return owner != run, given
-
-
-def begin_attempt(engine: Engine, raw_ids: list[int], now: datetime, run: str = "") -> list[int]:
+def begin_attempt(
+    engine: Engine, raw_ids: list[int], now: datetime, give_back: bool = False
+) -> list[int]:
     """Count one attempt for each still-received message of ``raw_ids`` and commit; set aside
-    those already tried MAX_ATTEMPTS times. ``run``: this daemon run (attempts another run left
-    unfinished are given back, within MAX_GIVEN_BACK). Returns the ids to try now."""
+    those already tried MAX_ATTEMPTS times. ``give_back``: this is the first processor of a
+    daemon run (unfinished attempts of a dead daemon are given back, within MAX_GIVEN_BACK).
+    Returns the ids to try now."""
     if not raw_ids:
         return []
     with engine.begin() as connection:
@@ -63,32 +64,26 @@ def begin_attempt(engine: Engine, raw_ids: list[int], now: datetime, run: str = 
         for row in rows:
             if row.attempts == 0:
                 continue
-            elsewhere, given = _given_back(row.last_error, run)
-            counted = row.attempts
-            if elsewhere and given < MAX_GIVEN_BACK:
-                counted, given = counted - 1, given + 1  # the daemon died, not the message
+            counted, given = row.attempts, _given_back(row.last_error)
+            values: dict[str, object] = {}
+            if give_back and given is not None and given < MAX_GIVEN_BACK:
+                counted -= 1  # the daemon died, not because of the message
+                values["last_error"] = f"{GIVEN_BACK}{given + 1}"
             if counted >= MAX_ATTEMPTS:
                 spent.append(row.id)
                 error = row.last_error
-                reason = INTERRUPTED if not error or error.startswith(RUNNING) else error
-                connection.execute(
-                    update(_RAW)
-                    .where(_RAW.c.id == row.id)
-                    .values(state=RawState.UNPROCESSABLE, processed_at=now, last_error=reason)
-                )
+                reason = INTERRUPTED if given is not None else error
+                values = {
+                    "state": RawState.UNPROCESSABLE,
+                    "processed_at": now,
+                    "last_error": reason,
+                }
             else:
                 tried.append(row.id)
-                connection.execute(
-                    update(_RAW)
-                    .where(_RAW.c.id == row.id)
-                    .values(attempts=counted + 1, last_error=_running(run, given))
-                )
+                values["attempts"] = counted + 1
+            connection.execute(update(_RAW).where(_RAW.c.id == row.id).values(**values))
         if fresh:  # the usual case: one statement for the batch
-            connection.execute(
-                update(_RAW)
-                .where(_RAW.c.id.in_(fresh))
-                .values(attempts=1, last_error=_running(run, 0))
-            )
+            connection.execute(update(_RAW).where(_RAW.c.id.in_(fresh)).values(attempts=1))
     for raw_id in spent:  # the error class only: never the message's text (R26)
         log.error("raw %s unprocessable after %d attempts; set aside", raw_id, MAX_ATTEMPTS)
     order = {raw_id: n for n, raw_id in enumerate(raw_ids)}

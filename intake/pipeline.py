@@ -59,7 +59,7 @@ _FINISH_RAW = (
 _DEFER_RAW = (
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
-    .values(not_before=bindparam("until"), attempts=0, last_error=None)  # waiting: not failing
+    .values(not_before=bindparam("until"), attempts=0)  # waiting is not failing
 )
 
 

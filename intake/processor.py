@@ -74,8 +74,9 @@ class Processor:
     stopping: Any = field(default_factory=threading.Event)
     doors: DoorActivity | None = None
     beat: Callable[[], None] = _no_beat  # the heartbeat the daemon's supervisor reads
-    # This daemon run (intake.attempts: an attempt another run left unfinished is given back).
-    daemon_run: str = ""
+    # The first processor of a daemon run (intake.attempts: the attempts a dead daemon left
+    # unfinished are given back); a processor restarted within the run counts them.
+    first_of_run: bool = False
 
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
@@ -147,7 +148,7 @@ class Processor:
                 # The attempt is counted (committed) before the batch is tried.
                 ids = [item[0] for item in current]
                 tried = set(
-                    attempts.begin_attempt(self.engine, ids, self.clock.now(), self.daemon_run)
+                    attempts.begin_attempt(self.engine, ids, self.clock.now(), self.first_of_run)
                 )
                 current = [item for item in current if item[0] in tried]
                 parsed = self._parsed(pending, current)
@@ -178,7 +179,7 @@ class Processor:
 
     def _try_alone(self, item: Fetched, parsed: dict[int, ParsedMessage]) -> int:
         """One message, its attempt counted first (set aside when its attempts are spent)."""
-        if not attempts.begin_attempt(self.engine, [item[0]], self.clock.now(), self.daemon_run):
+        if not attempts.begin_attempt(self.engine, [item[0]], self.clock.now(), self.first_of_run):
             return 0
         if item[0] not in parsed:
             parsed = parse_many([item], self.pipeline.context, self.pipeline.spool)
@@ -302,7 +303,12 @@ def fax_reader(config: Config) -> FaxReader | None:
 
 
 def run_processor_process(
-    config: Config, link: ProcessorLink, parent: int, workers: int, level: int, run: str = ""
+    config: Config,
+    link: ProcessorLink,
+    parent: int,
+    workers: int,
+    level: int,
+    first_of_run: bool = False,
 ) -> None:
     """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
     held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone; exits 3 when
@@ -322,7 +328,7 @@ def run_processor_process(
         stopping=link.stopping,
         doors=link.doors,
         beat=link.beat,
-        daemon_run=run,
+        first_of_run=first_of_run,
     )
     scheduler = build_scheduler(config, pipeline.sessions, SystemClock())
     scheduler.start()

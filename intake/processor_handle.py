@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -78,9 +77,6 @@ class ProcessorProcess:
         self._recent: deque[float] = deque()
         self._started_at = 0.0
         self._restarted = False  # since the last start, is this a restart (no start-up grace)?
-        # This daemon run: the same through processor restarts, new when the daemon starts
-        # (intake.attempts tells a dead processor from a dead daemon by it).
-        self.run = uuid.uuid4().hex[:12]
 
     def _spawn(self) -> None:
         self.link.reset_heartbeat()
@@ -93,7 +89,7 @@ class ProcessorProcess:
                 os.getpid(),
                 self.workers,
                 logging.getLogger().getEffectiveLevel(),
-                self.run,
+                self.restarts == 0,  # the first of this daemon run (intake.attempts)
             ),
             name="uketsuke-processor",
         )

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from intake import db
-from intake.attempts import MAX_ATTEMPTS, MAX_GIVEN_BACK, RUNNING, begin_attempt
+from intake.attempts import GIVEN_BACK, MAX_ATTEMPTS, MAX_GIVEN_BACK, begin_attempt
 from intake.models import RawMessage
 from tests.daemon import Daemon
 from tests.peers.dovecot import descendants
@@ -68,19 +68,13 @@ def test_r29_three_kill_9_of_the_daemon_during_one_message_never_set_it_aside(
     assert daemon.cli("init-db").returncode == 0
     rows = Rows(database_url, store_as_instance(home, database_url, size=LARGE))
     try:
-        marker = None
-        for _ in (1, 2, 3):
+        for round_ in (0, 1, 2):
             daemon.start()
-            # This run's attempt is under way: its row names the run (intake.attempts).
-            rows.once(
-                lambda raw, old=marker: (
-                    (raw.last_error or "").startswith(RUNNING) and raw.last_error != old
-                ),
-                daemon,
-            )
+            # This run's attempt is under way: the first counted, the next ones given back.
+            wanted = None if round_ == 0 else f"{GIVEN_BACK}{round_}"
+            rows.once(lambda raw, w=wanted: raw.attempts == 1 and raw.last_error == w, daemon)
             kill_9_everything(daemon)  # while the message is being processed
             killed = rows.now()
-            marker = killed.last_error
             # Cut short, and the attempts the dead daemons left were given back: one counted.
             assert (killed.state, killed.attempts) == ("received", 1)
         daemon.start()
@@ -93,7 +87,7 @@ def test_r29_three_kill_9_of_the_daemon_during_one_message_never_set_it_aside(
 
 
 def test_r29_attempts_of_dead_daemons_are_given_back_within_a_bound(sessions) -> None:
-    """Each daemon run that finds an attempt another run left unfinished gives it back, at most
+    """Each first processor of a daemon run that finds an unfinished attempt gives it back, at most
     MAX_GIVEN_BACK times; then they count, so a message that hangs the processor (the watchdog
     restarts the whole service each time) is still set aside."""
     from datetime import UTC, datetime
@@ -104,10 +98,9 @@ def test_r29_attempts_of_dead_daemons_are_given_back_within_a_bound(sessions) ->
     raw_id = store_raw(sessions, make_mail(FIELDS_BLOCK + "\n質問\n"), channel="smtp").id
     now = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
     engine = sessions.kw["bind"]
-    runs = [f"run{n}" for n in range(MAX_GIVEN_BACK + MAX_ATTEMPTS + 1)]
     seen = []
-    for run in runs:
-        tried = begin_attempt(engine, [raw_id], now, run)
+    for _ in range(MAX_GIVEN_BACK + MAX_ATTEMPTS + 1):  # each a new daemon's first processor
+        tried = begin_attempt(engine, [raw_id], now, give_back=True)
         with sessions() as session:
             raw = session.get(RawMessage, raw_id)
             seen.append((bool(tried), raw.state, raw.attempts))
@@ -119,8 +112,8 @@ def test_r29_attempts_of_dead_daemons_are_given_back_within_a_bound(sessions) ->
 
 
 def test_r29_attempts_cut_short_within_one_daemon_run_count(sessions) -> None:
-    """The processor died while the daemon lived on (the same run): the message may be to
-    blame, so every unfinished attempt counts, as before."""
+    """The processor died while the daemon lived on (a restarted processor of the same run):
+    the message may be to blame, so every unfinished attempt counts, as before."""
     from datetime import UTC, datetime
 
     from intake.store import store_raw
@@ -129,7 +122,7 @@ def test_r29_attempts_cut_short_within_one_daemon_run_count(sessions) -> None:
     raw_id = store_raw(sessions, make_mail(FIELDS_BLOCK + "\n質問\n"), channel="smtp").id
     now = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
     engine = sessions.kw["bind"]
-    assert [bool(begin_attempt(engine, [raw_id], now, "one")) for _ in range(4)] == [
+    assert [bool(begin_attempt(engine, [raw_id], now)) for _ in range(4)] == [
         True,
         True,
         True,

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from intake import db
-from intake.attempts import RUNNING
+from intake.attempts import GIVEN_BACK
 from intake.models import Base, Incident, RawMessage
 from intake.spool import SPOOL_THRESHOLD, spool_dir
 from intake.store import store_raw
@@ -41,9 +41,9 @@ def store_as_instance(home: Path, database_url: str, size: int = SPOOL_THRESHOLD
 
 
 def tried(raw: RawMessage) -> bool:
-    """Processed, or failed at least once (not merely under way: intake.attempts.RUNNING)."""
+    """Processed, or failed at least once (an attempt given back is not a failure)."""
     error = raw.last_error
-    return raw.state != "received" or (error is not None and not error.startswith(RUNNING))
+    return raw.state != "received" or (error is not None and not error.startswith(GIVEN_BACK))
 
 
 def row_once(
