@@ -51,6 +51,11 @@ WEB_TOML = """
 secret_key = "soak-{key}"
 submissions_per_ip_per_hour = 1000000
 submissions_per_address_per_hour = 1000000
+
+# Staff answers go out at once (the hold is tested elsewhere): an answered incident's auto-close
+# timer starts as soon as its answer is sent (R18).
+[profiles.helpdesk]
+answer_hold_seconds = 0
 """
 
 

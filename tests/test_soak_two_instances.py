@@ -159,6 +159,16 @@ def set_up_timers(a: Daemon, database_url: str, span: float) -> Timers:
                 "incidents", "reply", str(number), "--from", STAFF, "--file", str(answer)
             )
             assert result.returncode == 0, result.stderr
+        wait_for(  # the answers sent: their auto-close clocks run (R18)
+            "the answers sent",
+            lambda: scalar(
+                database_url,
+                select(func.count())
+                .select_from(TimedAction)
+                .where(TimedAction.kind.in_(TIMED), TimedAction.state == "pending"),
+            )
+            == 2 * TIMERS,
+        )
         now = utcnow()
         with db.session_factory(engine).begin() as session:
             actions = list(
