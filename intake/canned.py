@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.incidenttag import incident_tag
+from intake.labels import ja_day, ja_short_time
 from intake.models import CannedAnswer, Incident, StaffUser
 from intake.staffcommands import CommandError, StaffAnswer
 from scheduler.calendar import to_tokyo
@@ -25,7 +26,6 @@ from scheduler.calendar import to_tokyo
 PLACEHOLDERS = ("会社名", "氏名", "顧客番号", "番号", "担当者", "受付日時", "次営業日")
 MAX_NAME = 128  # the column's width
 _PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
-_WEEKDAYS = "月火水木金土日"
 
 
 def canned_name(text: str) -> str:
@@ -42,15 +42,6 @@ def unknown_placeholders(body: str) -> list[str]:
     return [name for name in placeholders_in(body) if name not in PLACEHOLDERS]
 
 
-def day_ja(day: date) -> str:
-    """12月7日（月）"""
-    return f"{day.month}月{day.day}日（{_WEEKDAYS[day.weekday()]}）"
-
-
-def time_ja(instant: datetime) -> str:
-    """12月7日（月）10:31, in Japan time."""
-    local = to_tokyo(instant)
-    return f"{day_ja(local.date())}{local:%H:%M}"
 
 
 def values_for(
@@ -67,8 +58,8 @@ def values_for(
         "顧客番号": (customer.number if customer else None) or fields.get("customer_number") or "",
         "番号": incident_tag(incident.id, terms.tag_prefix),
         "担当者": staff.name,
-        "受付日時": time_ja(incident.created_at),
-        "次営業日": day_ja(terms.calendar().next_business_day(to_tokyo(now).date())),
+        "受付日時": ja_short_time(incident.created_at),
+        "次営業日": ja_day(terms.calendar().next_business_day(to_tokyo(now).date())),
     }
 
 

@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session
 
 from intake.models import Incident, IncidentMessage, OutboxMail, StaffUser
 from intake.states import OutboxKind, OutboxState
-from scheduler.calendar import to_tokyo
 
 FIRST_LINES = 5
-WEEKDAYS_JA = "月火水木金土日"
 
 
 @dataclass(frozen=True)
@@ -37,11 +35,6 @@ class Collision:
     def assigned(self) -> bool:
         return not self.answer
 
-
-def short_time(instant: datetime) -> str:
-    """12月7日（月）10:31: a time as staff read it in a sentence."""
-    t = to_tokyo(instant)
-    return f"{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}）{t:%H:%M}"
 
 
 def first_lines(text: str, count: int = FIRST_LINES) -> str:

@@ -107,6 +107,18 @@ def ja_time(value: datetime | None, today: date | None = None) -> str:
     return f"{year}{t.month}月{t.day}日（{WEEKDAYS[t.weekday()]}）{t:%H:%M}"
 
 
+def ja_day(day: date) -> str:
+    """A day as staff and customers read it in a sentence: ``12月7日（月）``."""
+    return f"{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
+
+
+def ja_short_time(instant: datetime) -> str:
+    """``12月7日（月）10:31`` in Asia/Tokyo, never with the year (a near time: a due time, who
+    answered when, a placeholder)."""
+    t = to_tokyo(instant)
+    return f"{ja_day(t.date())}{t:%H:%M}"
+
+
 def ja_date(value: date | None) -> str:
     """A date as staff read it: ``2026年12月7日``."""
     return "—" if value is None else f"{value.year}年{value.month}月{value.day}日"

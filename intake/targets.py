@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from intake.models import Incident, TimedAction
 from scheduler.businesstime import add_business_time
-from scheduler.calendar import format_instant, to_tokyo
+from scheduler.calendar import format_instant
 
 if TYPE_CHECKING:
     from intake.config import Config
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 SLA_KIND = "sla_due"
 WARNING, BREACH = "warning", "breach"
 FIRST, FOLLOW_UP = "first", "follow_up"
-WEEKDAYS_JA = "月火水木金土日"
 
 _INSERT_TIMER = insert(TimedAction.__table__)
 _CANCEL_TIMERS = (
@@ -162,7 +161,3 @@ def _instant(value: datetime | None) -> str | None:
     return format_instant(value) if value is not None else None
 
 
-def format_due(instant: datetime) -> str:
-    """12月7日（月）10:30 — a due time as staff read it (no year: due times are near)."""
-    t = to_tokyo(instant)
-    return f"{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}）{t:%H:%M}"

@@ -27,6 +27,7 @@ from intake.labels import (
     CHANNEL_LABELS,
     FLAG_LABELS,
     TIMER_LABELS,
+    ja_short_time,
     ja_time,
     label,
     labels_of,
@@ -35,7 +36,7 @@ from intake.models import Customer, Incident, OutboxMail, StaffUser, TimedAction
 from intake.replykey import reply_key
 from intake.stafftoken import reply_address
 from intake.states import UNSENT, OutboxKind
-from intake.targets import SLA_KIND, format_due
+from intake.targets import SLA_KIND
 from responder.notifylinks import (
     Attachment,
     attachment_lines,
@@ -181,7 +182,7 @@ def notify_staff(
         "reply_address": incident.reply_address,
         "flags": labels_of(FLAG_LABELS, list(incident.flags)),
         "timers": _timers(session, incident, to_tokyo(now).date()),
-        "due": format_due(incident.response_due) if incident.response_due else None,
+        "due": ja_short_time(incident.response_due) if incident.response_due else None,
         "text": text,
         "dashboard_url": dashboard_url(config, incident.id),
         "attachments": attachment_lines(attachments),

@@ -19,9 +19,10 @@ from intake.audit import audit
 from intake.config import Config
 from intake.desk import find_member
 from intake.incidenttag import incident_tag
+from intake.labels import ja_short_time
 from intake.models import Customer, Incident, TimedAction
 from intake.states import OutboxKind
-from intake.targets import FIRST, SLA_KIND, WARNING, format_due
+from intake.targets import FIRST, SLA_KIND, WARNING
 from responder.notifylinks import dashboard_url
 from responder.queue import STAFF, queue_mail
 from responder.staffnotify import staff_recipients
@@ -81,7 +82,7 @@ def _send(
         "first_line": incident.first_line,
         "subject": incident.subject,
         "first": action.payload.get("target") == FIRST,
-        "due": format_due(due),
+        "due": ja_short_time(due),
         "warn_minutes": terms.warn_before_minutes,
         "company": (customer.company if customer else "") or stated.get("company") or "",
         "name": stated.get("name") or "",

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
-from intake.collision import short_time
+from intake.labels import ja_short_time
 from intake.models import Incident, IncidentMessage, OutboxMail
 from tests.browser import DESKTOP, PHONE, Device, Visit, chromium
 from tests.daemon import free_port
@@ -278,7 +278,7 @@ def _collision(day: Day, sato: Visit, suzuki: Visit) -> None:
     _answer_form(suzuki.page).get_by_role("button", name="送信する").click()
     error = suzuki.page.locator("#action-error")
     expect(error).to_contain_text("送信していません（二重対応防止）")
-    expect(error).to_contain_text(f"佐藤 花子さんが{short_time(answered)}に回答しました")
+    expect(error).to_contain_text(f"佐藤 花子さんが{ja_short_time(answered)}に回答しました")
     expect(error).to_contain_text(theirs)
     expect(error).to_contain_text("それでも送信する")
     expect(_answer_form(suzuki.page).get_by_label("回答", exact=True)).to_have_value(mine)

@@ -5,8 +5,9 @@ incident) when, and that ``#force`` on the first line sends it anyway. Audited."
 from __future__ import annotations
 
 from intake.audit import audit
-from intake.collision import collision_since, first_lines, notified_at, short_time
+from intake.collision import collision_since, first_lines, notified_at
 from intake.incidenttag import incident_tag
+from intake.labels import ja_short_time
 from intake.models import Incident, StaffUser
 from intake.outcomes import Processed
 from intake.staffcommands import StaffAnswer
@@ -29,7 +30,7 @@ def check_collision(
         return
     context = {
         "other_name": found.name,
-        "at": short_time(found.at),
+        "at": ja_short_time(found.at),
         "assigned": found.assigned,
         "other_answer": found.answer,
         "own_answer": first_lines(_own_words(answer)),

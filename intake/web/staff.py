@@ -23,8 +23,7 @@ from flask import Blueprint, Response, g, redirect, request, url_for
 
 from intake.alarms import active_alarms
 from intake.fieldnames import FIELD_LABELS
-from intake.labels import PERIOD_KIND_LABELS, ja_date
-from intake.targets import format_due
+from intake.labels import PERIOD_KIND_LABELS, ja_date, ja_short_time
 from intake.web.staff_common import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
@@ -139,4 +138,4 @@ def _alarms() -> list[str]:
 
 staff.add_app_template_filter(tokyo_time, "tokyo")
 staff.add_app_template_filter(ja_date, "ja_date")
-staff.add_app_template_filter(format_due, "due")  # 12月7日（月）10:30 (response targets)
+staff.add_app_template_filter(ja_short_time, "due")  # 12月7日（月）10:30 (response targets)

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from intake.collision import collision_since, short_time
+from intake.collision import collision_since
 from intake.desk import works_for
+from intake.labels import ja_short_time
 from intake.models import Incident, StaffUser
 from intake.web.search import Filters
 from intake.web.staff_common import member
@@ -97,9 +98,10 @@ def stale_answer(session: Session, incident: Incident, staff: StaffUser, form: A
     if found is None:
         return None
     if found.assigned:
-        what = f"{short_time(found.at)}に、このインシデントは{found.name}さんの担当になりました。"
+        at = ja_short_time(found.at)
+        what = f"{at}に、このインシデントは{found.name}さんの担当になりました。"
     else:
-        what = f"{found.name}さんが{short_time(found.at)}に回答しました:\n{found.answer}\n"
+        what = f"{found.name}さんが{ja_short_time(found.at)}に回答しました:\n{found.answer}\n"
     return (
         f"送信していません（二重対応防止）。このページを開いた後、{what}"
         "それでも送信する場合は「それでも送信する」にチェックして、もう一度送信してください。"
