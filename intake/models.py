@@ -312,7 +312,11 @@ class TimedAction(Base):
     """Timed work as a row with a due time: auto-close, expiry, pages, license mail (R16, R18)."""
 
     __tablename__ = "timed_actions"
-    __table_args__ = (Index("ix_timed_actions_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_timed_actions_state_due", "state", "due_at"),
+        Index("ix_timed_actions_incident", "incident_id", "kind"),  # an incident's timers
+        Index("ix_timed_actions_inquiry", "inquiry_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))

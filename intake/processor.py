@@ -27,12 +27,15 @@ from sqlalchemy import select
 
 from intake import attempts, db, faults, logs
 from intake.channels.fax import FaxReader
+from intake.checkpointer import WalCheckpointer
 from intake.config import Config
 from intake.mail.parse import ParsedMessage
 from intake.models import RawMessage
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
 from intake.processor_link import DoorActivity, ProcessorLink
+from scheduler import calendar
+from scheduler.calendar import to_tokyo
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
 
@@ -47,9 +50,6 @@ POLL_SECONDS = 1.0
 BURST_QUIET_SECONDS = 0.05
 BURST_PACE_SECONDS = 0.1
 BURST_TURN_SECONDS = 0.01
-# SQLite: the WAL is copied into the database file between turns, at most this often (commits
-# do not checkpoint in the daemon: see db.make_engine).
-CHECKPOINT_SECONDS = 0.5
 # The parse worker is replaced when it dies; more than this many times within the window and
 # the processor exits, for the daemon's supervisor to count and restart it.
 MAX_WORKER_RESTARTS = 5
@@ -87,7 +87,6 @@ class Processor:
         self._turn_started = 0.0
         self._in_burst = False
         self._worker_up: Future[int] | None = None  # the parse worker's start-up
-        self._checkpointed = time.monotonic()
         self.pool: ProcessPoolExecutor | None = None
         self._worker_deaths: deque[float] = deque()
         self.worker_restarts = 0
@@ -174,7 +173,6 @@ class Processor:
             except Exception:  # noqa: BLE001 - one message at a time, below
                 return done + sum(self._alone(items[raw_id], parsed) for raw_id in ids)
             done += len(states)
-            self._checkpoint()
         return done
 
     def _try_alone(self, item: Fetched, parsed: dict[int, ParsedMessage]) -> int:
@@ -224,11 +222,6 @@ class Processor:
                 self._replace_pool()
         return parse_many(batch, self.pipeline.context, self.pipeline.spool) if wait else {}
 
-    def _checkpoint(self) -> None:
-        if time.monotonic() - self._checkpointed >= CHECKPOINT_SECONDS:
-            db.checkpoint(self.engine)
-            self._checkpointed = time.monotonic()
-
     def _ready(self, pool: ProcessPoolExecutor | None) -> ProcessPoolExecutor | None:
         """The pool once its worker has started; until then batches are parsed here (a
         restart with a backlog does not wait a second for the worker's imports)."""
@@ -269,6 +262,9 @@ class Processor:
 
     def run(self) -> None:
         self.pool = self._new_pool()
+        # SQLite: the WAL reaches the database file from a thread beside processing, also when
+        # idle or failing (the doors' and the scheduler's writes grow it too).
+        checkpointer = WalCheckpointer(self.engine).start()
         try:
             while not self.stopping.is_set():
                 self.beat()
@@ -283,13 +279,10 @@ class Processor:
                         exc_info=log.isEnabledFor(logging.DEBUG),
                     )
                     self.stopping.wait(5)
-                try:  # also when idle or failing: the doors' and scheduler's writes grow the WAL
-                    self._checkpoint()
-                except Exception:  # noqa: BLE001 - harmless: the next round tries again
-                    log.debug("WAL checkpoint failed", exc_info=True)
                 self.beat()
                 self.wake.wait(POLL_SECONDS)
         finally:
+            checkpointer.stop()
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -331,6 +324,7 @@ def run_processor_process(
         first_of_run=first_of_run,
     )
     scheduler = build_scheduler(config, pipeline.sessions, SystemClock())
+    calendar.warm_up(to_tokyo(SystemClock().now()).date())
     scheduler.start()
     try:
         processor.run()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake import db
+from intake.checkpointer import WalCheckpointer
 from intake.config import load_config
 from intake.models import RawMessage, RawState
 from intake.parse_worker import PARSE_NICE, parse_worker_init
@@ -22,7 +23,6 @@ from intake.pipeline import Pipeline
 from intake.processor import (
     BURST_PACE_SECONDS,
     BURST_QUIET_SECONDS,
-    CHECKPOINT_SECONDS,
     Processor,
 )
 from intake.processor_link import DoorActivity
@@ -179,7 +179,9 @@ def test_parse_worker_runs_below_the_doors_and_start_up_is_not_waited_for(
         pool.shutdown()
 
 
-def test_processor_checkpoints_the_wal_between_turns(tmp_path) -> None:
+def test_processor_checkpoints_the_wal_beside_processing(tmp_path) -> None:
+    """The processor process's checkpoint thread copies the WAL into the database file while
+    the processor works (and once more when it stops)."""
     url = f"sqlite:///{tmp_path / 'u.db'}"
     engine = db.make_engine(url, autocheckpoint=False)
     db.upgrade(engine)
@@ -188,8 +190,13 @@ def test_processor_checkpoints_the_wal_between_turns(tmp_path) -> None:
     path = tmp_path / "u.db"
     before = path.stat().st_size
     processor = Processor(pipeline, SystemClock(), workers=0)
-    processor._checkpointed -= CHECKPOINT_SECONDS  # the last checkpoint is due
-    assert processor.drain(None) == 4
+    checkpointer = WalCheckpointer(engine, interval=3600).start()  # only the one at stop
+    try:
+        assert processor.drain(None) == 4
+        assert path.stat().st_size == before  # nothing copied by the commits themselves
+    finally:
+        checkpointer.stop()
+    assert checkpointer.done == 1
     assert path.stat().st_size > before  # the stored and processed rows reached the file
     engine.dispose()
 

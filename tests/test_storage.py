@@ -280,3 +280,25 @@ def test_r29_one_mail_stored_by_two_doors_at_once_is_one_row(sessions) -> None:
     assert second == [Stored(first_id, True)]
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(RawMessage)) == 1
+
+
+def test_r18_a_follow_up_finds_its_incidents_auto_close_timer_by_index(engine) -> None:
+    """A follow-up cancels its incident's pending auto-close timer (R18): the look-up goes
+    through the incident's own timers, not through every pending timer of the desk (which grew
+    with every open incident: 15 % of the processor's time on a backlog of 4,000)."""
+    from sqlalchemy import text
+
+    from intake.incidents import _CANCEL_AUTO_CLOSE
+
+    compiled = _CANCEL_AUTO_CLOSE.compile(engine)
+    params = compiled.construct_params({"target": 5, "now": None})
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            ordered = tuple(params[name] for name in compiled.positiontup or ())
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", ordered)
+            plan = " ".join(row[3] for row in rows)
+        else:
+            connection.execute(text("SET enable_seqscan = off"))
+            rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
+            plan = " ".join(row[0] for row in rows)
+    assert "ix_timed_actions_incident" in plan, plan
