@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from intake.accepted import AFTER_ACCEPT_STEPS
 from intake.config import Config
+from intake.fastsql import Prebuilt
 from intake.heldinquiries import cancel_expiry
 from intake.identify import Identification, contact_addresses, identify, standing
 from intake.incidents import Accepted, CreatedIncident, create_incidents
@@ -28,6 +29,8 @@ from intake.targets import first_due
 from intake.text import strip_controls, strip_controls_opt
 from responder.acks import queue_ack, queue_ask_fields
 from responder.queue import Thread
+
+_INSERT_OUT_MESSAGE = Prebuilt(insert(IncidentMessage.__table__))  # the acknowledgment's record
 
 ACK_BODY = "(受付のお知らせ)"
 
@@ -145,8 +148,8 @@ def _acknowledge(
     )
     if sent is None:  # R27: held back by the hourly limit (recorded where it is decided)
         return
-    session.connection().execute(
-        insert(IncidentMessage.__table__),
+    _INSERT_OUT_MESSAGE.many(
+        session.connection(),
         [
             {
                 "incident_id": incident.id,

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from intake.fastsql import Prebuilt
 from intake.models import (
     Customer,
     Incident,
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from intake.config import Config
 
 # Prebuilt statements executed with parameters: compiled once, cached (intake hot path).
-_INSERT_INCIDENT = insert(Incident.__table__).returning(Incident.__table__.c.id)
-_INSERT_MESSAGE = insert(IncidentMessage.__table__)
+_INSERT_INCIDENT = Prebuilt(insert(Incident.__table__).returning(Incident.__table__.c.id))
+_INSERT_MESSAGE = Prebuilt(insert(IncidentMessage.__table__))
 _THREAD_IDS = bindparam("ids", expanding=True)
 
 
@@ -60,12 +61,12 @@ def _by_thread(internal: bool):  # noqa: ANN202 - a prebuilt statement
 
 _BY_THREAD = _by_thread(internal=False)
 _BY_THREAD_WITH_STAFF_MAIL = _by_thread(internal=True)
-_TOUCH_INCIDENT = (
+_TOUCH_INCIDENT = Prebuilt(
     update(Incident.__table__)
     .where(Incident.__table__.c.id == bindparam("target"))
     .values(updated_at=bindparam("now"), last_customer_message_at=bindparam("now"))
 )
-_CANCEL_AUTO_CLOSE = (
+_CANCEL_AUTO_CLOSE = Prebuilt(
     update(TimedAction.__table__)
     .where(
         TimedAction.__table__.c.incident_id == bindparam("target"),
@@ -124,6 +125,7 @@ class CreatedIncident:
     minutes_worked: int
     first_response_due: datetime | None = None
     response_due: datetime | None = None
+    version: int = 0  # the dashboard's optimistic lock (intake.collision)
 
 
 @dataclass
@@ -166,7 +168,7 @@ def create_incidents(
         values["first_response_due"] = values["response_due"] = first_due
         # Core INSERT … RETURNING: the intake hot path skips the ORM unit of work; callers get
         # a detached snapshot of the row.
-        number = connection.execute(_INSERT_INCIDENT, values).scalar_one()
+        number = _INSERT_INCIDENT.scalar(connection, values)
         quota = contract.incident_quota if contract is not None else None
         if quota is not None and consumed(session, contract.customer_id, contract.id) > quota:
             values["flags"] = [*own_flags, IncidentFlag.QUOTA_EXCEEDED]  # R4
@@ -175,8 +177,8 @@ def create_incidents(
                 .where(Incident.id == number)
                 .values(flags=values["flags"])
             )
-        connection.execute(
-            _INSERT_MESSAGE,
+        _INSERT_MESSAGE.run(
+            connection,
             {
                 "incident_id": number,
                 "direction": "in",
@@ -236,6 +238,7 @@ def _incident_row(
         "updated_at": now,
         "last_customer_message_at": now,
         "minutes_worked": 0,
+        "version": 0,
     }
 
 
@@ -283,8 +286,8 @@ def join(
     Core statements, prebuilt (the intake hot path); the incident object is brought up to date
     without being marked dirty, so no second UPDATE is flushed for it."""
     connection = session.connection()
-    connection.execute(
-        _INSERT_MESSAGE,
+    _INSERT_MESSAGE.run(
+        connection,
         {
             "incident_id": incident.id,
             "direction": "in",
@@ -300,7 +303,7 @@ def join(
         and incident.closed_at is None
         and not session.is_modified(incident)
     ):
-        connection.execute(_TOUCH_INCIDENT, {"target": incident.id, "now": now})
+        _TOUCH_INCIDENT.run(connection, {"target": incident.id, "now": now})
         set_committed_value(incident, "last_customer_message_at", now)
         set_committed_value(incident, "updated_at", now)
     else:  # answered, or reopened just now (R19): the ORM flushes its state with these
@@ -310,7 +313,7 @@ def join(
         incident.last_customer_message_at = now
         incident.updated_at = now
     # R18: the auto-close clock restarts with any customer message
-    connection.execute(_CANCEL_AUTO_CLOSE, {"target": incident.id, "now": now})
+    _CANCEL_AUTO_CLOSE.run(connection, {"target": incident.id, "now": now})
 
 
 def item_text(session: Session, incident_id: int) -> str | None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from intake.accept import accept
 from intake.channels.fax import FaxReading
 from intake.config import Config
+from intake.fastsql import Prebuilt
 from intake.identify import registry_loaded
 from intake.mail.classify import categorize, is_urgent
 from intake.mail.context import ParseContext, parse_context
@@ -47,7 +48,7 @@ BATCH = 50
 # A batch holds SQLite's write turn at least this long before it gives way to a waiting door:
 # the door waits a few milliseconds more, and the processor does not commit per message.
 YIELD_AFTER_SECONDS = 0.002
-_FINISH_RAW = (
+_FINISH_RAW = Prebuilt(
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
     .values(  # the attempt itself was counted before the batch (intake.attempts)
@@ -56,7 +57,7 @@ _FINISH_RAW = (
         processed_at=bindparam("at"),
     )
 )
-_DEFER_RAW = (
+_DEFER_RAW = Prebuilt(
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
     .values(not_before=bindparam("until"), attempts=0)  # waiting is not failing
@@ -224,8 +225,8 @@ class Pipeline:
                 except Deferred as wait:  # R19: processed again later, nothing else changes
                     if raw.not_before is None:
                         log.info("raw %s waits for the message it answers", raw.id)
-                    session.connection().execute(
-                        _DEFER_RAW, {"raw_id": raw.id, "until": wait.until}
+                    _DEFER_RAW.run(
+                        session.connection(), {"raw_id": raw.id, "until": wait.until}
                     )
                     return RawState.RECEIVED
                 except Outcome as outcome:  # its rows are kept
@@ -241,8 +242,8 @@ class Pipeline:
             log.error("raw %s unprocessable (%s)", raw.id, type(exc).__name__)
             log.debug("raw %s traceback", raw.id, exc_info=True)
         # One UPDATE of the raw row, in Core: no unit-of-work flush for it.
-        session.connection().execute(
-            _FINISH_RAW,
+        _FINISH_RAW.run(
+            session.connection(),
             {
                 "raw_id": raw.id,
                 "new_state": state,

@@ -145,13 +145,15 @@ class Processor:
                 )
             else:
                 # The attempt is counted (committed) before the batch is tried.
+                # The next batch goes to the parse worker before this one's parse is waited
+                # for: the worker never idles between batches.
+                upcoming = self._parse_ahead(pool, following)
                 ids = [item[0] for item in current]
                 tried = set(
                     attempts.begin_attempt(self.engine, ids, self.clock.now(), self.first_of_run)
                 )
                 current = [item for item in current if item[0] in tried]
                 parsed = self._parsed(pending, current)
-                upcoming = self._parse_ahead(pool, following)
                 done += self._process(current, parsed)
             current, pending = following, upcoming
             self.beat()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from intake.fastsql import Prebuilt
 from intake.models import Incident, TimedAction
 from scheduler.businesstime import add_business_time
 from scheduler.calendar import format_instant
@@ -32,8 +33,8 @@ SLA_KIND = "sla_due"
 WARNING, BREACH = "warning", "breach"
 FIRST, FOLLOW_UP = "first", "follow_up"
 
-_INSERT_TIMER = insert(TimedAction.__table__)
-_CANCEL_TIMERS = (
+_INSERT_TIMER = Prebuilt(insert(TimedAction.__table__))
+_CANCEL_TIMERS = Prebuilt(
     update(TimedAction.__table__)
     .where(
         TimedAction.__table__.c.incident_id == bindparam("target"),
@@ -112,7 +113,7 @@ def start_first_response(accepted: Accepted) -> None:
         return
     connection = accepted.session.connection()
     numbers = [created.id for created in accepted.incidents]
-    connection.execute(_INSERT_TIMER, [planned.timer_row(n, accepted.now) for n in numbers])
+    _INSERT_TIMER.many(connection, [planned.timer_row(n, accepted.now) for n in numbers])
 
 
 def followed_up(
@@ -126,7 +127,7 @@ def followed_up(
     if planned is None:
         return
     incident.response_due = planned.due
-    session.connection().execute(_INSERT_TIMER, planned.timer_row(incident.id, now))
+    _INSERT_TIMER.run(session.connection(), planned.timer_row(incident.id, now))
 
 
 def answered(session: Session, incident: Incident, now: datetime) -> None:
@@ -139,7 +140,7 @@ def answered(session: Session, incident: Incident, now: datetime) -> None:
 def cleared(session: Session, incident: Incident, now: datetime) -> None:
     """Nothing is due (an answer, a close): the pending timer is cancelled."""
     incident.response_due = None
-    session.connection().execute(_CANCEL_TIMERS, {"target": incident.id, "now": now})
+    _CANCEL_TIMERS.run(session.connection(), {"target": incident.id, "now": now})
 
 
 def is_overdue(incident: Incident, now: datetime) -> bool:

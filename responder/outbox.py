@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from intake.db import read_sessions
+from intake.fastsql import Prebuilt
 from intake.models import OutboxMail, UtcDateTime
 from intake.states import UNSENT, OutboxKind, OutboxState
 from intake.text import elapsed
@@ -31,9 +32,9 @@ log = logging.getLogger("uketsuke.outbox")
 PARALLEL_SENDS = 4
 
 LATE_AFTER = timedelta(minutes=5)
-_INSERT_OUTBOX = insert(OutboxMail.__table__)
+_INSERT_OUTBOX = Prebuilt(insert(OutboxMail.__table__))
 _OUTBOX = OutboxMail.__table__.c
-_COUNT_AUTOMATIC = (
+_COUNT_AUTOMATIC = Prebuilt(
     select(func.count())
     .select_from(OutboxMail.__table__)
     .where(
@@ -81,14 +82,15 @@ def queue_bytes(
     if payload is not None:  # else SQL NULL, as before, rather than a JSON null
         values["payload"] = payload
     # Core: on the intake hot path, no ORM unit of work
-    session.connection().execute(_INSERT_OUTBOX, values)
+    _INSERT_OUTBOX.run(session.connection(), values)
 
 
 def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
     """R27: how many automatic mails this recipient got in the hour before ``now``."""
     return (
-        session.connection().scalar(  # Core, prebuilt: a plain count needs no ORM machinery
-            _COUNT_AUTOMATIC, {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
+        _COUNT_AUTOMATIC.scalar(  # prebuilt: a plain count needs no ORM machinery
+            session.connection(),
+            {"recipient": recipient.lower(), "since": now - timedelta(hours=1)},
         )
         or 0
     )

@@ -290,7 +290,7 @@ def test_r18_a_follow_up_finds_its_incidents_auto_close_timer_by_index(engine) -
 
     from intake.incidents import _CANCEL_AUTO_CLOSE
 
-    compiled = _CANCEL_AUTO_CLOSE.compile(engine)
+    compiled = _CANCEL_AUTO_CLOSE.statement.compile(engine)
     params = compiled.construct_params({"target": 5, "now": None})
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":

@@ -1,0 +1,143 @@
+"""Prebuilt Core statements run straight on the driver's cursor (the intake hot path).
+
+SQLAlchemy's ``Connection.execute`` spends about 40 µs of Python on every statement (an
+execution context, events, the result object) beside the few microseconds SQLite needs for a
+one-row INSERT; the processor runs about ten such statements a message, so that bookkeeping was
+half its time (``bench/intake.md``, "Where the time goes"). A :class:`Prebuilt` statement is
+compiled once per dialect and set of parameter names by SQLAlchemy itself, and its bind values
+go through SQLAlchemy's own type processors (aware datetimes, JSON), so the row written is the
+row ``Connection.execute`` would write (``tests/test_fastsql.py`` compares both). Only the
+execution is skipped. A statement that needs more (Python-side column defaults, expanding
+``IN`` parameters, escaped names) is run by ``Connection.execute`` as before.
+
+It runs in the caller's transaction: ``session.connection()`` has begun it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, exc
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import ClauseElement
+
+_Key = tuple[str, tuple[str, ...], bool]
+
+
+class _Compiled:
+    __slots__ = ("compiled", "sql", "positional", "order", "processors", "sequence")
+
+    def __init__(self, compiled: SQLCompiler, sequence: type) -> None:
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        self.order = tuple(compiled.positiontup or ())
+        self.processors = dict(compiled._bind_processors)  # SQLAlchemy's own type processing
+        self.sequence = sequence
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        # SQLAlchemy's own merge: the values given, those bound in the statement itself
+        # (``kind == "auto_close"``), a missing required one refused.
+        merged = self.compiled.construct_params(values, escape_names=False)
+        processors = self.processors
+        if self.positional:
+            return self.sequence(
+                processors[key](merged[key]) if key in processors else merged[key]
+                for key in self.order
+            )
+        return {
+            key: processors[key](value) if key in processors else value
+            for key, value in merged.items()
+        }
+
+
+class Prebuilt:
+    """A Core statement, run on the cursor (see the module's docstring)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[_Key, _Compiled | None] = {}
+
+    def _for(self, connection: Connection, keys: tuple[str, ...], many: bool) -> _Compiled | None:
+        dialect = connection.dialect
+        key = (dialect.name, keys, many)
+        if key not in self._compiled:
+            compiled = self.statement.compile(
+                dialect=dialect, column_keys=list(keys), for_executemany=many
+            )
+            plain = (
+                isinstance(compiled, SQLCompiler)
+                and not compiled.insert_prefetch
+                and not compiled.update_prefetch
+                and not compiled.post_compile_params
+                and not compiled.literal_execute_params
+                and not compiled.escaped_bind_names
+                and not compiled.schema_translate_map
+                and not (many and isinstance(self.statement, UpdateBase) and compiled.returning)
+            )
+            sequence = dialect.execute_sequence_format
+            self._compiled[key] = _Compiled(compiled, sequence) if plain else None
+        return self._compiled[key]
+
+    def run(self, connection: Connection, values: Mapping[str, Any]) -> None:
+        """Execute with one row of values."""
+        compiled = self._for(connection, tuple(sorted(values)), many=False)
+        if compiled is None:
+            connection.execute(self.statement, dict(values))
+            return
+        _execute(connection, compiled.sql, compiled.parameters(values), many=False).close()
+
+    def scalar(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        """The first column of the first row (a count, an id from RETURNING)."""
+        compiled = self._for(connection, tuple(sorted(values)), many=False)
+        if compiled is None:
+            return connection.execute(self.statement, dict(values)).scalar()
+        cursor = _execute(connection, compiled.sql, compiled.parameters(values), many=False)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return row[0] if row is not None else None
+
+    def many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per row, in one driver call (no RETURNING)."""
+        if not rows:
+            return
+        keys = tuple(sorted(rows[0]))
+        compiled = self._for(connection, keys, many=len(rows) > 1)
+        if compiled is None or any(tuple(sorted(row)) != keys for row in rows):
+            connection.execute(self.statement, [dict(row) for row in rows])
+            return
+        if len(rows) == 1:
+            _execute(connection, compiled.sql, compiled.parameters(rows[0]), many=False).close()
+            return
+        _execute(connection, compiled.sql, [compiled.parameters(row) for row in rows], many=True)
+
+
+def _execute(connection: Connection, sql: str, parameters: Any, many: bool) -> Any:
+    dialect = connection.dialect
+    fairy = connection.connection  # the transaction's DBAPI connection (begun by the caller)
+    cursor = fairy.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+            cursor.close()
+            return None
+        cursor.execute(sql, parameters)
+        return cursor
+    except dialect.loaded_dbapi.Error as error:
+        cursor.close()
+        disconnect = dialect.is_disconnect(error, fairy, cursor)
+        if disconnect:
+            connection.invalidate(error)
+        raise exc.DBAPIError.instance(
+            sql,
+            None,  # parameters are never shown (db.make_engine hides them too)
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            dialect=dialect,
+            connection_invalidated=disconnect,
+        ) from error
