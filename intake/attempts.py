@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from intake.models import RawMessage, RawState
 
@@ -88,6 +88,30 @@ def begin_attempt(
         log.error("raw %s unprocessable after %d attempts; set aside", raw_id, MAX_ATTEMPTS)
     order = {raw_id: n for n, raw_id in enumerate(raw_ids)}
     return sorted(tried, key=order.__getitem__)
+
+
+def begin_first_attempt(engine: Engine, raw_ids: list[int]) -> list[int]:
+    """:func:`begin_attempt` for a batch never tried before (the usual case, known from the read
+    that found it): one UPDATE … RETURNING counts the first attempt of each message still
+    received and untried, and commits. A message someone else tried or finished meanwhile is
+    left for the next round, which finds it tried (or gone). Returns the ids to try now."""
+    if not raw_ids:
+        return []
+    with engine.begin() as connection:
+        counted = set(connection.scalars(_FIRST_ATTEMPT, {"ids": raw_ids}))
+    return [raw_id for raw_id in raw_ids if raw_id in counted]
+
+
+_FIRST_ATTEMPT = (
+    update(_RAW)
+    .where(
+        _RAW.c.id.in_(bindparam("ids", expanding=True)),
+        _RAW.c.state == RawState.RECEIVED,
+        _RAW.c.attempts == 0,
+    )
+    .values(attempts=1)
+    .returning(_RAW.c.id)
+)
 
 
 def record_failure(engine: Engine, raw_id: int, error: BaseException) -> None:

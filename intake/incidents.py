@@ -126,6 +126,7 @@ class CreatedIncident:
     first_response_due: datetime | None = None
     response_due: datetime | None = None
     version: int = 0  # the dashboard's optimistic lock (intake.collision)
+    text: str = ""  # the item's text, its first thread message (R3), kept for the pages
 
 
 @dataclass
@@ -189,7 +190,7 @@ def create_incidents(
                 "created_at": now,
             },
         )
-        created.append(CreatedIncident(id=number, **values))
+        created.append(CreatedIncident(id=number, text=item.text, **values))
     return created
 
 

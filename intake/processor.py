@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from intake import attempts, db, faults, logs
 from intake.channels.fax import FaxReader
 from intake.checkpointer import WalCheckpointer
 from intake.config import Config
 from intake.mail.parse import ParsedMessage
-from intake.models import RawMessage
+from intake.models import RawMessage, RawState
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
 from intake.processor_link import DoorActivity, ProcessorLink
@@ -42,6 +42,10 @@ from scheduler.service import build_scheduler
 log = logging.getLogger("uketsuke.processor")
 
 POLL_SECONDS = 1.0
+MIN_WAIT_SECONDS = 0.01  # a waiting reply due already: no busy loop
+_SOONEST_WAITING = select(func.min(RawMessage.not_before)).where(
+    RawMessage.state == RawState.RECEIVED
+)
 # Acceptance first (docs/architecture.md, "Processes and threads"): while a door has stored mail
 # within BURST_QUIET_SECONDS, the processor takes a turn of BURST_TURN_SECONDS once every
 # BURST_PACE_SECONDS instead of competing with the doors for both cores, and drains the rest at
@@ -148,10 +152,8 @@ class Processor:
                 # The next batch goes to the parse worker before this one's parse is waited
                 # for: the worker never idles between batches.
                 upcoming = self._parse_ahead(pool, following)
-                ids = [item[0] for item in current]
-                tried = set(
-                    attempts.begin_attempt(self.engine, ids, self.clock.now(), self.first_of_run)
-                )
+                # Never tried (the read that found them says so): one UPDATE … RETURNING.
+                tried = set(attempts.begin_first_attempt(self.engine, [i[0] for i in current]))
                 current = [item for item in current if item[0] in tried]
                 parsed = self._parsed(pending, current)
                 done += self._process(current, parsed)
@@ -282,11 +284,25 @@ class Processor:
                     )
                     self.stopping.wait(5)
                 self.beat()
-                self.wake.wait(POLL_SECONDS)
+                self.wake.wait(self.idle_wait())
         finally:
             checkpointer.stop()
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def idle_wait(self) -> float:
+        """How long to sleep when nothing is due: until the soonest waiting reply may be tried
+        again (R19: it waits for the message it answers), at most POLL_SECONDS (the doors wake
+        the processor at once for new mail)."""
+        try:
+            with self.reads() as session:
+                soonest = session.scalar(_SOONEST_WAITING)
+        except Exception:  # noqa: BLE001 - the next drain says why, with its retry
+            return POLL_SECONDS
+        if soonest is None:
+            return POLL_SECONDS
+        until = (soonest - self.clock.now()).total_seconds()
+        return min(POLL_SECONDS, max(MIN_WAIT_SECONDS, until))
 
     def stop(self) -> None:
         self.stopping.set()

@@ -15,7 +15,7 @@ import logging
 
 from intake.audit import audit
 from intake.fieldnames import stated_fields
-from intake.incidents import Accepted, CreatedIncident, item_text
+from intake.incidents import Accepted, CreatedIncident
 from intake.incidenttag import incident_tag
 from intake.labels import CATEGORY_LABELS, CHANNEL_LABELS, FLAG_LABELS, label, labels_of
 from intake.states import IncidentFlag, OutboxKind
@@ -94,5 +94,5 @@ def _context(accepted: Accepted, created: CreatedIncident) -> dict[str, object]:
         "flags": labels_of(FLAG_LABELS, list(created.flags)),
         "rate": f"{terms.after_hours_rate_jpy:,}",
         "unit_minutes": terms.billing_unit_minutes,
-        "text": item_text(accepted.session, created.id) or created.subject,
+        "text": created.text or created.subject,  # as just written: no read back
     }

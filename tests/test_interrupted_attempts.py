@@ -128,3 +128,27 @@ def test_r29_attempts_cut_short_within_one_daemon_run_count(sessions) -> None:
         True,
         False,
     ]
+
+
+def test_r29_a_batch_never_tried_counts_its_first_attempt_in_one_statement(sessions) -> None:
+    """The usual batch: one UPDATE … RETURNING counts the first attempt of every message still
+    received and untried; one tried meanwhile, or finished, is left to the next round."""
+    from sqlalchemy import update
+
+    from intake.attempts import begin_first_attempt
+    from intake.store import store_raw
+    from tests.mailmaker import FIELDS_BLOCK, make_mail
+
+    ids = [
+        store_raw(sessions, make_mail(FIELDS_BLOCK + f"\n質問 {n}\n"), channel="smtp").id
+        for n in range(4)
+    ]
+    with sessions.begin() as session:
+        session.execute(update(RawMessage).where(RawMessage.id == ids[1]).values(attempts=1))
+        session.execute(update(RawMessage).where(RawMessage.id == ids[2]).values(state="processed"))
+    engine = sessions.kw["bind"]
+    assert begin_first_attempt(engine, ids) == [ids[0], ids[3]]
+    assert begin_first_attempt(engine, ids) == []  # counted and committed
+    with sessions() as session:
+        attempts = {r.id: r.attempts for r in session.query(RawMessage)}
+    assert [attempts[i] for i in ids] == [1, 1, 0, 1]

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 
 import pytest
@@ -23,6 +24,8 @@ from intake.pipeline import Pipeline
 from intake.processor import (
     BURST_PACE_SECONDS,
     BURST_QUIET_SECONDS,
+    MIN_WAIT_SECONDS,
+    POLL_SECONDS,
     Processor,
 )
 from intake.processor_link import DoorActivity
@@ -223,3 +226,29 @@ def test_daemon_main_process_leaves_the_pipeline_to_the_processor() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+class _At:
+    def __init__(self, now: datetime) -> None:
+        self.value = now
+
+    def now(self) -> datetime:
+        return self.value
+
+
+def test_r19_the_idle_processor_wakes_when_a_waiting_reply_is_due(pipeline) -> None:
+    """A reply waiting for the message it answers is tried again at its time, not at the next
+    one-second poll: the processor sleeps until the soonest waiting reply (at most a poll)."""
+    now = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+    processor = Processor(pipeline, _At(now), workers=0)
+    assert processor.idle_wait() == POLL_SECONDS  # nothing waits
+    store(pipeline, 2)
+    with pipeline.sessions.begin() as session:
+        first, second = session.scalars(select(RawMessage).order_by(RawMessage.id)).all()
+        first.not_before = now + timedelta(seconds=0.2)
+        second.not_before = now + timedelta(seconds=0.5)
+    assert processor.idle_wait() == pytest.approx(0.2)
+    processor.clock = _At(now + timedelta(seconds=1))  # overdue: at once, without spinning
+    assert processor.idle_wait() == MIN_WAIT_SECONDS
+    processor.clock = _At(now - timedelta(seconds=10))
+    assert processor.idle_wait() == POLL_SECONDS
