@@ -11,13 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+from intake.intakefirst import PARSE_NICE  # intake first: the doors and the processor first
 from intake.mail.parse import NotAMessage, ParseContext, ParsedMessage, parse_message
 from intake.spool import open_raw
-
-# The parse worker runs at a lower priority: on a busy machine the doors (acceptance, R29) and
-# the processor (which may hold SQLite's write turn) get the CPU first; parsing ahead fills the
-# idle time. It holds no lock, so nothing waits on it at a higher priority but the processor.
-PARSE_NICE = 10
 
 Fetched = tuple[int, bytes | None, str | None]  # raw id, bytes or spool file name
 

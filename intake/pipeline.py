@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -45,9 +44,6 @@ from intake.submission import Item
 log = logging.getLogger("uketsuke.pipeline")
 
 BATCH = 50
-# A batch holds SQLite's write turn at least this long before it gives way to a waiting door:
-# the door waits a few milliseconds more, and the processor does not commit per message.
-YIELD_AFTER_SECONDS = 0.002
 _FINISH_RAW = Prebuilt(
     update(RawMessage.__table__)
     .where(RawMessage.__table__.c.id == bindparam("raw_id"))
@@ -162,13 +158,11 @@ class Pipeline:
             if batch.parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
                 query = query.options(defer(RawMessage.data))
             rows = session.scalars(query.order_by(RawMessage.id).with_for_update(skip_locked=True))
-            started = time.monotonic()
             for position, raw in enumerate(rows.all()):
                 if left or (
                     position  # at least one message a turn
                     and batch.should_yield
-                    and time.monotonic() - started >= YIELD_AFTER_SECONDS
-                    and batch.should_yield()
+                    and batch.should_yield()  # intake first (intake.intakefirst.Turns)
                 ):
                     left.append(raw.id)  # someone waits for the write turn: commit now
                     continue

@@ -29,6 +29,7 @@ from intake import attempts, db, faults, logs
 from intake.channels.fax import FaxReader
 from intake.checkpointer import WalCheckpointer
 from intake.config import Config
+from intake.intakefirst import Turns
 from intake.mail.parse import ParsedMessage
 from intake.models import RawMessage, RawState
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
@@ -41,19 +42,11 @@ from scheduler.service import build_scheduler
 
 log = logging.getLogger("uketsuke.processor")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # a backstop: the doors wake the processor for new mail
 MIN_WAIT_SECONDS = 0.01  # a waiting reply due already: no busy loop
 _SOONEST_WAITING = select(func.min(RawMessage.not_before)).where(
     RawMessage.state == RawState.RECEIVED
 )
-# Acceptance first (docs/architecture.md, "Processes and threads"): while a door has stored mail
-# within BURST_QUIET_SECONDS, the processor takes a turn of BURST_TURN_SECONDS once every
-# BURST_PACE_SECONDS instead of competing with the doors for both cores, and drains the rest at
-# full speed once the burst is over. It never starves: some processing happens every pace,
-# however long the burst.
-BURST_QUIET_SECONDS = 0.05
-BURST_PACE_SECONDS = 0.1
-BURST_TURN_SECONDS = 0.01
 # The parse worker is replaced when it dies; more than this many times within the window and
 # the processor exits, for the daemon's supervisor to count and restart it.
 MAX_WORKER_RESTARTS = 5
@@ -85,36 +78,19 @@ class Processor:
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
         self.engine = self.pipeline.sessions.kw["bind"]
-        # SQLite: a batch's transaction ends early when a door waits to commit (acceptance
-        # first); PostgreSQL writers do not wait for each other.
-        self.writer_waiting = db.writer_waiting(self.engine)
-        self._turn_started = 0.0
-        self._in_burst = False
+        # Intake first: turns paced while the doors are busy; on SQLite a turn also ends when a
+        # door waits to commit (PostgreSQL writers do not wait for each other).
+        self.turns = Turns(self.doors, self.stopping, db.writer_waiting(self.engine))
         self._worker_up: Future[int] | None = None  # the parse worker's start-up
         self.pool: ProcessPoolExecutor | None = None
         self._worker_deaths: deque[float] = deque()
         self.worker_restarts = 0
         self._prior: dict[int, int] = {}  # raw id -> attempts before this drain
 
-    def _give_way(self) -> None:
-        """During a burst, wait for the next turn (or for the burst to end)."""
-        self._in_burst = False
-        if self.doors is None:
-            return
-        while not self.stopping.is_set() and self.doors.quiet_for() < BURST_QUIET_SECONDS:
-            self._in_burst = True
-            wait = BURST_PACE_SECONDS - (time.monotonic() - self._turn_started)
-            if wait <= 0:
-                break
-            self.stopping.wait(min(wait, BURST_QUIET_SECONDS))
-        self._turn_started = time.monotonic()
-
     def should_yield(self) -> bool:
-        """Asked after each message of a turn: commit now and let others go first?"""
+        """Asked after each message of a turn: commit now and let the doors go first?"""
         self.beat()
-        if self._in_burst and time.monotonic() - self._turn_started >= BURST_TURN_SECONDS:
-            return True
-        return self.writer_waiting is not None and self.writer_waiting()
+        return self.turns.over()
 
     def _next_batch(self, after: int) -> list[Fetched]:
         with self.reads() as session:
@@ -168,7 +144,7 @@ class Processor:
         items = {item[0]: item for item in batch}
         ids = list(items)
         while ids and not self.stopping.is_set():
-            self._give_way()
+            self.turns.begin()
             try:
                 faults.before_processing([items[raw_id] for raw_id in ids])
                 states, ids = self.pipeline.process_some(

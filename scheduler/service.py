@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.answerhold import AnswerSent
 from intake.config import Config
 from intake.db import read_sessions
+from intake.intakefirst import Deferral
 from intake.models import RawMessage, RawState
 from intake.searchindex import catch_up
 from intake.states import OutboxKind
@@ -59,9 +60,6 @@ INTERVALS = {
     "search-index": SEARCH_INDEX_SECONDS,
     "sla": SLA_SECONDS,
 }
-# While stored mail waits to be processed, the outbox waits too (intake first), but never
-# longer than this: acknowledgments of a burst go out seconds later, never lost or held back.
-OUTBOX_MAX_DEFER = timedelta(seconds=30)
 # During an outage a job says so once, then at most once a minute, then once when it is over.
 OUTAGE_SUMMARY_EVERY = timedelta(minutes=1)
 # What SQLAlchemy raises when the database cannot be reached: the server refused or dropped the
@@ -160,24 +158,19 @@ class JobTick:
 
 
 class IntakeFirst:
-    """Work that waits while stored mail waits to be processed (intake first), but never
-    longer than OUTBOX_MAX_DEFER: the outbox, the search index."""
+    """Work that waits while stored mail waits to be processed, never longer than
+    ``intake.intakefirst.MAX_DEFER``: the outbox, the search index."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.reads = read_sessions(sessions)
-        self.deferred_since: datetime | None = None
+        self.deferral = Deferral()
 
     def backlog(self) -> bool:
         with self.reads() as session:
             return session.scalar(_BACKLOG) is not None
 
     def waits(self, now: datetime) -> bool:
-        if self.backlog():
-            self.deferred_since = self.deferred_since or now
-            if now - self.deferred_since < OUTBOX_MAX_DEFER:
-                return True
-        self.deferred_since = None
-        return False
+        return self.deferral.waits(self.backlog(), now)
 
 
 class OutboxJob(IntakeFirst):

@@ -9,12 +9,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from intake.config import OutboxConfig
+from intake.intakefirst import MAX_DEFER as OUTBOX_MAX_DEFER
 from intake.models import OutboxMail, RawMessage
 from intake.store import store_raw
 from responder.outbox import Dispatcher, queue_bytes
 from responder.transports import MaildirTransport, SmtpRelayTransport
 from scheduler.calendar import TOKYO
-from scheduler.service import OUTBOX_MAX_DEFER, OutboxJob
+from scheduler.service import OutboxJob
 from tests.daemon import free_port
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)

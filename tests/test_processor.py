@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from intake import db
 from intake.checkpointer import WalCheckpointer
 from intake.config import load_config
+from intake.intakefirst import PACE_SECONDS as BURST_PACE_SECONDS
+from intake.intakefirst import PARSE_NICE
+from intake.intakefirst import QUIET_SECONDS as BURST_QUIET_SECONDS
 from intake.models import RawMessage, RawState
-from intake.parse_worker import PARSE_NICE, parse_worker_init
+from intake.parse_worker import parse_worker_init
 from intake.pipeline import Pipeline
 from intake.processor import (
-    BURST_PACE_SECONDS,
-    BURST_QUIET_SECONDS,
     MIN_WAIT_SECONDS,
     POLL_SECONDS,
     Processor,
@@ -90,7 +91,7 @@ def test_processor_gives_way_during_a_burst_and_never_starves(
             return getattr(time, name)
 
     clock = Clock()
-    monkeypatch.setattr("intake.processor.time", clock)
+    monkeypatch.setattr("intake.intakefirst.time", clock)
     monkeypatch.setattr("intake.processor_link.time", clock)
     doors = DoorActivity(get_context("spawn"))
     events: list[tuple[str, float]] = []  # ("wait", seconds) and ("turn", clock) in order
@@ -114,7 +115,7 @@ def test_processor_gives_way_during_a_burst_and_never_starves(
 
     def turn(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         events.append(("turn", clock.now))
-        in_burst.append(processor._in_burst)
+        in_burst.append(processor.turns.busy)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "process_some", turn)
@@ -142,7 +143,7 @@ def test_processor_does_not_wait_when_the_doors_are_quiet(pipeline: Pipeline) ->
     turns = Turns(pipeline)
     assert processor.drain(None) == 8
     assert len(turns.starts) == 4
-    assert not processor._in_burst  # no turn was taken as a burst turn
+    assert not processor.turns.busy  # no turn was taken as a busy turn
 
 
 def test_door_activity_is_shared_with_a_spawned_process() -> None:

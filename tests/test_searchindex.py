@@ -11,12 +11,13 @@ from sqlalchemy import text
 
 from intake import db
 from intake.config import load_config
+from intake.intakefirst import MAX_DEFER as OUTBOX_MAX_DEFER
 from intake.models import RawMessage, RawState
 from intake.pipeline import Pipeline
 from intake.searchindex import BATCH, catch_up
 from intake.store import store_raw
 from scheduler.calendar import TOKYO as JST
-from scheduler.service import OUTBOX_MAX_DEFER, SearchIndexJob
+from scheduler.service import SearchIndexJob
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=JST)

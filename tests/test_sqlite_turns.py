@@ -10,11 +10,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select, text
 
 from intake import db
-from intake import pipeline as pipeline_module
 from intake.config import Config
 from intake.models import Base, RawMessage
 from intake.pipeline import Pipeline
@@ -120,12 +118,9 @@ def test_holder_sees_a_waiting_writer_and_yields(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_processor_batch_commits_early_for_a_waiting_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_processor_batch_commits_early_for_a_waiting_writer(tmp_path: Path) -> None:
     """Pipeline.process_some ends its transaction after the message under way when a writer
     waits, and hands back the rest, which a later turn processes (nothing skipped)."""
-    monkeypatch.setattr(pipeline_module, "YIELD_AFTER_SECONDS", 0.0)  # ask after every message
 
     engine = _engine(tmp_path / "u.db")
     sessions = db.session_factory(engine)
