@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
@@ -109,6 +110,54 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return db.session_factory(engine)
 
 
+class Prepared:
+    """States that fixtures build with the CLI before a test (a migrated database, a desk with
+    its staff and incidents): built by the commands once per test process, then copied into
+    each test's own database file and home. A closed SQLite database is its file (the WAL file
+    too, when one is left), so each test still starts from exactly what the commands made, on
+    its own copy. On PostgreSQL (one schema per test) the commands run for every test. The
+    commands themselves are tested on their own (tests/test_cli_database.py and others)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: dict[str, Path] = {}
+
+    def __call__(self, key: str, database_url: str, home: Path, build: Callable[[], None]) -> None:
+        """Make ``key``'s state in ``database_url`` and ``home``: ``build()`` the first time
+        (or on PostgreSQL), a copy of what it made after that."""
+        database = _sqlite_file(database_url)
+        if database is None:
+            build()
+            return
+        files = {"database": database, "database-wal": Path(f"{database}-wal")}
+        saved = self.made.get(key)
+        if saved is None:
+            build()
+            saved = self.root / key
+            shutil.copytree(home, saved / "home")
+            for name, path in files.items():
+                if path.exists():
+                    shutil.copy2(path, saved / name)
+            self.made[key] = saved
+            return
+        shutil.copytree(saved / "home", home, dirs_exist_ok=True)
+        for name, path in files.items():
+            if (saved / name).exists():
+                shutil.copy2(saved / name, path)
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    return Prepared(tmp_path_factory.mktemp("prepared"))
+
+
 @dataclass
 class CliResult:
     returncode: int
@@ -122,12 +171,41 @@ class Cli:
 
     home: Path
     database_url: str
+    prepared: Prepared | None = field(default=None, repr=False)
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UKETSUKE_")}
         env.update(UKETSUKE_HOME=str(self.home), UKETSUKE_DATABASE_URL=self.database_url)
         return env
+
+    def prepare(self, key: str, build: Callable[[], None]) -> None:
+        """What ``build()`` (commands of this CLI) makes, made once per test process and
+        copied after that (:class:`Prepared`)."""
+        if self.prepared is None:
+            build()
+        else:
+            self.prepared(key, self.database_url, self.home, build)
+
+    def migrated(self) -> Cli:
+        """``uketsuke migrate`` on the fresh database, as fixtures start; the CLI itself."""
+
+        def migrate() -> None:
+            result = self("migrate")
+            assert result.returncode == 0, result.stderr
+
+        self.prepare("migrate", migrate)
+        return self
+
+    def initialized(self) -> Cli:
+        """``uketsuke init-db`` on the fresh database, as fixtures start; the CLI itself."""
+
+        def init_db() -> None:
+            result = self("init-db")
+            assert result.returncode == 0, result.stderr
+
+        self.prepare("init-db", init_db)
+        return self
 
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60) -> CliResult:
         proc = subprocess.run(
@@ -142,20 +220,26 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, database_url: str) -> Cli:
+def cli(tmp_path: Path, database_url: str, prepared: Prepared) -> Cli:
     home = tmp_path / "home"
     home.mkdir()
-    return Cli(home, database_url)
+    return Cli(home, database_url, prepared)
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, database_url: str) -> Iterator[Any]:
-    """``uketsuke run`` as a subprocess on a fresh database (tests.daemon.Daemon)."""
+def daemon(tmp_path: Path, database_url: str, prepared: Prepared) -> Iterator[Any]:
+    """``uketsuke run`` as a subprocess on a fresh database (tests.daemon.Daemon), made by
+    ``uketsuke init-db`` (:class:`Prepared`)."""
     from tests.daemon import Daemon
 
     home = tmp_path / "home"
     home.mkdir()
     instance = Daemon(home, database_url)
-    assert instance.cli("init-db").returncode == 0
+
+    def init_db() -> None:
+        result = instance.cli("init-db")
+        assert result.returncode == 0, result.stderr
+
+    prepared("daemon-init-db", database_url, home, init_db)
     yield instance
     instance.close()
