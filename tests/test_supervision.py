@@ -82,12 +82,14 @@ def greeting_seconds(port: int) -> float:
 
 
 def wait_until_done(daemon: Daemon, total: int, seconds: float) -> dict:
+    """``uketsuke status --json`` once every message is an incident or set aside and the
+    outbox is empty (polled in-process with ``Daemon.progress``), or after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
-        counts = status(daemon)
+        counts = daemon.progress()
         finished = counts["incidents"] + counts["unprocessable"] >= total
         if finished and counts["outbox"]["pending"] == 0 or time.monotonic() > deadline:
-            return counts
+            return status(daemon)
         time.sleep(0.3)
 
 
