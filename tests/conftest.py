@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
@@ -38,11 +39,43 @@ def _postgres_base() -> str | None:
     return os.environ.get("UKETSUKE_TEST_DATABASE_URL") or None
 
 
+# The files that hold a worker longest (``--durations`` of ``make test`` on two cores, their
+# tests summed), longest first. ``make test`` runs ``-n 2 --dist loadfile``: each file goes whole
+# to one worker, and xdist hands a worker its next file once it is two tests from the end of the
+# one it runs. xdist's own order (files with the most tests first) leaves these few-test files
+# for the end, where one worker still runs one while the other has nothing left; sent first,
+# they are spread over both workers and the run ends on short files. Only the order changes:
+# every test runs, each file's tests in their own order. A file missing here is merely
+# scheduled in collection order.
+LONG_FILES = (
+    "test_supervision.py",
+    "test_alarms.py",
+    "test_browser.py",
+    "test_life_hold.py",
+    "test_daemon.py",
+    "test_canned.py",
+    "test_desk_daemon.py",
+    "test_browser_answers.py",
+    "test_browser_deskday.py",
+    "test_life.py",
+    "test_cli_desk.py",
+    "test_web_staff.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: keep the order made below
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that touch the database (``database_url``, directly or through ``engine``,
     ``sessions``, ``cli``, ``daemon`` …) carry the ``db`` marker. With
     UKETSUKE_TEST_DATABASE_URL set (CI's PostgreSQL pass) only those run: the others do not
-    depend on the database and already ran in the SQLite pass."""
+    depend on the database and already ran in the SQLite pass. The files of LONG_FILES go
+    first (a stable sort: the other files, and each file's tests, keep their order)."""
+    rank = {name: index for index, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))
     marker = pytest.mark.db
     selected, deselected = [], []
     for item in items:
@@ -109,6 +142,54 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return db.session_factory(engine)
 
 
+class Prepared:
+    """States that fixtures build with the CLI before a test (a migrated database, a desk with
+    its staff and incidents): built by the commands once per test process, then copied into
+    each test's own database file and home. A closed SQLite database is its file (the WAL file
+    too, when one is left), so each test still starts from exactly what the commands made, on
+    its own copy. On PostgreSQL (one schema per test) the commands run for every test. The
+    commands themselves are tested on their own (tests/test_cli_database.py and others)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: dict[str, Path] = {}
+
+    def __call__(self, key: str, database_url: str, home: Path, build: Callable[[], None]) -> None:
+        """Make ``key``'s state in ``database_url`` and ``home``: ``build()`` the first time
+        (or on PostgreSQL), a copy of what it made after that."""
+        database = _sqlite_file(database_url)
+        if database is None:
+            build()
+            return
+        files = {"database": database, "database-wal": Path(f"{database}-wal")}
+        saved = self.made.get(key)
+        if saved is None:
+            build()
+            saved = self.root / key
+            shutil.copytree(home, saved / "home")
+            for name, path in files.items():
+                if path.exists():
+                    shutil.copy2(path, saved / name)
+            self.made[key] = saved
+            return
+        shutil.copytree(saved / "home", home, dirs_exist_ok=True)
+        for name, path in files.items():
+            if (saved / name).exists():
+                shutil.copy2(saved / name, path)
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    return Prepared(tmp_path_factory.mktemp("prepared"))
+
+
 @dataclass
 class CliResult:
     returncode: int
@@ -122,12 +203,41 @@ class Cli:
 
     home: Path
     database_url: str
+    prepared: Prepared | None = field(default=None, repr=False)
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UKETSUKE_")}
         env.update(UKETSUKE_HOME=str(self.home), UKETSUKE_DATABASE_URL=self.database_url)
         return env
+
+    def prepare(self, key: str, build: Callable[[], None]) -> None:
+        """What ``build()`` (commands of this CLI) makes, made once per test process and
+        copied after that (:class:`Prepared`)."""
+        if self.prepared is None:
+            build()
+        else:
+            self.prepared(key, self.database_url, self.home, build)
+
+    def migrated(self) -> Cli:
+        """``uketsuke migrate`` on the fresh database, as fixtures start; the CLI itself."""
+
+        def migrate() -> None:
+            result = self("migrate")
+            assert result.returncode == 0, result.stderr
+
+        self.prepare("migrate", migrate)
+        return self
+
+    def initialized(self) -> Cli:
+        """``uketsuke init-db`` on the fresh database, as fixtures start; the CLI itself."""
+
+        def init_db() -> None:
+            result = self("init-db")
+            assert result.returncode == 0, result.stderr
+
+        self.prepare("init-db", init_db)
+        return self
 
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60) -> CliResult:
         proc = subprocess.run(
@@ -142,20 +252,26 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, database_url: str) -> Cli:
+def cli(tmp_path: Path, database_url: str, prepared: Prepared) -> Cli:
     home = tmp_path / "home"
     home.mkdir()
-    return Cli(home, database_url)
+    return Cli(home, database_url, prepared)
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, database_url: str) -> Iterator[Any]:
-    """``uketsuke run`` as a subprocess on a fresh database (tests.daemon.Daemon)."""
+def daemon(tmp_path: Path, database_url: str, prepared: Prepared) -> Iterator[Any]:
+    """``uketsuke run`` as a subprocess on a fresh database (tests.daemon.Daemon), made by
+    ``uketsuke init-db`` (:class:`Prepared`)."""
     from tests.daemon import Daemon
 
     home = tmp_path / "home"
     home.mkdir()
     instance = Daemon(home, database_url)
-    assert instance.cli("init-db").returncode == 0
+
+    def init_db() -> None:
+        result = instance.cli("init-db")
+        assert result.returncode == 0, result.stderr
+
+    prepared("daemon-init-db", database_url, home, init_db)
     yield instance
     instance.close()

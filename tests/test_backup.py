@@ -70,11 +70,12 @@ def test_r29_backup_under_load_restores_with_nothing_lost(daemon, tmp_path: Path
         restored.start()
         deadline = time.monotonic() + 60  # a hang guard
         while True:
-            counts = status(restored)
+            counts = restored.progress()  # polled in-process; the command once it is done
             if counts["incidents"] >= stored and counts["outbox"]["pending"] == 0:
                 break
             assert time.monotonic() < deadline, counts
             time.sleep(0.3)
+        counts = status(restored)
         assert counts["raw_messages"] == stored
         assert counts["unprocessable"] == 0
         assert restored.terminate() == 0
@@ -85,7 +86,7 @@ def test_r29_backup_under_load_restores_with_nothing_lost(daemon, tmp_path: Path
 def test_r30_backup_refuses_a_folder_in_use_and_names_pg_dump_for_postgresql(
     cli, tmp_path: Path
 ) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     result = cli("backup", str(tmp_path))  # holds the test's files: not empty
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     if cli.database_url.startswith("postgresql"):

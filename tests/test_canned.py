@@ -47,7 +47,7 @@ ISO_TOKYO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00")
 
 @pytest.fixture
 def canned_cli(cli: Cli) -> Cli:
-    assert cli("migrate").returncode == 0
+    cli.migrated()
     return cli
 
 

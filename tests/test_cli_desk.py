@@ -18,10 +18,16 @@ from tests.test_cli_check_config import check
 @pytest.fixture
 def two(desk: Cli) -> Cli:  # noqa: F811
     """Incidents #1 and #2 of profile helpdesk; 佐藤 (every profile), 鈴木 (desknet only)."""
-    added = desk("staff", "add", "鈴木 一郎", "suzuki@example.jp", "--profile", "desknet")
-    assert added.returncode == 0
-    new = desk("incidents", "new", "--customer", "C0123-4567", "--name", "山田", "--text", "二件目")
-    assert new.returncode == 0, new.stderr
+
+    def build() -> None:
+        added = desk("staff", "add", "鈴木 一郎", "suzuki@example.jp", "--profile", "desknet")
+        assert added.returncode == 0
+        new = desk(
+            "incidents", "new", "--customer", "C0123-4567", "--name", "山田", "--text", "二件目"
+        )
+        assert new.returncode == 0, new.stderr
+
+    desk.prepare("cli-desk-two", build)
     return desk
 
 

@@ -24,7 +24,7 @@ SPAM = "激安！今すぐクリック\n"
 @pytest.fixture
 def held(config, cli):  # noqa: F811
     """Two held inquiries (one partial, one spam) in the cli's database; their sessions."""
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     engine = db.make_engine(cli.database_url)
     sessions = db.session_factory(engine)
     pipeline = Pipeline(config, sessions)

@@ -73,7 +73,7 @@ def test_outbox_cancel_after_sending_is_a_one_line_error_exit_1(desk: Cli, tmp_p
 
 
 def test_staff_approval_roles_add_set_and_list(cli: Cli) -> None:
-    assert cli("migrate").returncode == 0
+    cli.migrated()
     added = cli("staff", "add", "加藤 部長", "kato@example.jp", "--approver")
     assert added.returncode == 0, added.stderr
     assert cli("staff", "add", "佐藤 花子", "sato@example.jp", "--needs-approval").returncode == 0

@@ -27,7 +27,7 @@ def receive(cli, data: bytes) -> int:
 
 
 def test_r29_status_incidents_and_held_json(cli) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     receive(
         cli,
         make_mail(FIELDS_BLOCK + "\n1. 設定方法を教えてください。\n2. エラーの原因は何ですか？\n"),
@@ -73,7 +73,7 @@ def test_r29_status_incidents_and_held_json(cli) -> None:
 
 
 def test_r7_phone_incident_from_the_command_line(cli, tmp_path) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     csv = tmp_path / "c.csv"
     csv.write_text(
         "customer_number,company,contact_emails\nC-1,株式会社A,a@a.example.jp\n", encoding="utf-8"
@@ -106,7 +106,7 @@ def test_r7_phone_incident_from_the_command_line(cli, tmp_path) -> None:
 
 
 def test_r29_reprocess_runs_unprocessable_mail_again(cli) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     engine = db.make_engine(cli.database_url)
     sessions = db.session_factory(engine)
     stored = store_raw(
@@ -127,7 +127,7 @@ def test_r29_reprocess_runs_unprocessable_mail_again(cli) -> None:
 
 
 def test_r29_reprocess_exits_1_when_a_message_stays_unprocessable(cli) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     engine = db.make_engine(cli.database_url)
     sessions = db.session_factory(engine)
     good = store_raw(sessions, make_mail(FIELDS_BLOCK + "\n質問です。\n"), channel="smtp")
@@ -146,7 +146,7 @@ def test_r29_reprocess_exits_1_when_a_message_stays_unprocessable(cli) -> None:
 
 
 def test_r27_suppressed_automatic_mails_are_counted_by_status(cli) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     for n in range(7):  # one sender, seven inquiries in an hour: five acknowledgments
         receive(cli, make_mail(FIELDS_BLOCK + f"\n質問{n}です。\n"))
     status = json.loads(cli("status", "--json").stdout)

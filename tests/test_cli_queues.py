@@ -33,7 +33,7 @@ OUTBOX_KEYS = [
 
 @pytest.fixture
 def queue_cli(cli: Cli) -> Cli:
-    assert cli("migrate").returncode == 0
+    cli.migrated()
     return cli
 
 

@@ -24,7 +24,7 @@ def write(tmp_path: Path, body: str, encoding: str = "utf-8") -> Path:
 
 
 def test_r24_import_creates_customers_with_support_periods(cli, tmp_path) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     path = write(
         tmp_path,
         "c０１２３－４５６７,株式会社サンプル,example.co.jp; sample.jp,yamada@example.co.jp,"
@@ -60,7 +60,7 @@ def test_r24_import_creates_customers_with_support_periods(cli, tmp_path) -> Non
 
 
 def test_reimport_is_idempotent_and_updates(cli, tmp_path) -> None:
-    cli("init-db")
+    cli.initialized()
     path = write(tmp_path, "C-1,旧社名,a.jp,x@a.jp,,,2026-11-02,,,\n")
     assert cli("customers", "import", str(path)).returncode == 0
     path = write(tmp_path, "C-1,新社名,a.jp,x@a.jp,,,2026-11-02,,,\n")
@@ -75,14 +75,14 @@ def test_reimport_is_idempotent_and_updates(cli, tmp_path) -> None:
 
 
 def test_shift_jis_csv_from_excel_is_read(cli, tmp_path) -> None:
-    cli("init-db")
+    cli.initialized()
     path = write(tmp_path, "C-2,株式会社髙橋①,b.jp,,,,,,,\n", encoding="cp932")
     result = cli("customers", "import", str(path))
     assert result.returncode == 0, result.stderr
 
 
 def test_r30_bad_row_names_line_and_column_and_imports_nothing(cli, tmp_path) -> None:
-    cli("init-db")
+    cli.initialized()
     path = write(
         tmp_path,
         "C-1,株式会社A,a.jp,x@a.jp,,,2026-11-02,,,\n"
@@ -104,7 +104,7 @@ def test_r30_bad_row_names_line_and_column_and_imports_nothing(cli, tmp_path) ->
 
 
 def test_r30_bad_dates_and_duplicates(cli, tmp_path) -> None:
-    cli("init-db")
+    cli.initialized()
     cases = [
         ("C-1,A,a.jp,,,,2026/11/02,,,\n", "line 2, column order_accepted"),
         ("C-1,A,a.jp,,,,,,,\nC-1,B,b.jp,,,,,,,\n", "line 3, column customer_number"),

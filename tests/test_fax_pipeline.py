@@ -204,7 +204,7 @@ def test_r11_r29_reprocess_reads_the_fax_as_the_daemon_would(config, cli, tmp_pa
     toml.write_text(
         f'[[fax_gateways]]\nname = "hylafax"\nsender_addresses = ["{GATEWAY}"]\n', encoding="utf-8"
     )
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     engine = db.make_engine(cli.database_url)
     sessions = db.session_factory(engine)
     stored = store_raw(sessions, hylafax_tiff(), channel="smtp", profile="helpdesk")

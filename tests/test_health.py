@@ -47,7 +47,7 @@ def test_health_is_ok_while_the_daemon_runs_and_critical_without_it(daemon) -> N
 
 
 def test_health_judges_waiting_mail_and_the_outbox_by_stuck_minutes(cli) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     write_config(cli.home, "[alerts]\nstuck_minutes = 10\n")
     engine = db.make_engine(cli.database_url)
     sessions = db.session_factory(engine)
@@ -96,7 +96,7 @@ def test_health_judges_waiting_mail_and_the_outbox_by_stuck_minutes(cli) -> None
 
 def test_health_counts_a_mail_the_relay_keeps_refusing_from_its_first_due_time(cli) -> None:
     """Back-off moves a refused mail's due time into the future; it is still stuck."""
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     write_config(cli.home, "[alerts]\nstuck_minutes = 10\n")
     engine = db.make_engine(cli.database_url)
     now = datetime.now(UTC)
@@ -121,7 +121,7 @@ def test_health_counts_a_mail_the_relay_keeps_refusing_from_its_first_due_time(c
 
 
 def test_health_names_a_mailbox_without_a_recent_successful_poll(cli) -> None:
-    assert cli("init-db").returncode == 0
+    cli.initialized()
     config = write_config(
         cli.home,
         "[alerts]\nstuck_minutes = 15\n\n[[imap]]\nname = \"inbox\"\nhost = \"127.0.0.1\"\n"

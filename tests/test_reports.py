@@ -103,7 +103,7 @@ def test_r23_negative_time_or_an_empty_unit_is_refused(minutes: int, unit: int) 
 
 @pytest.fixture
 def report_cli(cli: Cli) -> Cli:
-    assert cli("migrate").returncode == 0
+    cli.migrated()
     return cli
 
 

@@ -78,7 +78,7 @@ def test_r26_logout_ends_a_copied_session_cookie(staff, desk) -> None:
 
 
 def test_r26_staff_passwd_and_remove_end_every_session(cli: Cli, database_url, config) -> None:
-    assert cli("migrate").returncode == 0
+    cli.migrated()
     engine = db.make_engine(database_url)
     try:
         sessions = db.session_factory(engine)

@@ -686,7 +686,7 @@ def test_r4_r23_reports_page_has_tables_and_an_svg_chart(config, staff, desk) ->
 
 
 def test_r26_staff_passwd_from_stdin_and_audit_list(cli: Cli, database_url: str) -> None:
-    assert cli("migrate").returncode == 0
+    cli.migrated()
     assert cli("staff", "add", "佐藤 花子", STAFF).returncode == 0
     done = cli("staff", "passwd", STAFF, input=f"{PASSWORD}\n".encode())
     assert (done.returncode, done.stdout, done.stderr) == (0, f"password set for {STAFF}\n", "")

@@ -313,6 +313,10 @@ protocols = imap
 listen = 127.0.0.1
 {ssl_lines}disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A failed login is answered at once, not after Dovecot's default 2 s, and the next login from
+# 127.0.0.1 is not delayed either (the anvil-auth-penalty listener off, below): tests fail logins
+# on purpose, and both guard a public server against guessing, not this private one.
+auth_failure_delay = 0
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:~/Maildir
@@ -342,6 +346,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 {users}"""
         )
