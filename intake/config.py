@@ -14,7 +14,6 @@ all, one ``key: what is wrong`` line each.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,12 +23,11 @@ from intake.configchecks import (
     WEEKDAYS,
     check_closures,
     check_holidays,
-    check_patterns,
     check_periods,
-    is_loopback,
     parse_hhmm,
     parse_month_day,
 )
+from intake.configdoors import FaxGatewayConfig, ImapConfig
 from intake.configparts import (
     AlertsConfig,
     IntakeConfig,
@@ -39,10 +37,8 @@ from intake.configparts import (
     WebConfig,
 )
 from intake.incidenttag import DEFAULT_PREFIX
-from intake.schema import Check, ConfigError, Model, NonEmpty, Pattern, Range, as_data, build
+from intake.schema import Check, ConfigError, Model, NonEmpty, Range, as_data, build
 from scheduler.calendar import BusinessCalendar, HoursVersion, RecurringClosure
-
-IMAP_PASSWORD_PREFIX = "UKETSUKE_IMAP_PASSWORD_"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,66 +129,6 @@ class ProfileConfig(Model):
 def _get(entry: object, name: str) -> Any:
     """A field of a checked table, or of one that failed its checks (still a dict)."""
     return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImapConfig(Model):
-    """An IMAP mailbox the daemon polls (R7). Stored and committed before flagged or moved (R29)."""
-
-    name: Annotated[str, NonEmpty(), Pattern(r"[A-Za-z0-9_.-]+", "letters, digits, . _ -")]
-    host: str
-    port: Annotated[int, Range(ge=1, le=65535)] = 993
-    # "tls" (implicit, port 993), "starttls", or "plain" (loopback hosts only; never a fallback).
-    security: Literal["tls", "starttls", "plain"] = "tls"
-    username: str
-    # Empty: taken from UKETSUKE_IMAP_PASSWORD_<NAME> (see password_variable).
-    password: str = ""
-    ca_file: str = ""
-    folder: str = "INBOX"
-    profile: str = ""
-    # After commit: "flag" sets \Seen and the keyword; "move" moves into move_to.
-    after: Literal["flag", "move"] = "flag"
-    keyword: str = "$Uketsuke"
-    move_to: str = "uketsuke-stored"
-    idle: bool = True
-    poll_seconds: Annotated[int, Range(ge=1)] = 60
-    batch_size: Annotated[int, Range(ge=1, le=1000)] = 50
-
-    def _problems(self) -> list[str]:
-        if self.security == "plain" and isinstance(self.host, str) and not is_loopback(self.host):
-            return [
-                f'security: "plain" sends the password unencrypted; it is allowed only for a '
-                f"loopback host (127.0.0.1, ::1, localhost), not {self.host!r}: use tls or starttls"
-            ]
-        return []
-
-    @property
-    def password_variable(self) -> str:
-        """UKETSUKE_IMAP_PASSWORD_ + the name upper-cased, each character but A-Z 0-9 as ``_``."""
-        return IMAP_PASSWORD_PREFIX + re.sub(r"[^A-Z0-9]", "_", self.name.upper())
-
-    def secret(self, env: dict[str, str] | None = None) -> str:
-        if self.password:
-            return self.password
-        env = dict(os.environ) if env is None else env
-        return env.get(self.password_variable, "")
-
-    def missing_password(self, env: dict[str, str] | None = None) -> str | None:
-        """The variable to set when neither the file nor the environment gives a password."""
-        return None if self.secret(env) else self.password_variable
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaxGatewayConfig(Model):
-    """A fax-to-mail gateway (R11): mail from these senders is a FAX inquiry."""
-
-    name: str
-    sender_addresses: Annotated[list[str], NonEmpty()]
-    profile: str = ""
-    # Regular expressions with one group: the sender's fax number, searched in subject then body.
-    fax_number_patterns: Annotated[list[str], Check(check_patterns)] = field(
-        default_factory=lambda: [r"(?:from|FAX|送信元)[:：\s]*([+0-9][0-9()\- ]{6,})"]
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

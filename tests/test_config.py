@@ -15,9 +15,9 @@ from intake.config import (
     SmtpConfig,
     as_data,
     builtin_profiles,
-    is_loopback,
     load_config,
 )
+from intake.configchecks import is_loopback
 from scheduler.calendar import TOKYO
 
 ROOT = Path(__file__).resolve().parents[1]
