@@ -14,3 +14,13 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock standing at one instant, moved by setting ``at`` (tests drive time with it)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at

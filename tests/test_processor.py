@@ -31,7 +31,7 @@ from intake.processor import (
 )
 from intake.processor_link import DoorActivity
 from intake.store import store_raw
-from scheduler.clock import SystemClock
+from scheduler.clock import FixedClock, SystemClock
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
 
@@ -229,19 +229,12 @@ def test_daemon_main_process_leaves_the_pipeline_to_the_processor() -> None:
     assert out.stdout.strip() == ""
 
 
-class _At:
-    def __init__(self, now: datetime) -> None:
-        self.value = now
-
-    def now(self) -> datetime:
-        return self.value
-
-
 def test_r19_the_idle_processor_wakes_when_a_waiting_reply_is_due(pipeline) -> None:
     """A reply waiting for the message it answers is tried again at its time, not at the next
     one-second poll: the processor sleeps until the soonest waiting reply (at most a poll)."""
     now = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
-    processor = Processor(pipeline, _At(now), workers=0)
+    clock = FixedClock(now)
+    processor = Processor(pipeline, clock, workers=0)
     assert processor.idle_wait() == POLL_SECONDS  # nothing waits
     store(pipeline, 2)
     with pipeline.sessions.begin() as session:
@@ -249,7 +242,7 @@ def test_r19_the_idle_processor_wakes_when_a_waiting_reply_is_due(pipeline) -> N
         first.not_before = now + timedelta(seconds=0.2)
         second.not_before = now + timedelta(seconds=0.5)
     assert processor.idle_wait() == pytest.approx(0.2)
-    processor.clock = _At(now + timedelta(seconds=1))  # overdue: at once, without spinning
+    clock.at = now + timedelta(seconds=1)  # overdue: at once, without spinning
     assert processor.idle_wait() == MIN_WAIT_SECONDS
-    processor.clock = _At(now - timedelta(seconds=10))
+    clock.at = now - timedelta(seconds=10)
     assert processor.idle_wait() == POLL_SECONDS

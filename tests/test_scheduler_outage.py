@@ -25,6 +25,7 @@ from intake.config import Config, load_config
 from intake.models import Base, OutboxMail
 from responder.outbox import queue_bytes
 from scheduler.calendar import TOKYO
+from scheduler.clock import FixedClock as Clock
 from scheduler.service import (
     HELD_EXPIRY_SECONDS,
     INTERVALS,
@@ -39,12 +40,6 @@ START = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
 LOGGER = "uketsuke.scheduler"
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 class Forwarder:

@@ -27,6 +27,7 @@ from intake.pipeline import Pipeline
 from intake.staffcommands import StaffAnswer
 from intake.store import store_raw
 from scheduler.calendar import TOKYO
+from scheduler.clock import FixedClock as Clock
 from scheduler.service import job_ticks
 from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
@@ -41,12 +42,6 @@ WARN = datetime(2090, 6, 6, 10, 30, tzinfo=TOKYO)
 DUE = datetime(2090, 6, 6, 11, 30, tzinfo=TOKYO)
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def write_config(home: Path, relay_port: int) -> Path:

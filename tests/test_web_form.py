@@ -17,6 +17,7 @@ from intake.customers import import_rows, parse_rows
 from intake.models import Incident, OutboxMail, RawMessage, RawState, StaffUser
 from intake.web import create_app
 from scheduler.calendar import TOKYO
+from scheduler.clock import FixedClock as Clock
 from scheduler.cutoff import license_due
 
 OPEN = datetime(2026, 11, 24, 10, 30, tzinfo=TOKYO)
@@ -30,12 +31,6 @@ FIELDS = {
 }
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from intake.reports import consumption_rows, month_range
 from intake.store import store_raw
 from intake.web import create_app, search
 from scheduler.calendar import TOKYO
+from scheduler.clock import FixedClock as Clock
 from scheduler.service import make_dispatcher
 from tests.conftest import Cli
 from tests.mailmaker import FIELDS_BLOCK, make_mail
@@ -48,12 +49,6 @@ REGISTRY = (
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
