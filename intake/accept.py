@@ -24,7 +24,7 @@ from intake.incidents import Accepted, CreatedIncident, create_incidents
 from intake.models import IncidentMessage, Inquiry, RawMessage, RawState, TimedAction
 from intake.outcomes import Held
 from intake.states import IncidentFlag
-from intake.submission import Intake, Item
+from intake.submission import Intake
 from intake.targets import first_due
 from intake.text import strip_controls, strip_controls_opt
 from responder.acks import queue_ack, queue_ask_fields
@@ -83,7 +83,7 @@ def _clean(intake: Intake) -> Intake:
         intake,
         subject=strip_controls(intake.subject),
         fields={k: strip_controls_opt(v) for k, v in intake.fields.items()},
-        items=[Item(strip_controls(i.text), i.category, i.urgent) for i in intake.items],
+        items=[replace(i, text=strip_controls(i.text)) for i in intake.items],
     )
 
 

@@ -229,7 +229,7 @@ def _incident_row(
         "category": item.category,
         "state": IncidentState.OPEN,
         "subject": intake.subject,
-        "first_line": first_line(item.text, intake.subject),
+        "first_line": first_line(item.text, intake.subject, item.matter),
         "reply_address": reply_address,
         "flags": flags,
         "fields": stated,

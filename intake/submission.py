@@ -24,6 +24,7 @@ class Item:
     text: str
     category: str
     urgent: bool
+    matter: str | None = None  # intake.summary.matter_line of text, when the parser gave it
 
 
 @dataclass

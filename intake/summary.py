@@ -51,18 +51,26 @@ def is_greeting(line: str) -> bool:
     return bool(_GREETING.search(line.strip()))
 
 
-def first_line(text: str, subject: str = "") -> str:
-    """The summary of an inquiry: its first line that states the matter, else ``subject``, else
-    its first line; cut to FIRST_LINE_CHARS."""
-    fallback = ""
+def matter_line(text: str) -> str:
+    """The first line of ``text`` that states the matter, cut to FIRST_LINE_CHARS; "" when every
+    line is a greeting, lead-in, addressee line or field. The costly part of :func:`first_line`,
+    so the parse worker computes it for each inquiry of a mail (``Inquiry.matter``)."""
     for raw in (text or "").splitlines():
         line = raw.strip()
-        if not line:
-            continue
-        fallback = fallback or line
-        if is_greeting(line) or is_field_line(line):
-            continue
-        return _shorten(line)
+        if line and not is_greeting(line) and not is_field_line(line):
+            return _shorten(line)
+    return ""
+
+
+def first_line(text: str, subject: str = "", matter: str | None = None) -> str:
+    """The summary of an inquiry: its first line that states the matter, else ``subject``, else
+    its first line; cut to FIRST_LINE_CHARS. ``matter``: :func:`matter_line` of ``text``, when
+    it was computed already."""
+    if matter is None:
+        matter = matter_line(text)
+    if matter:
+        return matter
+    fallback = next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
     chosen = subject.strip() or fallback
     return _shorten(chosen) if chosen else NO_TEXT
 

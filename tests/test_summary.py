@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from intake.mail.parse import parse_message
-from intake.summary import first_line
+from intake.summary import first_line, matter_line
+from intake.text import strip_controls
 from tests.mailmaker import make_mail
 
 GREETINGS_ONLY = "いつもお世話になっております。\n株式会社山田製作所の山田です。"
@@ -66,3 +67,19 @@ def test_r3_two_inquiries_of_one_customer_get_different_summaries() -> None:
         parsed = parse_message(make_mail(opening + matter + "\nよろしくお願いいたします。"))
         summaries.add(first_line(parsed.inquiries[0].text, parsed.subject))
     assert summaries == {"メールが送信できません。", "請求書の再発行をお願いします。"}
+
+
+@pytest.mark.parametrize(("body", "subject", "expected"), CASES)
+def test_r3_the_parsers_matter_line_gives_the_summary_first_line_gives(
+    body: str, subject: str, expected: str
+) -> None:
+    """The parse worker computes each inquiry's matter line ahead (off the processor's path);
+    the summary made with it is the one made without it, the subject fallback included, and
+    control characters are removed first, as accept stores the text."""
+    parsed = parse_message(make_mail(body + "\x07\n", subject=subject or "件名"))
+    for inquiry in parsed.inquiries:
+        text = strip_controls(inquiry.text)
+        assert inquiry.matter == matter_line(text)
+        assert first_line(text, subject, inquiry.matter) == first_line(text, subject)
+    assert first_line(body, subject, matter_line(body)) == expected
+    assert "matter" not in parsed.to_json()["inquiries"][0]  # not in `uketsuke parse`

@@ -41,6 +41,8 @@ from intake.mail.mime import (
     payload_size,
 )
 from intake.mail.split import split_inquiries
+from intake.summary import matter_line
+from intake.text import strip_controls
 
 MAX_BODY_CHARS = 200_000  # longer bodies are kept whole but analysed only this far (bounded time)
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -55,6 +57,9 @@ class Inquiry:
     text: str
     category: str
     urgent: bool
+    # intake.summary.matter_line of the text as accept stores it (control characters removed),
+    # computed here, in the parse worker, off the processor's path; not in `uketsuke parse`.
+    matter: str | None = None
 
 
 @dataclass
@@ -95,6 +100,8 @@ class ParsedMessage:
         """The documented JSON of ``uketsuke parse`` (keys in README)."""
         data = asdict(self)
         data["from"] = data.pop("sender")
+        for inquiry in data["inquiries"]:
+            del inquiry["matter"]  # the processor's, not part of the documented JSON
         return data
 
 
@@ -276,7 +283,8 @@ def _inquiries(kind: str, layout: BodyLayout, body: str, subject: str) -> list[I
         category = categorize(text)
         if category == "other" and len(texts) == 1:
             category = categorize(subject + "\n" + text)
-        inquiries.append(Inquiry(text, category, is_urgent(subject, text)))
+        matter = matter_line(strip_controls(text))
+        inquiries.append(Inquiry(text, category, is_urgent(subject, text), matter))
     return inquiries
 
 

@@ -11,7 +11,7 @@ from intake.submission import Intake, Item
 
 
 def items_of(parsed: ParsedMessage) -> list[Item]:
-    return [Item(i.text, i.category, i.urgent) for i in parsed.inquiries]
+    return [Item(i.text, i.category, i.urgent, i.matter) for i in parsed.inquiries]
 
 
 def intake_from_mail(raw: RawMessage, parsed: ParsedMessage, profile: str) -> Intake:
