@@ -35,8 +35,6 @@ from intake.models import RawMessage, RawState
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
 from intake.processor_link import DoorActivity, ProcessorLink
-from scheduler import calendar
-from scheduler.calendar import to_tokyo
 from scheduler.clock import Clock, SystemClock
 from scheduler.service import build_scheduler
 
@@ -318,7 +316,6 @@ def run_processor_process(
         first_of_run=first_of_run,
     )
     scheduler = build_scheduler(config, pipeline.sessions, SystemClock())
-    calendar.warm_up(to_tokyo(SystemClock().now()).date())
     scheduler.start()
     try:
         processor.run()

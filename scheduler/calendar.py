@@ -80,13 +80,6 @@ def _jp_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("JP", years=year).keys())
 
 
-def warm_up(today: date) -> None:
-    """Compute this year's and next year's holidays now (the daemon's processor, at start): the
-    first message judged against the calendar would otherwise pay for it (0.1 s)."""
-    _jp_holidays(today.year)
-    _jp_holidays(today.year + 1)
-
-
 def _check_wall_time(t: time, what: str) -> None:
     """Hours are Tokyo wall times; a time carrying its own tzinfo would be ambiguous."""
     if t.tzinfo is not None:

@@ -467,16 +467,3 @@ def test_r12_property_next_open(t: datetime, cal: BusinessCalendar) -> None:
         # nothing open in between: one microsecond before the result is closed
         assert not cal.is_open(got - timedelta(microseconds=1))
 
-
-def test_r12_warm_up_computes_this_and_next_years_holidays_before_the_first_message() -> None:
-    """The processor warms the calendar at start: judging a date of this or next year then
-    computes no holidays (the first message would otherwise pay 0.1 s for them)."""
-    from scheduler import calendar as cal
-
-    cal._jp_holidays.cache_clear()
-    cal.warm_up(date(2027, 12, 31))
-    misses = cal._jp_holidays.cache_info().misses
-    assert misses == 2
-    assert HD.is_national_holiday(date(2028, 1, 1))  # 元日, next year
-    assert HD.is_business_day(date(2027, 12, 28))
-    assert cal._jp_holidays.cache_info().misses == misses
