@@ -27,7 +27,7 @@ class WalCheckpointer:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.done = 0  # checkpoints run (tests, health of the thread)
+        self.done = 0  # checkpoints run (the tests read it)
 
     def start(self) -> WalCheckpointer:
         if self.engine.dialect.name == "sqlite" and self._thread is None:

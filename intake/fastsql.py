@@ -3,7 +3,7 @@
 SQLAlchemy's ``Connection.execute`` spends about 40 µs of Python on every statement (an
 execution context, events, the result object) beside the few microseconds SQLite needs for a
 one-row INSERT; the processor runs about ten such statements a message, so that bookkeeping was
-half its time (``bench/intake.md``, "Where the time goes"). A :class:`Prebuilt` statement is
+half its time (docs/benchmarks.md, "Issue 14, second pass"). A :class:`Prebuilt` statement is
 compiled once per dialect and set of parameter names by SQLAlchemy itself, and its bind values
 go through SQLAlchemy's own type processors (aware datetimes, JSON), so the row written is the
 row ``Connection.execute`` would write (``tests/test_fastsql.py`` compares both). Only the
