@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake import writebehind
 from intake.writer_turns import WriterTurns
 
 if TYPE_CHECKING:  # Alembic (and Mako) load only where the schema is read or upgraded
@@ -82,7 +83,10 @@ def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engi
             turns.wrap(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.driver == "psycopg":
+        writebehind.install(engine)  # the processor's queued statements settle first
+    return engine
 
 
 def checkpoint(engine: Engine) -> None:

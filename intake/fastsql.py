@@ -23,6 +23,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 
+from intake.writebehind import queue_for
+
 _Key = tuple[str, tuple[str, ...], bool]
 
 
@@ -87,18 +89,14 @@ class Prebuilt:
         if compiled is None:
             connection.execute(self.statement, dict(values))
             return
-        _execute(connection, compiled.sql, compiled.parameters(values), many=False).close()
+        _execute(connection, compiled.sql, compiled.parameters(values), many=False, read=False)
 
     def scalar(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """The first column of the first row (a count, an id from RETURNING)."""
         compiled = self._for(connection, tuple(sorted(values)), many=False)
         if compiled is None:
             return connection.execute(self.statement, dict(values)).scalar()
-        cursor = _execute(connection, compiled.sql, compiled.parameters(values), many=False)
-        try:
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = _execute(connection, compiled.sql, compiled.parameters(values), many=False, read=True)
         return row[0] if row is not None else None
 
     def many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -111,24 +109,30 @@ class Prebuilt:
             connection.execute(self.statement, [dict(row) for row in rows])
             return
         if len(rows) == 1:
-            _execute(connection, compiled.sql, compiled.parameters(rows[0]), many=False).close()
+            _execute(connection, compiled.sql, compiled.parameters(rows[0]), many=False)
             return
         _execute(connection, compiled.sql, [compiled.parameters(row) for row in rows], many=True)
 
 
-def _execute(connection: Connection, sql: str, parameters: Any, many: bool) -> Any:
+def _execute(
+    connection: Connection, sql: str, parameters: Any, many: bool, read: bool = False
+) -> Any:
+    """Run on the cursor; ``read``: return the first row. A statement not read is queued
+    inside a write-behind scope (``intake.writebehind``), else run at once."""
     dialect = connection.dialect
     fairy = connection.connection  # the transaction's DBAPI connection (begun by the caller)
+    # Not read: queued if a write-behind scope is open. Read: sent with whatever is queued.
+    queued = queue_for(fairy, start=not read) is not None and not read
     cursor = fairy.cursor()
     try:
         if many:
             cursor.executemany(sql, parameters)
-            cursor.close()
-            return None
-        cursor.execute(sql, parameters)
-        return cursor
+        else:
+            cursor.execute(sql, parameters)
+        if read:
+            return cursor.fetchone()  # in pipeline mode: sends the queue and waits for all
+        return None
     except dialect.loaded_dbapi.Error as error:
-        cursor.close()
         disconnect = dialect.is_disconnect(error, fairy, cursor)
         if disconnect:
             connection.invalidate(error)
@@ -141,3 +145,6 @@ def _execute(connection: Connection, sql: str, parameters: Any, many: bool) -> A
             dialect=dialect,
             connection_invalidated=disconnect,
         ) from error
+    finally:
+        if not queued:
+            cursor.close()

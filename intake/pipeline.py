@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from intake.accept import accept
@@ -40,6 +41,7 @@ from intake.steps.fax import fax_intake
 from intake.steps.inquiry import intake_from_mail
 from intake.steps.staff import staff_addresses
 from intake.submission import Item
+from intake.writebehind import write_behind
 
 log = logging.getLogger("uketsuke.pipeline")
 
@@ -158,17 +160,20 @@ class Pipeline:
             if batch.parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
                 query = query.options(defer(RawMessage.data))
             rows = session.scalars(query.order_by(RawMessage.id).with_for_update(skip_locked=True))
-            for position, raw in enumerate(rows.all()):
-                if left or (
-                    position  # at least one message a turn
-                    and batch.should_yield
-                    and batch.should_yield()  # intake first (intake.intakefirst.Turns)
-                ):
-                    left.append(raw.id)  # someone waits for the write turn: commit now
-                    continue
-                states[raw.id] = self._process_one(
-                    self._context(session, raw, batch), isolate
-                )
+            raws = rows.all()
+            # PostgreSQL: statements whose result nobody reads are sent without waiting
+            # (intake.writebehind); only without SAVEPOINTs, where any error runs the batch
+            # again with them.
+            with contextlib.nullcontext() if isolate else _behind(session):
+                for position, raw in enumerate(raws):
+                    if left or (
+                        position  # at least one message a turn
+                        and batch.should_yield
+                        and batch.should_yield()  # intake first (intake.intakefirst.Turns)
+                    ):
+                        left.append(raw.id)  # someone waits for the write turn: commit now
+                        continue
+                    states[raw.id] = self._process_one(self._context(session, raw, batch), isolate)
         for raw_id, state in states.items():
             if state != RawState.RECEIVED:  # a deferred reply said so once, when it first waited
                 log.info("raw %s → %s", raw_id, state)
@@ -219,9 +224,7 @@ class Pipeline:
                 except Deferred as wait:  # R19: processed again later, nothing else changes
                     if raw.not_before is None:
                         log.info("raw %s waits for the message it answers", raw.id)
-                    _DEFER_RAW.run(
-                        session.connection(), {"raw_id": raw.id, "until": wait.until}
-                    )
+                    _DEFER_RAW.run(session.connection(), {"raw_id": raw.id, "until": wait.until})
                     return RawState.RECEIVED
                 except Outcome as outcome:  # its rows are kept
                     state, reason = outcome.state, outcome.reason
@@ -305,6 +308,17 @@ def profile_for_source(config: Config, source_key: str | None, recipients: list[
         if (found := config.profile_for_address(address)) is not None:
             return found
     return None
+
+
+@contextlib.contextmanager
+def _behind(session: Session) -> Iterator[None]:
+    """A write-behind scope whose late errors (a queued statement's, raised when the queue is
+    settled at the end) run the batch again isolated, as an error in a message does."""
+    try:
+        with write_behind(session.connection()):
+            yield
+    except DBAPIError as exc:
+        raise _Isolate from exc
 
 
 def run_steps(steps: tuple[Step, ...], ctx: Context) -> None:
