@@ -9,6 +9,7 @@ through: SMTP, IMAP, fax, phone, ``reprocess``, a staff member's transcription.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from intake.submission import Intake
 from intake.targets import first_due
 from intake.text import strip_controls, strip_controls_opt
 from responder.acks import queue_ack, queue_ask_fields
+from responder.outbox import count_ahead
 from responder.queue import Thread
 
 _INSERT_OUT_MESSAGE = Prebuilt(insert(IncidentMessage.__table__))  # the acknowledgment's record
@@ -58,19 +60,21 @@ def accept(
     recipients = intake.recipients()
     if not recipients and found.customer is not None:
         recipients = contact_addresses(found.customer)[:1]  # R10: fax, phone
-    created = create_incidents(
-        session,
-        intake,
-        customer=found.customer,
-        flags=flags,
-        reply_address=recipients[0] if recipients else None,
-        now=now,
-        after_hours=not terms.calendar().is_open(intake.received_at),
-        first_due=first_due(config, intake.profile, intake.received_at),
-    )
-    if intake.held is not None:
-        _resolve(session, intake.held, found, now)
-    _acknowledge(session, config, intake, created, recipients, now)
+    # R27's count for the acknowledgment travels with the incidents' INSERTs (PostgreSQL).
+    with count_ahead(session, recipients[0], now) if recipients else nullcontext():
+        created = create_incidents(
+            session,
+            intake,
+            customer=found.customer,
+            flags=flags,
+            reply_address=recipients[0] if recipients else None,
+            now=now,
+            after_hours=not terms.calendar().is_open(intake.received_at),
+            first_due=first_due(config, intake.profile, intake.received_at),
+        )
+        if intake.held is not None:
+            _resolve(session, intake.held, found, now)
+        _acknowledge(session, config, intake, created, recipients, now)
     done = Accepted(session, config, intake, created, found.customer, now)
     for step in AFTER_ACCEPT_STEPS:
         step(done)
@@ -204,19 +208,22 @@ def _hold(
     inquiry.missing = asked
     if asks:
         contacts = {address.lower() for address in contact_addresses(found.customer)}
-        inquiry.request_message_id = queue_ask_fields(
-            session,
-            config,
-            intake.profile,
-            to=recipients,
-            missing=found.missing,
-            unknown=found.unknown,
-            received_at=intake.received_at,
-            expires_at=inquiry.expires_at or now,
-            now=now,
-            thread=_thread(intake),
-            fields=intake.fields,
-            non_japanese=intake.language != "ja",
-            quote_fields=all(address.lower() in contacts for address in recipients),
-        ) or inquiry.request_message_id
+        inquiry.request_message_id = (
+            queue_ask_fields(
+                session,
+                config,
+                intake.profile,
+                to=recipients,
+                missing=found.missing,
+                unknown=found.unknown,
+                received_at=intake.received_at,
+                expires_at=inquiry.expires_at or now,
+                now=now,
+                thread=_thread(intake),
+                fields=intake.fields,
+                non_japanese=intake.language != "ja",
+                quote_fields=all(address.lower() in contacts for address in recipients),
+            )
+            or inquiry.request_message_id
+        )
     raise Held(f"{reason}: {', '.join(asked)}")

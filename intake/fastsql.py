@@ -15,7 +15,8 @@ It runs in the caller's transaction: ``session.connection()`` has begun it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, exc
@@ -99,6 +100,19 @@ class Prebuilt:
         row = _execute(connection, compiled.sql, compiled.parameters(values), many=False, read=True)
         return row[0] if row is not None else None
 
+    def send(self, connection: Connection, values: Mapping[str, Any]) -> Pending:
+        """:meth:`scalar`, its answer read later: inside a write-behind scope several reads
+        sent one after another are answered in one round trip (``intake.writebehind``);
+        elsewhere the statement runs at once."""
+        compiled = self._for(connection, tuple(sorted(values)), many=False)
+        fairy = connection.connection
+        if compiled is None or queue_for(fairy, start=True) is None:
+            return Pending(value=self.scalar(connection, values))
+        cursor = fairy.cursor()
+        with _errors(connection, compiled.sql, cursor):
+            cursor.execute(compiled.sql, compiled.parameters(values))
+        return Pending(connection=connection, sql=compiled.sql, cursor=cursor)
+
     def many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row, in one driver call (no RETURNING)."""
         if not rows:
@@ -114,25 +128,62 @@ class Prebuilt:
         _execute(connection, compiled.sql, [compiled.parameters(row) for row in rows], many=True)
 
 
+class Pending:
+    """A statement sent by :meth:`Prebuilt.send`; :meth:`scalar` waits for its answer."""
+
+    __slots__ = ("_connection", "_sql", "_cursor", "_value")
+
+    def __init__(
+        self,
+        value: Any = None,
+        connection: Connection | None = None,
+        sql: str = "",
+        cursor: Any = None,
+    ) -> None:
+        self._connection, self._sql, self._cursor, self._value = connection, sql, cursor, value
+
+    def scalar(self) -> Any:
+        if self._cursor is not None:
+            cursor, self._cursor = self._cursor, None
+            assert self._connection is not None
+            with _errors(self._connection, self._sql, cursor):
+                row = cursor.fetchone()  # in pipeline mode: sends the queue and waits for all
+            cursor.close()
+            self._value = row[0] if row is not None else None
+        return self._value
+
+
 def _execute(
     connection: Connection, sql: str, parameters: Any, many: bool, read: bool = False
 ) -> Any:
     """Run on the cursor; ``read``: return the first row. A statement not read is queued
     inside a write-behind scope (``intake.writebehind``), else run at once."""
-    dialect = connection.dialect
     fairy = connection.connection  # the transaction's DBAPI connection (begun by the caller)
     # Not read: queued if a write-behind scope is open. Read: sent with whatever is queued.
     queued = queue_for(fairy, start=not read) is not None and not read
     cursor = fairy.cursor()
     try:
-        if many:
-            cursor.executemany(sql, parameters)
-        else:
-            cursor.execute(sql, parameters)
-        if read:
-            return cursor.fetchone()  # in pipeline mode: sends the queue and waits for all
+        with _errors(connection, sql, cursor):
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+            if read:
+                return cursor.fetchone()  # in pipeline mode: sends the queue and waits for all
         return None
+    finally:
+        if not queued:
+            cursor.close()
+
+
+@contextmanager
+def _errors(connection: Connection, sql: str, cursor: Any) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy's, as ``Connection.execute`` raises them."""
+    dialect = connection.dialect
+    try:
+        yield
     except dialect.loaded_dbapi.Error as error:
+        fairy = connection.connection
         disconnect = dialect.is_disconnect(error, fairy, cursor)
         if disconnect:
             connection.invalidate(error)
@@ -145,6 +196,3 @@ def _execute(
             dialect=dialect,
             connection_invalidated=disconnect,
         ) from error
-    finally:
-        if not queued:
-            cursor.close()

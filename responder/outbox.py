@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from intake.db import read_sessions
-from intake.fastsql import Prebuilt
+from intake.fastsql import Pending, Prebuilt
 from intake.models import OutboxMail, UtcDateTime
 from intake.states import UNSENT, OutboxKind, OutboxState
 from intake.text import elapsed
@@ -44,6 +45,7 @@ _COUNT_AUTOMATIC = Prebuilt(
     )
 )
 MAX_BACKOFF = timedelta(hours=1)
+_AHEAD = "uketsuke.rate_count_ahead"  # session.info: R27 counts sent ahead (count_ahead)
 
 
 def queue_bytes(
@@ -81,19 +83,40 @@ def queue_bytes(
     )
     if payload is not None:  # else SQL NULL, as before, rather than a JSON null
         values["payload"] = payload
+    if values["rate_key"] and (ahead := session.info.get(_AHEAD)):  # a count sent is stale
+        for key in [key for key in ahead if key[0] == values["rate_key"]]:
+            del ahead[key]
     # Core: on the intake hot path, no ORM unit of work
     _INSERT_OUTBOX.run(session.connection(), values)
 
 
 def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
     """R27: how many automatic mails this recipient got in the hour before ``now``."""
-    return (
-        _COUNT_AUTOMATIC.scalar(  # prebuilt: a plain count needs no ORM machinery
-            session.connection(),
-            {"recipient": recipient.lower(), "since": now - timedelta(hours=1)},
-        )
-        or 0
+    values = {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
+    ahead: dict[tuple[str, datetime], Pending] | None = session.info.get(_AHEAD)
+    sent = ahead.pop((values["recipient"], values["since"]), None) if ahead else None
+    if sent is not None:
+        return sent.scalar() or 0
+    # prebuilt: a plain count needs no ORM machinery
+    return _COUNT_AUTOMATIC.scalar(session.connection(), values) or 0
+
+
+@contextmanager
+def count_ahead(session: Session, recipient: str, now: datetime) -> Iterator[None]:
+    """Send R27's count for ``recipient`` now, for :func:`automatic_mails_in_last_hour` to
+    read inside the block: on PostgreSQL it travels with the round trip the block makes anyway
+    (``intake.accept`` sends it before the incidents' INSERTs, whose numbers the acknowledgment
+    needs). An automatic mail queued for the recipient meanwhile makes the count stale: it is
+    dropped (:func:`queue_bytes`) and counted again."""
+    values = {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
+    ahead = session.info.setdefault(_AHEAD, {})
+    ahead[(values["recipient"], values["since"])] = _COUNT_AUTOMATIC.send(
+        session.connection(), values
     )
+    try:
+        yield
+    finally:
+        ahead.clear()
 
 
 def backoff(attempts: int) -> timedelta:

@@ -10,13 +10,21 @@ import pytest
 from sqlalchemy import exc, func, select, text
 
 from intake.config import load_config
+from intake.incidents import _INSERT_INCIDENT
 from intake.models import Incident, IncidentMessage, OutboxMail, RawMessage, RawState, TimedAction
 from intake.outcomes import Processed
 from intake.pipeline import Pipeline
+from intake.states import OutboxKind
 from intake.store import store_raw
 from intake.targets import _INSERT_TIMER
 from intake.writebehind import write_behind
-from responder.outbox import _COUNT_AUTOMATIC, _INSERT_OUTBOX
+from responder.outbox import (
+    _COUNT_AUTOMATIC,
+    _INSERT_OUTBOX,
+    automatic_mails_in_last_hour,
+    count_ahead,
+    queue_bytes,
+)
 from scheduler.calendar import TOKYO
 from tests.mailmaker import FIELDS_BLOCK, make_mail
 
@@ -180,3 +188,41 @@ def test_r29_a_write_error_arriving_after_the_messages_steps_still_sets_only_it_
     with sessions() as session:
         assert session.get(RawMessage, ids[2]).last_error.startswith("IntegrityError")
         assert session.scalar(select(func.count()).select_from(TimedAction)) == 0
+
+
+def test_reads_sent_one_after_another_are_answered_in_order(sessions) -> None:
+    """Prebuilt.send: the incidents of one inquiry are sent before the first number is read;
+    each answer is its own statement's."""
+    from tests.test_fastsql import _incident
+
+    with sessions.begin() as session:
+        connection = session.connection()
+        with write_behind(connection):
+            sent = [
+                _INSERT_INCIDENT.send(connection, _incident(subject=f"件名{n}")) for n in range(3)
+            ]
+            numbers = [pending.scalar() for pending in sent]
+            assert numbers == sorted(numbers) and len(set(numbers)) == 3
+    with sessions() as session:
+        subjects = dict(session.execute(select(Incident.id, Incident.subject)).all())
+    assert [subjects[n] for n in numbers] == ["件名0", "件名1", "件名2"]
+
+
+def test_r27_a_count_sent_ahead_is_not_used_once_a_mail_to_that_address_is_queued(
+    sessions,
+) -> None:
+    with sessions.begin() as session:
+        connection = session.connection()
+        with write_behind(connection), count_ahead(session, "A@example.jp", NOW):
+            _INSERT_OUTBOX.run(connection, _outbox(1))  # not through queue_bytes: unseen
+            queue_bytes(
+                session, kind=OutboxKind.ACK, profile="helpdesk", recipients=["a@example.jp"],
+                data=b"mail", message_id="<wb2@example.jp>", now=NOW,
+            )  # fmt: skip
+            # The count sent ahead (0) is dropped: counted again, both mails are seen.
+            assert automatic_mails_in_last_hour(session, "a@example.jp", NOW) == 2
+        with count_ahead(session, "a@example.jp", NOW):
+            _INSERT_OUTBOX.run(connection, _outbox(3))
+            assert automatic_mails_in_last_hour(session, "b@example.jp", NOW) == 0
+            assert automatic_mails_in_last_hour(session, "a@example.jp", NOW) == 2  # as sent
+            assert automatic_mails_in_last_hour(session, "a@example.jp", NOW) == 3  # used once
