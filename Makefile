@@ -35,7 +35,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
 ## make bench: the parser against the stdlib, R3 split accuracy, command start-up, idle memory,
-## then intake end to end (SMTP, IMAP, 25 MB; ~5 min)
+## then intake end to end (SMTP, IMAP, 25 MB; ~5 min), then beside django-helpdesk 2.6 (~3 min)
 bench: $(VENV)/.installed-test peers
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/split_accuracy.py
@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-test peers
 	$(BIN)/python bench/idle_rss.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/intake.py --n 2000 --db both
+	$(BIN)/python bench/peers.py --n 2000 --reps 3
 
 soak: $(VENV)/.installed-test peers
 	UKETSUKE_SOAK=1 $(BIN)/python -m pytest -q -m slow
