@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The shared folder: UKETSUKE_SHARED, else beside the checkout.
+SHARED = Path(os.environ.get("UKETSUKE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def make_corpus(n: int, out: Path) -> list[Path]:

@@ -941,6 +941,23 @@ def source_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def closing_lines(fingerprint: str, load_before: float) -> list[str]:
+    """A run's last details: whether the code changed during it, and the machine's load."""
+    if (after := source_fingerprint()) != fingerprint:
+        code = (
+            f"WARNING: the code under intake/, responder/, scheduler/ changed during the run "
+            f"({fingerprint} → {after}): daemons started at different times ran different code"
+        )
+    else:
+        code = f"code fingerprint {fingerprint} (intake/, responder/, scheduler/), unchanged"
+    busy = " (other work was running on the machine)" if load_before > 0.5 else ""
+    load = (
+        f"load average (1 min) {load_before:.2f} at the start{busy}, {os.getloadavg()[0]:.2f} at"
+        f" the end (this run), on {len(os.sched_getaffinity(0))} cores"
+    )
+    return [code, load]
+
+
 def report(results: Results, n: int) -> str:
     lines = [
         f"N = {n}; {CLIENT_THREADS} SMTP client threads in a separate process; nproc "
@@ -1027,18 +1044,8 @@ def main() -> None:
             print(f"work folder kept: {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if (after := source_fingerprint()) != fingerprint:
-        results.say(
-            f"WARNING: the code under intake/, responder/, scheduler/ changed during the run "
-            f"({fingerprint} → {after}): daemons started at different times ran different code"
-        )
-    else:
-        results.say(f"code fingerprint {fingerprint} (intake/, responder/, scheduler/), unchanged")
-    busy = " (other work was running on the machine)" if load_before > 0.5 else ""
-    results.say(
-        f"load average (1 min) {load_before:.2f} at the start{busy}, {os.getloadavg()[0]:.2f} at"
-        f" the end (this run), on {len(os.sched_getaffinity(0))} cores"
-    )
+    for line in closing_lines(fingerprint, load_before):
+        results.say(line)
     print(report(results, args.n))
     if args.skip_imap:
         print("\nIMAP: skipped (--skip-imap)")

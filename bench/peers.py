@@ -58,6 +58,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 bench_intake: Any = importlib.import_module("bench.intake")
+make_corpus = importlib.import_module("bench.corpus").make_corpus
 
 DH_SPEC = "django-helpdesk>=2.6,<2.7"
 DJANGO_SPEC = "Django>=5.2,<6"  # django-helpdesk 2.6 needs Django >= 5.2; 6.x needs Python 3.12
@@ -385,25 +386,6 @@ def uketsuke_rows(results: Any) -> dict[tuple[str, str], Sample]:
     }
 
 
-def make_corpus(n: int, out: Path) -> list[str]:
-    shared = Path(os.environ.get("UKETSUKE_SHARED") or ROOT.parent / "shared")
-    subprocess.run(
-        [
-            sys.executable,
-            str(shared / "tools" / "make_corpus.py"),
-            "--n",
-            str(n),
-            "--out",
-            str(out),
-            "--only",
-            "eml",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return [str(p) for p in sorted((out / "eml").glob("*.eml"))]
-
-
 # -- report ---------------------------------------------------------------------------------
 
 
@@ -487,7 +469,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     try:
-        paths = make_corpus(args.n, work / "corpus")
+        paths = [str(p) for p in make_corpus(args.n, work / "corpus")]
         say(details, f"corpus: {len(paths)} messages in {work / 'corpus'}")
         for number in range(1, args.reps + 1):
             rep = Repetition()
@@ -514,18 +496,8 @@ def main() -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.monotonic() - started
-    if (after := bench_intake.source_fingerprint()) != fingerprint:
-        details.append(
-            f"WARNING: the code under intake/, responder/, scheduler/ changed during the run "
-            f"({fingerprint} → {after})"
-        )
-    else:
-        details.append(f"code fingerprint {fingerprint} (intake/, responder/, scheduler/)")
-    busy = " (other work was running on the machine)" if load_before > 0.5 else ""
-    details.append(
-        f"load average (1 min) {load_before:.2f} at the start{busy}, {os.getloadavg()[0]:.2f} at "
-        f"the end; the whole run took {elapsed / 60:.1f} min"
-    )
+    details.extend(bench_intake.closing_lines(fingerprint, load_before))
+    details.append(f"the whole run took {elapsed / 60:.1f} min")
     dh_sqlite = (
         "SQLite WAL, synchronous=NORMAL"
         if args.dh_sqlite == "wal"

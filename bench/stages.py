@@ -52,19 +52,11 @@ STAGES: list[tuple[str, list[tuple[str, str]]]] = [
 
 
 def corpus(n: int, work: Path) -> list[bytes]:
-    shared = Path(__import__("os").environ.get("UKETSUKE_SHARED") or ROOT.parent / "shared")
-    out = work / "corpus"
-    import subprocess
+    from corpus import make_corpus  # bench/corpus.py (bench/ is the script's folder)
 
-    subprocess.run(
-        [sys.executable, str(shared / "tools" / "make_corpus.py"), "--n", str(n),
-         "--out", str(out), "--only", "eml"],
-        check=True,
-        capture_output=True,
-    )
     return [
         p.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        for p in sorted((out / "eml").glob("*.eml"))
+        for p in make_corpus(n, work / "corpus")
     ]
 
 

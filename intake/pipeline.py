@@ -159,8 +159,9 @@ class Pipeline:
                 query = query.where(due(batch.now))
             if batch.parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
                 query = query.options(defer(RawMessage.data))
-            rows = session.scalars(query.order_by(RawMessage.id).with_for_update(skip_locked=True))
-            raws = rows.all()
+            raws = session.scalars(
+                query.order_by(RawMessage.id).with_for_update(skip_locked=True)
+            ).all()
             # PostgreSQL: statements whose result nobody reads are sent without waiting
             # (intake.writebehind); only without SAVEPOINTs, where any error runs the batch
             # again with them.

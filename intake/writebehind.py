@@ -32,40 +32,37 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, exc
 
+# fairy.info[_KEY]: present while a scope is open; psycopg's pipeline() context manager,
+# entered, once a statement was queued since the last settle (else None).
 _KEY = "uketsuke.write_behind"
-
-
-class _Queue:
-    """The open pipeline of one DBAPI connection, if a statement was queued since the last
-    settle."""
-
-    __slots__ = ("pipeline",)
-
-    def __init__(self) -> None:
-        self.pipeline: Any = None  # psycopg's pipeline() context manager, entered
 
 
 def queue_for(fairy: Any, start: bool = True) -> Any:
     """The psycopg connection in pipeline mode to queue a statement on, or None to run it now
     (no write-behind scope open on this connection; or nothing queued and not ``start``: a
     read with nothing before it gains nothing from the pipeline and would cost a settle)."""
-    behind: _Queue | None = fairy.info.get(_KEY)
-    if behind is None or (behind.pipeline is None and not start):
+    info = fairy.info
+    if _KEY not in info or (info[_KEY] is None and not start):
         return None
     driver = fairy.driver_connection
-    if behind.pipeline is None:
-        behind.pipeline = driver.pipeline()
-        behind.pipeline.__enter__()
+    if info[_KEY] is None:
+        info[_KEY] = driver.pipeline()
+        info[_KEY].__enter__()
     return driver
 
 
-def settle(fairy: Any) -> None:
+def settle(fairy: Any, discard: bool = False) -> None:
     """Send what is queued and check every answer; leave pipeline mode. Raises the first error
-    as SQLAlchemy's ``DBAPIError`` (without the statement's values)."""
-    behind: _Queue | None = fairy.info.get(_KEY)
-    if behind is None or behind.pipeline is None:
+    as SQLAlchemy's ``DBAPIError`` (without the statement's values); ``discard``: ignores it
+    (the error that brought the caller here is the one to raise)."""
+    pipeline = fairy.info.get(_KEY)
+    if pipeline is None:
         return
-    pipeline, behind.pipeline = behind.pipeline, None
+    fairy.info[_KEY] = None
+    if discard:
+        with contextlib.suppress(Exception):
+            pipeline.__exit__(None, None, None)
+        return
     driver = fairy.driver_connection
     try:
         pipeline.__exit__(None, None, None)
@@ -73,15 +70,6 @@ def settle(fairy: Any) -> None:
         raise exc.DBAPIError.instance(
             "(write-behind)", None, error, driver.Error, hide_parameters=True
         ) from error
-
-
-def _discard(fairy: Any) -> None:
-    behind: _Queue | None = fairy.info.get(_KEY)
-    if behind is None or behind.pipeline is None:
-        return
-    pipeline, behind.pipeline = behind.pipeline, None
-    with contextlib.suppress(Exception):  # the error that brought us here is the one to raise
-        pipeline.__exit__(None, None, None)
 
 
 @contextlib.contextmanager
@@ -92,7 +80,7 @@ def write_behind(connection: Connection) -> Iterator[None]:
         yield
         return
     fairy = connection.connection
-    fairy.info[_KEY] = _Queue()
+    fairy.info[_KEY] = None
     try:
         yield
         settle(fairy)
@@ -101,7 +89,7 @@ def write_behind(connection: Connection) -> Iterator[None]:
                 "(write-behind)", None, RuntimeError("the transaction was aborted"), True
             )
     except BaseException:
-        _discard(fairy)
+        settle(fairy, discard=True)
         raise
     finally:
         fairy.info.pop(_KEY, None)
@@ -111,14 +99,9 @@ def install(engine: Engine) -> None:
     """Settle the queue before every statement SQLAlchemy runs, and before commit and rollback
     (``intake.db.make_engine`` calls this for every psycopg engine)."""
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn: Connection, *_args: Any) -> None:
+    def _settle(conn: Connection, *_args: Any) -> None:
         settle(conn.connection)
 
-    @event.listens_for(engine, "commit")
-    def _commit(conn: Connection) -> None:
-        settle(conn.connection)
-
-    @event.listens_for(engine, "rollback")
-    def _rollback(conn: Connection) -> None:
-        _discard(conn.connection)
+    event.listen(engine, "before_cursor_execute", _settle)
+    event.listen(engine, "commit", _settle)
+    event.listen(engine, "rollback", lambda conn: settle(conn.connection, discard=True))
