@@ -36,20 +36,22 @@ class _Compiled:
         self.compiled = compiled
         self.sql = compiled.string
         self.positional = compiled.positional
-        self.order = tuple(compiled.positiontup or ())
         self.processors = dict(compiled._bind_processors)  # SQLAlchemy's own type processing
+        # Positional: each parameter's name and its processor (None: the value as it is).
+        self.order = tuple((key, self.processors.get(key)) for key in compiled.positiontup or ())
         self.sequence = sequence
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         # SQLAlchemy's own merge: the values given, those bound in the statement itself
         # (``kind == "auto_close"``), a missing required one refused.
         merged = self.compiled.construct_params(values, escape_names=False)
-        processors = self.processors
         if self.positional:
-            return self.sequence(
-                processors[key](merged[key]) if key in processors else merged[key]
-                for key in self.order
-            )
+            row = [
+                merged[key] if process is None else process(merged[key])
+                for key, process in self.order
+            ]
+            return row if self.sequence is list else self.sequence(row)
+        processors = self.processors
         return {
             key: processors[key](value) if key in processors else value
             for key, value in merged.items()
