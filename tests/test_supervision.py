@@ -267,7 +267,12 @@ def test_systemd_watchdog_is_fed_only_while_the_processor_beats(daemon) -> None:
     """WATCHDOG=1 (WatchdogSec= in the unit) comes from the supervisor: it stops when the
     processor hangs (SIGSTOP: alive, but no heartbeat), so systemd would restart the service,
     and comes back when the processor does."""
-    daemon.extra_env = {"WATCHDOG_USEC": "1000000"}  # a ping at least every 0.5 s: each second
+    # A ping at least every 0.5 s (each second); the heartbeat stale after 5 s instead of 30.
+    daemon.extra_env = {
+        "WATCHDOG_USEC": "1000000",
+        "UKETSUKE_TESTING": "1",
+        "UKETSUKE_TEST_HEALTH_STALE_SECONDS": "5",
+    }
     daemon.start()
     daemon.wait_for_heartbeat()
     assert "WATCHDOG=1" in daemon.messages(3)
@@ -276,7 +281,7 @@ def test_systemd_watchdog_is_fed_only_while_the_processor_beats(daemon) -> None:
     try:
         # Until the heartbeat is stale (HEALTH_STALE_SECONDS after the last beat): /healthz
         # judges by the same liveness as the watchdog. A hang guard, not a limit.
-        deadline = time.monotonic() + HEALTH_STALE_SECONDS + 30
+        deadline = time.monotonic() + 5 + 30
         while healthz(daemon)[0] == 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         daemon.messages(0.5)  # what was sent before the heartbeat went stale
