@@ -161,7 +161,16 @@ class Config(Model):
                         f"and {name}"
                     )
                 seen[address.lower()] = name
-        return problems + self._reference_problems()
+        return problems + self._reference_problems() + self._processor_problems()
+
+    def _processor_problems(self) -> list[str]:
+        count = getattr(self.intake, "processors", 0)
+        if isinstance(count, int) and count > 1 and self.is_sqlite:
+            return [
+                f"intake.processors: {count} processors need PostgreSQL "
+                "(SQLite takes one writer at a time: set 0 or 1)"
+            ]
+        return []
 
     def _reference_problems(self) -> list[str]:
         """Every profile named (default, mailboxes, gateways) exists; mailbox names are unique."""
@@ -196,6 +205,19 @@ class Config(Model):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home_path / 'uketsuke.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.partition(":")[0].split("+")[0] == "sqlite"
+
+    @property
+    def processors(self) -> int:
+        """How many processor processes the daemon runs: ``intake.processors`` when set;
+        automatically 2 on PostgreSQL with two or more cores (one processor is bound by its own
+        CPU there: docs/benchmarks.md, "Two processors on PostgreSQL"), else 1."""
+        if self.intake.processors:
+            return self.intake.processors
+        return 2 if not self.is_sqlite and (os.cpu_count() or 1) >= 2 else 1
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -87,6 +87,8 @@ class IntakeConfig(Model):
     reopen_window_days: Annotated[int, Range(ge=0)] = 0
     keep_raw_mail_days: Annotated[int, Range(ge=0)] = 0
     reply_wait_seconds: Annotated[int, Range(ge=0)] = 60
+    # Processor processes turning stored mail into incidents; 0: automatic (Config.processors).
+    processors: Annotated[int, Range(ge=0, le=8)] = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -207,7 +207,7 @@ async def serve(config: Config, web: bool = True) -> int:
     deadline = _exit_if_stuck(DRAIN_SECONDS + 10)
     started = time.monotonic()
     await supervisor
-    processor.link.stop()  # it finishes its batch while the doors close
+    processor.stop()  # each processor finishes its batch while the doors close
     pollers_stop.set()
     if web_server is not None:
         await asyncio.to_thread(web_server.close)

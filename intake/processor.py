@@ -72,6 +72,9 @@ class Processor:
     # The first processor of a daemon run (intake.attempts: the attempts a dead daemon left
     # unfinished are given back); a processor restarted within the run counts them.
     first_of_run: bool = False
+    # (k, n): this processor takes the stored messages whose id % n == k, beside n - 1 others
+    # (intake.processors, PostgreSQL only); their claims (intake.attempts) keep it exact anyway.
+    part: tuple[int, int] = (0, 1)
 
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
@@ -91,13 +94,13 @@ class Processor:
         return self.turns.over()
 
     def _next_batch(self, after: int) -> list[Fetched]:
+        query = select(RawMessage.id, RawMessage.data, RawMessage.spool, RawMessage.attempts)
+        query = query.where(due(self.clock.now()), RawMessage.id > after)
+        mine, count = self.part
+        if count > 1:
+            query = query.where(RawMessage.id % count == mine)
         with self.reads() as session:
-            rows = session.execute(
-                select(RawMessage.id, RawMessage.data, RawMessage.spool, RawMessage.attempts)
-                .where(due(self.clock.now()), RawMessage.id > after)
-                .order_by(RawMessage.id)
-                .limit(self.batch)
-            ).all()
+            rows = session.execute(query.order_by(RawMessage.id).limit(self.batch)).all()
         self._prior.update((row.id, row.attempts) for row in rows)
         return [(row.id, row.data, row.spool) for row in rows]
 
@@ -294,10 +297,12 @@ def run_processor_process(
     workers: int,
     level: int,
     first_of_run: bool = False,
+    part: tuple[int, int] = (0, 1),
 ) -> None:
-    """The processor process's main: the pipeline, and the scheduler ticking due rows (outbox,
-    held-inquiry expiry) beside it. Ends when told to, or when the daemon is gone; exits 3 when
-    its parse worker keeps dying (the daemon's supervisor restarts it, and counts)."""
+    """The processor process's main: the pipeline, and (in the first processor of ``part``)
+    the scheduler ticking due rows (outbox, held-inquiry expiry) beside it. Ends when told to,
+    or when the daemon is gone; exits 3 when its parse worker keeps dying (the daemon's
+    supervisor restarts it, and counts)."""
     exit_with_parent(parent)
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url, autocheckpoint=False)
@@ -314,14 +319,18 @@ def run_processor_process(
         doors=link.doors,
         beat=link.beat,
         first_of_run=first_of_run,
+        part=part,
     )
-    scheduler = build_scheduler(config, pipeline.sessions, SystemClock())
-    scheduler.start()
+    # One scheduler a daemon: its jobs claim their rows, so a second would only wait beside it.
+    scheduler = build_scheduler(config, pipeline.sessions, SystemClock()) if not part[0] else None
+    if scheduler is not None:
+        scheduler.start()
     try:
         processor.run()
     except WorkerGaveUp as exc:
         log.error("%s; the processor exits", exc)
         os._exit(3)
     finally:
-        scheduler.shutdown(wait=True)
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
         engine.dispose()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.config import Config
-from intake.processor_link import ProcessorLink
+from intake.processor_link import DoorActivity, ProcessorLink
 
 log = logging.getLogger("uketsuke")
 
@@ -67,46 +67,19 @@ class GaveUp(Exception):
     """The processor kept dying: the daemon exits non-zero for systemd to restart it."""
 
 
-class ProcessorProcess:
-    """The daemon's handle on the processor process (spawned: the daemon runs threads)."""
+class _Slot:
+    """One processor process of the daemon: its link, its process, when it was (re)started."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.context = get_context("spawn")
-        self.link = ProcessorLink(self.context)
-        self.doors = self.link.doors
-        # A parse worker when there is a second core: batch k+1 is parsed while batch k waits
-        # for, or holds, the write turn.
-        self.workers = 1 if (os.cpu_count() or 1) >= 2 else 0
+    def __init__(self, context: Any, doors: DoorActivity, index: int, count: int) -> None:
+        self.link = ProcessorLink(context, doors)
+        self.index, self.count = index, count
         self.process: Any = None
-        self.restarts = 0
-        self._recent: deque[float] = deque()
-        self._started_at = 0.0
-        self._restarted = False  # since the last start, is this a restart (no start-up grace)?
+        self.started_at = 0.0
+        self.restarted = False  # since the last start, is this a restart (no start-up grace)?
 
-    def _spawn(self) -> None:
-        self.link.reset_heartbeat()
-        self._started_at = time.monotonic()
-        self.process = self.context.Process(
-            target=_processor_main,
-            args=(
-                self.config,
-                self.link,
-                os.getpid(),
-                self.workers,
-                logging.getLogger().getEffectiveLevel(),
-                self.restarts == 0,  # the first of this daemon run (intake.attempts)
-            ),
-            name="uketsuke-processor",
-        )
-        self.process.start()
-
-    def start(self) -> None:
-        self._spawn()
-
-    def notify(self, _raw_id: int | None = None) -> None:
-        self.doors.stored()
-        self.link.wake()
+    @property
+    def name(self) -> str:
+        return "processor" if self.count == 1 else f"processor {self.index + 1} of {self.count}"
 
     @property
     def alive(self) -> bool:
@@ -117,34 +90,115 @@ class ProcessorProcess:
         beat = self.link.heartbeat_at()
         return None if beat is None else max(0.0, time.monotonic() - beat)
 
-    def liveness(self) -> Liveness:
-        alive = self.alive
+    def problem(self) -> str | None:
+        """One line for /healthz (``processor: …``), None when this processor is healthy."""
         age = self.heartbeat_age()
-        since_start = time.monotonic() - self._started_at
-        problem = None
-        if not alive:
-            problem = "processor: not running (restarting)"
-        elif age is None and (self._restarted or since_start > START_GRACE_SECONDS):
-            started = "restarted" if self._restarted else "started"
-            problem = f"processor: {started} {since_start:.0f} s ago, no heartbeat yet"
-        elif age is not None and age > HEALTH_STALE_SECONDS:
-            problem = f"processor: no heartbeat for {age:.0f} s"
-        return Liveness(alive, None if age is None else round(age, 1), self.restarts, problem)
+        since_start = time.monotonic() - self.started_at
+        where = "" if self.count == 1 else f" ({self.index + 1} of {self.count})"
+        if not self.alive:
+            return f"processor: not running (restarting){where}"
+        if age is None and (self.restarted or since_start > START_GRACE_SECONDS):
+            started = "restarted" if self.restarted else "started"
+            return f"processor: {started} {since_start:.0f} s ago, no heartbeat yet{where}"
+        if age is not None and age > HEALTH_STALE_SECONDS:
+            return f"processor: no heartbeat for {age:.0f} s{where}"
+        return None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join(5)
+
+
+class ProcessorProcess:
+    """The daemon's handle on its processor processes (spawned: the daemon runs threads): one,
+    or ``Config.processors`` on PostgreSQL, each taking its share of the stored messages."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.context = get_context("spawn")
+        self.doors = DoorActivity(self.context)
+        count = config.processors
+        self.slots = [_Slot(self.context, self.doors, k, count) for k in range(count)]
+        # A parse worker when there is a second core: batch k+1 is parsed while batch k waits
+        # for, or holds, the write turn. With several processors none has one: they fill the
+        # cores themselves, and a worker for only some would leave those without it behind with
+        # their share (docs/benchmarks.md, "Two processors on PostgreSQL").
+        self.workers = 1 if (os.cpu_count() or 1) >= 2 and count == 1 else 0
+        self.restarts = 0
+        self._recent: deque[float] = deque()
+
+    @property
+    def link(self) -> ProcessorLink:
+        """The first processor's link (the one that runs the scheduler)."""
+        return self.slots[0].link
+
+    @property
+    def process(self) -> Any:
+        return self.slots[0].process
+
+    def _spawn(self, slot: _Slot, first_of_run: bool) -> None:
+        slot.link.reset_heartbeat()
+        slot.started_at = time.monotonic()
+        slot.restarted = not first_of_run
+        slot.process = self.context.Process(
+            target=_processor_main,
+            args=(
+                self.config,
+                slot.link,
+                os.getpid(),
+                self.workers,
+                logging.getLogger().getEffectiveLevel(),
+                first_of_run,  # the first of this daemon run (intake.attempts)
+                (slot.index, slot.count),
+            ),
+            name="uketsuke-processor",
+        )
+        slot.process.start()
+
+    def start(self) -> None:
+        for slot in self.slots:
+            self._spawn(slot, first_of_run=True)
+
+    def notify(self, _raw_id: int | None = None) -> None:
+        self.doors.stored()
+        for slot in self.slots:
+            slot.link.wake()
+
+    @property
+    def alive(self) -> bool:
+        return all(slot.alive for slot in self.slots)
+
+    def heartbeat_age(self) -> float | None:
+        """The oldest heartbeat's age; None while a processor has not beaten since its start."""
+        ages = [slot.heartbeat_age() for slot in self.slots]
+        return None if None in ages else max(a for a in ages if a is not None)
+
+    def liveness(self) -> Liveness:
+        age = self.heartbeat_age()
+        problem = next((p for slot in self.slots if (p := slot.problem()) is not None), None)
+        return Liveness(self.alive, None if age is None else round(age, 1), self.restarts, problem)
 
     def check(self) -> None:
         """Called every second by the daemon: restart a dead or stalled processor. Raises
-        :class:`GaveUp` after more than MAX_RESTARTS restarts within the window."""
-        if self.process is None or self.link.stopping.is_set():
+        :class:`GaveUp` after more than MAX_RESTARTS restarts within the window (all
+        processors counted together)."""
+        if self.link.stopping.is_set():
             return
-        if self.alive:
-            age = self.heartbeat_age()
+        for slot in self.slots:
+            if slot.process is not None:
+                self._check(slot)
+
+    def _check(self, slot: _Slot) -> None:
+        if slot.alive:
+            age = slot.heartbeat_age()
             if age is None or age < STALL_RESTART_SECONDS:
                 return
-            log.error("processor stalled: no heartbeat for %.0f s; restarting it", age)
-            self._kill()
+            log.error("%s stalled: no heartbeat for %.0f s; restarting it", slot.name, age)
+            slot.kill()
         else:
-            self.process.join(0)
-            log.error("processor exited (code %s); restarting it", self.process.exitcode)
+            slot.process.join(0)
+            log.error("%s exited (code %s); restarting it", slot.name, slot.process.exitcode)
         now = time.monotonic()
         self._recent.append(now)
         while self._recent and now - self._recent[0] > RESTART_WINDOW_SECONDS:
@@ -155,26 +209,23 @@ class ProcessorProcess:
                 f"{RESTART_WINDOW_SECONDS / 60:.0f} minutes and died again; giving up"
             )
         self.restarts += 1
-        self._restarted = True
-        self._spawn()
-
-    def _kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.join(5)
+        self._spawn(slot, first_of_run=False)
 
     def publish(self, home: Path) -> None:
         """The liveness for ``uketsuke status`` (another process): ``<home>/processor.json``,
         replaced atomically, private to the service user."""
         state = self.liveness()
-        beat = self.link.heartbeat_at()
+        age = self.heartbeat_age()
+        pids = [slot.process.pid if slot.process is not None else None for slot in self.slots]
         record = {
             "daemon_pid": os.getpid(),
-            "processor_pid": self.process.pid if self.process is not None else None,
+            "processor_pid": pids[0],
+            "processor_pids": pids,
             "written_at": time.time(),
             "alive": state.alive,
-            "heartbeat_at": None if beat is None else time.time() - (time.monotonic() - beat),
+            "heartbeat_at": None if age is None else time.time() - age,
             "restarts": state.restarts,
+            "processes": len(self.slots),
             "problem": state.problem,
         }
         path = home / STATE_FILE
@@ -184,17 +235,24 @@ class ProcessorProcess:
             json.dump(record, handle)
         os.replace(temporary, path)
 
+    def stop(self) -> None:
+        """Tell every processor to finish the batch under way and stop."""
+        for slot in self.slots:
+            slot.link.stop()
+
     def close(self, timeout: float) -> None:
-        """Finish the batch under way (bounded), then stop; its transaction rolls back if cut."""
-        self.link.stop()
-        if self.process is None:
-            return
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-        if self.process.is_alive():
-            self._kill()
+        """Finish the batches under way (bounded), then stop; a transaction cut off rolls back."""
+        self.stop()
+        deadline = time.monotonic() + timeout
+        for slot in self.slots:
+            if slot.process is None:
+                continue
+            slot.process.join(max(0.0, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.terminate()
+                slot.process.join(5)
+            if slot.process.is_alive():
+                slot.kill()
 
 
 def read_published(home: Path) -> dict[str, Any]:
@@ -203,7 +261,7 @@ def read_published(home: Path) -> dict[str, Any]:
     try:
         record = json.loads((home / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"alive": False, "heartbeat_age_s": None, "restarts": 0}
+        return {"alive": False, "heartbeat_age_s": None, "restarts": 0, "processes": 0}
     fresh = time.time() - float(record.get("written_at", 0)) < 10
     running = fresh and _pid_running(int(record.get("daemon_pid", 0)))
     beat = record.get("heartbeat_at")
@@ -211,6 +269,7 @@ def read_published(home: Path) -> dict[str, Any]:
         "alive": bool(running and record.get("alive")),
         "heartbeat_age_s": None if beat is None else round(max(0.0, time.time() - beat), 1),
         "restarts": int(record.get("restarts", 0)),
+        "processes": int(record.get("processes", 1)),
     }
 
 

@@ -34,13 +34,15 @@ class DoorActivity:
 
 class ProcessorLink:
     """Created in the main process, handed to each processor process it spawns (the pipe and
-    the shared values survive a restart of the processor)."""
+    the shared values survive a restart of the processor). One link a processor: two readers
+    of one pipe could each see a wake-up that only one of them gets, and the other would block
+    reading it. The doors' activity is shared by every processor's link."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, doors: DoorActivity | None = None) -> None:
         self._reader, self._writer = context.Pipe(duplex=False)
         os.set_blocking(self._writer.fileno(), False)
         self._stopping = context.Value("b", 0, lock=False)
-        self.doors = DoorActivity(context)
+        self.doors = doors if doors is not None else DoorActivity(context)
         self._heartbeat = context.Value("d", 0.0, lock=False)  # 0: none since (re)start
 
     # The main process's side.

@@ -42,7 +42,7 @@ def test_r29_status_incidents_and_held_json(cli) -> None:
         "unprocessable": 0,
         "outbox": {"pending": 2, "held": 0, "sent": 0, "failed": 0},
         "suppressed": 0,
-        "processor": {"alive": False, "heartbeat_age_s": None, "restarts": 0},  # no daemon
+        "processor": {"alive": False, "heartbeat_age_s": None, "restarts": 0, "processes": 0},
     }
     listed = lines(cli("incidents", "list", "--json").stdout)
     assert [i["number"] for i in listed] == [1, 2]

@@ -216,7 +216,8 @@ def run_status(args: argparse.Namespace) -> int:
     except OperationalError as exc:
         raise unavailable(config, exc) from None
     # The running daemon's processor (docs/architecture.md, "Supervision"): alive, the age of
-    # its heartbeat in seconds (null before its first), and how often it was restarted.
+    # the oldest heartbeat in seconds (null before its first), how often one was restarted,
+    # and how many processor processes it runs (0 when no daemon runs).
     counts["processor"] = read_published(config.home_path)
     if args.json:
         print_json(counts)
