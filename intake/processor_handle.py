@@ -1,12 +1,13 @@
-"""The daemon's handle on its processor process, and the supervision of it.
+"""The daemon's handle on its processor process (two on PostgreSQL), and the supervision of it.
 
 The main process (the doors) imports this module only: the pipeline, the scheduler and the
 responder load in the processor process, not in the daemon's (the idle daemon's memory is the sum
-of its processes, ``bench/idle_rss.py``). The main process checks the processor every second
-(:meth:`ProcessorProcess.check`, docs/architecture.md, "Supervision"): a dead processor is
-restarted at once, a stalled one (no heartbeat for :data:`STALL_RESTART_SECONDS`) is killed and
-restarted, and more than :data:`MAX_RESTARTS` restarts within :data:`RESTART_WINDOW_SECONDS`
-make the daemon give up, so that systemd restarts the whole service.
+of its processes, ``bench/idle_rss.py``). The main process checks each processor, which has a
+link and heartbeat of its own, every second (:meth:`ProcessorProcess.check`,
+docs/architecture.md, "Supervision"): a dead processor is restarted at once, a stalled one (no
+heartbeat for :data:`STALL_RESTART_SECONDS`) is killed and restarted, and more than
+:data:`MAX_RESTARTS` restarts within :data:`RESTART_WINDOW_SECONDS` make the daemon give up, so
+that systemd restarts the whole service.
 """
 
 from __future__ import annotations
@@ -132,10 +133,6 @@ class ProcessorProcess:
     def link(self) -> ProcessorLink:
         """The first processor's link (the one that runs the scheduler)."""
         return self.slots[0].link
-
-    @property
-    def process(self) -> Any:
-        return self.slots[0].process
 
     def _spawn(self, slot: _Slot, first_of_run: bool) -> None:
         slot.link.reset_heartbeat()
