@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from intake import attempts, db, faults, logs
 from intake.channels.fax import FaxReader
@@ -51,6 +51,15 @@ MAX_WORKER_RESTARTS = 5
 WORKER_WINDOW_SECONDS = 600.0
 
 
+def share_of_sender(count: int) -> ColumnElement[int]:
+    """Which of ``count`` processors takes a stored message (PostgreSQL): a hash of its
+    envelope sender, so that one sender's mail is processed by one processor in the order it
+    arrived (a staff member's ``#cancel`` after the answer it cancels). Mail without an
+    envelope sender (IMAP) is one sender here."""
+    sender = func.lower(func.coalesce(RawMessage.envelope_from, ""))
+    return func.get_byte(func.decode(func.md5(sender), "hex"), 0) % count
+
+
 class WorkerGaveUp(Exception):
     pass
 
@@ -72,8 +81,9 @@ class Processor:
     # The first processor of a daemon run (intake.attempts: the attempts a dead daemon left
     # unfinished are given back); a processor restarted within the run counts them.
     first_of_run: bool = False
-    # (k, n): this processor takes the stored messages whose id % n == k, beside n - 1 others
-    # (intake.processors, PostgreSQL only); their claims (intake.attempts) keep it exact anyway.
+    # (k, n): this processor takes the stored messages of the senders whose share is k, beside
+    # n - 1 others (intake.processors, PostgreSQL only; share_of_sender). Claims
+    # (intake.attempts) keep it exact; the share keeps one sender's mail in order.
     part: tuple[int, int] = (0, 1)
 
     def __post_init__(self) -> None:
@@ -98,7 +108,7 @@ class Processor:
         query = query.where(due(self.clock.now()), RawMessage.id > after)
         mine, count = self.part
         if count > 1:
-            query = query.where(RawMessage.id % count == mine)
+            query = query.where(share_of_sender(count) == mine)
         with self.reads() as session:
             rows = session.execute(query.order_by(RawMessage.id).limit(self.batch)).all()
         self._prior.update((row.id, row.attempts) for row in rows)

@@ -14,9 +14,10 @@ from intake.config import ConfigError, load_config
 from intake.models import IncidentMessage, RawMessage, RawState
 from intake.pipeline import Pipeline
 from intake.processor import Processor
+from intake.store import store_raw
 from scheduler.clock import SystemClock
 from tests.daemon import Daemon
-from tests.test_processor import store
+from tests.mailmaker import FIELDS_BLOCK, make_mail
 from tests.test_supervision import (
     kill_during_burst,
     mails,
@@ -45,20 +46,46 @@ def processed_ids(pipeline: Pipeline) -> set[int]:
         )
 
 
-def test_r29_each_processor_takes_its_share_and_together_every_message_once(sessions) -> None:
-    """Processor k of n takes the ids with id % n == k: the second of two leaves the first's
-    share alone, and after both every message is an incident, once."""
+def store_from(pipeline: Pipeline, senders: list[str | None]) -> dict[int, str | None]:
+    """One message from each sender given (None: no envelope sender, as IMAP stores); their
+    ids and senders."""
+    stored = {}
+    for n, sender in enumerate(senders):
+        body = f"{FIELDS_BLOCK}\nライセンスキーの再発行をお願いします。({n})\n"
+        result = store_raw(
+            pipeline.sessions, make_mail(body), channel="smtp", profile="helpdesk",
+            envelope_from=sender,
+        )
+        stored[result.id] = sender
+    return stored
+
+
+def test_r29_each_processor_takes_whole_senders_and_together_every_message_once(
+    sessions, database_url: str
+) -> None:
+    """Processor k of n takes the mail of the senders whose share is k: each sender's mail goes
+    whole to one processor (so it is processed in the order it came: a staff member's #cancel
+    after the answer it cancels), the second of two leaves the first's share alone, and after
+    both every message is an incident, once."""
+    if database_url.startswith("sqlite"):
+        pytest.skip(PG_ONLY)
     pipeline = Pipeline(load_config(None, env={}), sessions)
-    store(pipeline, 7)
-    with sessions() as session:
-        ids = list(session.scalars(select(RawMessage.id).order_by(RawMessage.id)))
+    # Five senders over consecutive ids: a share by id (id % 2) would split each of them.
+    senders = [f"u{n % 5}@example.co.jp" for n in range(20)] + [None, "U1@Example.co.jp"]
+    stored = store_from(pipeline, senders)
     second = Processor(pipeline, SystemClock(), workers=0, batch=2, part=(1, 2))
-    assert second.drain(None) == len([i for i in ids if i % 2 == 1])
-    assert processed_ids(pipeline) == {i for i in ids if i % 2 == 1}
+    taken = second.drain(None)
+    theirs = processed_ids(pipeline)
+    assert 0 < taken == len(theirs) < len(stored)  # a share, not none or all
+    by_sender: dict[str | None, set[bool]] = {}
+    for raw_id, sender in stored.items():
+        key = sender.lower() if sender else sender
+        by_sender.setdefault(key, set()).add(raw_id in theirs)
+    assert all(len(taken_or_not) == 1 for taken_or_not in by_sender.values()), by_sender
     first = Processor(pipeline, SystemClock(), workers=0, batch=2, part=(0, 2))
-    assert first.drain(None) == len([i for i in ids if i % 2 == 0])
-    assert processed_ids(pipeline) == set(ids)
-    assert incident_raw_ids(pipeline) == ids  # one incident each: nothing doubled
+    assert first.drain(None) == len(stored) - taken
+    assert processed_ids(pipeline) == set(stored)
+    assert incident_raw_ids(pipeline) == sorted(stored)  # one incident each: nothing doubled
 
 
 def test_r29_two_processors_draining_at_once_process_every_message_once(
@@ -69,7 +96,7 @@ def test_r29_two_processors_draining_at_once_process_every_message_once(
     if database_url.startswith("sqlite"):
         pytest.skip(PG_ONLY)
     pipeline = Pipeline(load_config(None, env={}), sessions)
-    store(pipeline, 40)
+    store_from(pipeline, [f"u{n}@example.co.jp" for n in range(40)])
     processors = [
         Processor(pipeline, SystemClock(), workers=0, batch=5, part=(k, 2)) for k in range(2)
     ]
