@@ -40,7 +40,14 @@ def test_r29_status_incidents_and_held_json(cli) -> None:
         "held": 1,
         "ignored": 0,
         "unprocessable": 0,
-        "outbox": {"pending": 2, "held": 0, "sent": 0, "failed": 0},
+        "outbox": {
+            "pending": 2,
+            "held": 0,
+            "sent": 0,
+            "failed": 0,
+            "awaiting_approval": 0,
+            "cancelled": 0,
+        },
         "suppressed": 0,
         "processor": {"alive": False, "heartbeat_age_s": None, "restarts": 0, "processes": 0},
     }

@@ -14,6 +14,7 @@ from intake import db
 from intake.models import OutboxMail
 from tests.daemon import Daemon
 from tests.mailmaker import FIELDS_BLOCK, make_mail
+from tests.test_daemon import status
 from tests.test_life import CUSTOMER, STAFF, relayed_desk, send, sink  # noqa: F401 - the relay fixture
 
 HOLD_SECONDS = 10  # long enough for #cancel to be processed first, short for a test
@@ -62,6 +63,7 @@ def test_hold_cancel_by_mail_through_the_daemon_never_reaches_the_relay(
         ).all()
     engine.dispose()
     assert states == ["cancelled", "sent"]
+    assert status(desk)["outbox"]["cancelled"] == 1  # `uketsuke status --json` counts it
 
 
 SENIOR = "kato@example.jp"
@@ -95,6 +97,7 @@ def test_approval_by_mail_through_the_daemon_approve_then_return(
         reply(notify, STAFF, "山田様\n\n一つ目の回答です。")
         request = capture.wait_for(lambda r, m: r == [SENIOR] and "承認依頼" in m["Subject"])
         assert "一つ目の回答です。" in request.get_content()
+        assert status(desk)["outbox"]["awaiting_approval"] == 1  # the answer, not yet passed
         reply(request, SENIOR, "#approve")
         capture.wait_for(lambda r, m: r == [CUSTOMER] and "一つ目の回答" in m.get_content())
 

@@ -179,6 +179,7 @@ def status_counts(session: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from intake.models import AuditEntry, Incident, OutboxMail, RawMessage
+    from intake.states import OutboxState
     from responder.acks import SUPPRESSED
 
     raw = dict(
@@ -193,7 +194,9 @@ def status_counts(session: Any) -> dict[str, Any]:
         "held": raw.get("held", 0),
         "ignored": raw.get("ignored", 0),
         "unprocessable": raw.get("unprocessable", 0),
-        "outbox": {k: outbox.get(k, 0) for k in ("pending", "held", "sent", "failed")},
+        # Every state, so that a staff answer waiting for its approver, or taken back within
+        # its hold, is counted too (docs/operations.md, "Monitoring").
+        "outbox": {state.value: outbox.get(state, 0) for state in OutboxState},
         # R27: automatic mails held back by the hourly limit (each one in the audit log)
         "suppressed": session.scalar(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == SUPPRESSED)
