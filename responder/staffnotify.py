@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.desk import is_away
 from intake.fieldnames import stated_fields
 from intake.incidents import Accepted, item_text
 from intake.incidenttag import incident_tag
@@ -27,6 +28,7 @@ from intake.labels import (
     CHANNEL_LABELS,
     FLAG_LABELS,
     TIMER_LABELS,
+    ja_day,
     ja_short_time,
     ja_time,
     label,
@@ -161,7 +163,8 @@ def notify_staff(
     under each member's first one (``responder.notifylinks``)."""
     if recipients is None:
         recipients = staff_recipients(session, config, incident.profile)
-    recipients = for_assignee(recipients, incident)
+    everyone, today = recipients, to_tokyo(now).date()
+    recipients = for_assignee(everyone, incident, today)
     if not recipients:
         return 0
     terms = config.profile(incident.profile)
@@ -181,13 +184,14 @@ def notify_staff(
         "fields": stated_fields(incident.fields),
         "reply_address": incident.reply_address,
         "flags": labels_of(FLAG_LABELS, list(incident.flags)),
-        "timers": _timers(session, incident, to_tokyo(now).date()),
+        "timers": _timers(session, incident, today),
         "due": ja_short_time(incident.response_due) if incident.response_due else None,
         "text": text,
         "dashboard_url": dashboard_url(config, incident.id),
         "attachments": attachment_lines(attachments),
         "linked": linked_incident(session, config, incident),
-        "assignee": _assignee_name(recipients, incident),
+        "assignee": _assignee_name(everyone, incident),
+        "assignee_away_until": _away_until(everyone, incident, today),
     }
     first = first_notifications(session, incident.id) if follow_up else {}
     for recipient in recipients:
@@ -221,12 +225,32 @@ def notify_staff(
     return len(recipients)
 
 
-def for_assignee(recipients: list[StaffRecipient], incident: Incident) -> list[StaffRecipient]:
+def for_assignee(
+    recipients: list[StaffRecipient], incident: Incident, today: date
+) -> list[StaffRecipient]:
     """An assigned incident is mailed to its assignee only; an unassigned one (or one whose
-    assignee is no longer an active account of the profile) to every staff member."""
+    assignee is no longer an active account of the profile) to every staff member. While the
+    assignee is away (``uketsuke staff away``), to every staff member who is not: a customer's
+    follow-up must not wait unread for someone's return (docs/staff.md)."""
     assignee = (incident.assignee or "").lower()
     mine = [r for r in recipients if assignee and r.address.lower() == assignee]
+    if mine and _assignee_account_away(mine, today):
+        present = [r for r in recipients if r.account is None or not is_away(r.account, today)]
+        return present or recipients
     return mine or recipients
+
+
+def _assignee_account_away(mine: list[StaffRecipient], today: date) -> bool:
+    return any(r.account is not None and is_away(r.account, today) for r in mine)
+
+
+def _away_until(recipients: list[StaffRecipient], incident: Incident, today: date) -> str | None:
+    """``12月8日（火）`` while the incident's assignee is away (through that day), else None."""
+    assignee = (incident.assignee or "").lower()
+    for r in recipients:
+        if r.account is not None and r.address.lower() == assignee and is_away(r.account, today):
+            return ja_day(r.account.away_until) if r.account.away_until else None
+    return None
 
 
 def _assignee_name(recipients: list[StaffRecipient], incident: Incident) -> str:

@@ -230,6 +230,35 @@ def test_follow_up_of_an_incident_whose_assignee_left_goes_to_every_staff_member
     assert _incident(sessions, number).assignee == SUZUKI  # kept until someone reassigns it
 
 
+def test_follow_up_while_the_assignee_is_away_goes_to_every_member_present(
+    config, sessions
+) -> None:
+    """A customer's follow-up must not wait unread for the assignee's return: while the
+    assignee is away (through ``away_until``), every staff member who is not is told, and the
+    notice says why; once back, the assignee alone again."""
+    _desk(sessions, SATO, SUZUKI, TANAKA, away={SUZUKI: date(2026, 11, 27)})  # OPEN is 11-24
+    pipeline = Pipeline(config, sessions)
+    number = _inquiry(pipeline)
+    _answer(pipeline, _notice(sessions, number, SATO), "#assign suzuki@example.jp", 2)
+    assert _incident(sessions, number).assignee == SUZUKI
+    before = len([m for m in outbox(sessions, "staff_notify") if m.incident_id == number])
+    _follow_up(pipeline, number, 10)
+    notices = [m for m in outbox(sessions, "staff_notify") if m.incident_id == number][before:]
+    assert sorted(m.recipients[0] for m in notices) == [SATO, TANAKA]
+    text = parsed(notices[0]).get_content()
+    away = "（11月27日（金）まで不在のため、皆さんにお知らせしています）"
+    assert f"\n■ 担当: 鈴木 一郎さん{away}\n" in text
+    assert "\n■ 受付経路: " in text  # the next line stays a line of its own
+    with sessions.begin() as session:
+        session.scalars(select(StaffUser).where(StaffUser.email == SUZUKI)).one().away_until = (
+            date(2026, 11, 23)  # back: away through the day before
+        )
+    _follow_up(pipeline, number, 20)
+    notices = [m for m in outbox(sessions, "staff_notify") if m.incident_id == number]
+    assert notices[-1].recipients == [SUZUKI] and notices[-2].recipients != [SUZUKI]
+    assert "不在" not in parsed(notices[-1]).get_content()
+
+
 def test_collision_an_answer_of_canned_alone_is_an_answer_too(pipeline, sessions) -> None:
     """``#canned NAME`` with no words of one's own is still an answer: refused when someone
     else answered first, and the staff_collision mail shows the #canned line."""

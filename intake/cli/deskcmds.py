@@ -22,7 +22,9 @@ def add_incident_parsers(actions: Any, add_config_option: Any) -> None:
 
 
 def add_staff_parsers(actions: Any, add_config_option: Any) -> None:
-    away = actions.add_parser("away", help="mark a staff member away (round robin skips them)")
+    away = actions.add_parser(
+        "away", help="mark a staff member away (round robin skips them; the rest are told)"
+    )
     add_config_option(away)
     away.add_argument("email")
     away.add_argument("--until", metavar="DATE", help="the last day away (YYYY-MM-DD)")
