@@ -93,6 +93,32 @@ def test_r20_reply_errors_send_nothing(desk: Cli, database_url: str, tmp_path) -
     assert rows(database_url, "answer") == []
 
 
+def test_r20_reply_from_the_command_line_refuses_a_second_answer_unless_forced(
+    desk: Cli, database_url: str, tmp_path
+) -> None:
+    """No double answers from the command line: once someone else answered after the customer's
+    latest message, an answer is refused (one line, exit 2, nothing sent) unless forced; a note
+    is not an answer."""
+    assert desk("staff", "add", "鈴木 一郎", "suzuki@example.jp").returncode == 0
+    answer = tmp_path / "answer.txt"
+
+    def reply(staff: str, text: str, *extra: str):  # noqa: ANN202
+        answer.write_text(text, encoding="utf-8")
+        return desk("incidents", "reply", "1", "--from", staff, "--file", str(answer), *extra)
+
+    assert reply("sato@example.jp", "再起動してください。").returncode == 0
+    second = reply("suzuki@example.jp", "キャッシュを消してください。")
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.startswith("uketsuke: nothing sent: sato@example.jp answered #1 at ")
+    assert second.stderr.endswith(" (Japan time), after the customer's latest message; --force "
+                                  "sends it anyway\n")
+    assert len(rows(database_url, "answer")) == 1
+    assert reply("suzuki@example.jp", "#note\n社内メモです。").returncode == 0  # not an answer
+    assert reply("suzuki@example.jp", "#force\nキャッシュを消してください。").returncode == 0
+    assert reply("sato@example.jp", "もう一度。", "--force").returncode == 0
+    assert len(rows(database_url, "answer")) == 3
+
+
 def test_r17_close_from_the_command_line_tells_the_customer_once(
     desk: Cli, database_url: str
 ) -> None:

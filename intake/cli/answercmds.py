@@ -25,6 +25,11 @@ def add_parsers(actions: argparse._SubParsersAction, add_config_option) -> None:
     reply.add_argument(
         "--file", required=True, metavar="ANSWER.txt", help="the answer (UTF-8; - for stdin)"
     )
+    reply.add_argument(
+        "--force",
+        action="store_true",
+        help="send even though someone else answered or took the incident (as #force)",
+    )
     reply.set_defaults(handler=run_reply)
     close = actions.add_parser("close", help="close an incident; the customer is told (R17)")
     add_config_option(close)
@@ -82,11 +87,46 @@ def run_reply(args: argparse.Namespace) -> int:
         if member.profiles and incident.profile not in member.profiles:
             raise CliError(f"{member.email} does not work for profile {incident.profile}")
         try:
-            done = act(session, config, incident, member, parse_answer(text), now)
+            answer = parse_answer(text)
+        except CommandError as exc:
+            raise CliError(f"nothing sent: {exc}") from None
+        if not (args.force or answer.force):
+            _refuse_a_second_answer(session, incident, member, answer)
+        try:
+            done = act(session, config, incident, member, answer, now)
         except CommandError as exc:
             raise CliError(f"nothing sent: {exc}") from None
     print(f"incident #{args.number}: {', '.join(done)}")
     return 0
+
+
+def _refuse_a_second_answer(session, incident, member, answer) -> None:  # noqa: ANN001
+    """No double answers from the command line either (docs/staff.md, "担当と二重対応防止"):
+    an answer is refused when someone else answered the incident after the customer's latest
+    message; ``--force`` (or ``#force``) sends it anyway. Notes and splits are not answers. (An
+    assignment alone does not refuse it here: a command line has no moment it was opened, and
+    a round-robin assignment comes with the message itself.)"""
+    from sqlalchemy import func, select
+
+    from intake.collision import collision_since
+    from intake.models import IncidentMessage
+    from scheduler.calendar import to_tokyo
+
+    if not (answer.text or answer.canned) or answer.note or answer.split:
+        return
+    since = session.scalar(
+        select(func.max(IncidentMessage.created_at)).where(
+            IncidentMessage.incident_id == incident.id, IncidentMessage.direction == "in"
+        )
+    )
+    found = collision_since(session, incident, member.email, since or incident.created_at)
+    if found is None or found.assigned:
+        return
+    at = to_tokyo(found.at).strftime("%Y-%m-%d %H:%M")
+    raise CliError(
+        f"nothing sent: {found.by} answered #{incident.id} at {at} (Japan time), after the "
+        "customer's latest message; --force sends it anyway"
+    )
 
 
 def run_close(args: argparse.Namespace) -> int:
