@@ -234,14 +234,10 @@ def for_assignee(
     follow-up must not wait unread for someone's return (docs/staff.md)."""
     assignee = (incident.assignee or "").lower()
     mine = [r for r in recipients if assignee and r.address.lower() == assignee]
-    if mine and _assignee_account_away(mine, today):
+    if any(r.account is not None and is_away(r.account, today) for r in mine):
         present = [r for r in recipients if r.account is None or not is_away(r.account, today)]
         return present or recipients
     return mine or recipients
-
-
-def _assignee_account_away(mine: list[StaffRecipient], today: date) -> bool:
-    return any(r.account is not None and is_away(r.account, today) for r in mine)
 
 
 def _away_until(recipients: list[StaffRecipient], incident: Incident, today: date) -> str | None:

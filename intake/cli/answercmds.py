@@ -28,7 +28,7 @@ def add_parsers(actions: argparse._SubParsersAction, add_config_option) -> None:
     reply.add_argument(
         "--force",
         action="store_true",
-        help="send even though someone else answered or took the incident (as #force)",
+        help="send even though someone else answered since the customer's latest message",
     )
     reply.set_defaults(handler=run_reply)
     close = actions.add_parser("close", help="close an incident; the customer is told (R17)")
