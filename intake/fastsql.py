@@ -162,7 +162,7 @@ def _execute(
     inside a write-behind scope (``intake.writebehind``), else run at once."""
     fairy = connection.connection  # the transaction's DBAPI connection (begun by the caller)
     # Not read: queued if a write-behind scope is open. Read: sent with whatever is queued.
-    queued = queue_for(fairy, start=not read) is not None and not read
+    queued = not read and queue_for(fairy) is not None
     cursor = fairy.cursor()
     try:
         with _errors(connection, sql, cursor):

@@ -129,11 +129,6 @@ class ProcessorProcess:
         self.restarts = 0
         self._recent: deque[float] = deque()
 
-    @property
-    def link(self) -> ProcessorLink:
-        """The first processor's link (the one that runs the scheduler)."""
-        return self.slots[0].link
-
     def _spawn(self, slot: _Slot, first_of_run: bool) -> None:
         slot.link.reset_heartbeat()
         slot.started_at = time.monotonic()
@@ -180,7 +175,7 @@ class ProcessorProcess:
         """Called every second by the daemon: restart a dead or stalled processor. Raises
         :class:`GaveUp` after more than MAX_RESTARTS restarts within the window (all
         processors counted together)."""
-        if self.link.stopping.is_set():
+        if self.slots[0].link.stopping.is_set():  # stop() sets every processor's flag
             return
         for slot in self.slots:
             if slot.process is not None:

@@ -85,6 +85,12 @@ class StaffAnswer:
     def has_attachments(self) -> bool:
         return bool(self.attachments)
 
+    @property
+    def answers_customer(self) -> bool:
+        """Words for the customer (its own, or ``#canned`` alone): what the double-answer
+        check looks at. Notes and splits are not answers."""
+        return bool(self.text or self.canned) and not (self.note or self.split)
+
 
 def parse_answer(body: str, marker: str | None = None) -> StaffAnswer:
     """The commands on the first lines and the answer below them, the notification cut."""

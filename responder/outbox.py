@@ -90,9 +90,14 @@ def queue_bytes(
     _INSERT_OUTBOX.run(session.connection(), values)
 
 
+def _hour_of(recipient: str, now: datetime) -> dict[str, Any]:
+    """R27's count's values: the recipient, and the hour before ``now``."""
+    return {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
+
+
 def automatic_mails_in_last_hour(session: Session, recipient: str, now: datetime) -> int:
     """R27: how many automatic mails this recipient got in the hour before ``now``."""
-    values = {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
+    values = _hour_of(recipient, now)
     ahead: dict[tuple[str, datetime], Pending] | None = session.info.get(_AHEAD)
     sent = ahead.pop((values["recipient"], values["since"]), None) if ahead else None
     if sent is not None:
@@ -108,7 +113,7 @@ def count_ahead(session: Session, recipient: str, now: datetime) -> Iterator[Non
     (``intake.accept`` sends it before the incidents' INSERTs, whose numbers the acknowledgment
     needs). An automatic mail queued for the recipient meanwhile makes the count stale: it is
     dropped (:func:`queue_bytes`) and counted again."""
-    values = {"recipient": recipient.lower(), "since": now - timedelta(hours=1)}
+    values = _hour_of(recipient, now)
     ahead = session.info.setdefault(_AHEAD, {})
     ahead[(values["recipient"], values["since"])] = _COUNT_AUTOMATIC.send(
         session.connection(), values

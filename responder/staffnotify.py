@@ -163,8 +163,9 @@ def notify_staff(
     under each member's first one (``responder.notifylinks``)."""
     if recipients is None:
         recipients = staff_recipients(session, config, incident.profile)
-    everyone, today = recipients, to_tokyo(now).date()
-    recipients = for_assignee(everyone, incident, today)
+    today = to_tokyo(now).date()
+    assignee = _assignee(recipients, incident)
+    recipients = for_assignee(recipients, incident, today)
     if not recipients:
         return 0
     terms = config.profile(incident.profile)
@@ -190,8 +191,8 @@ def notify_staff(
         "dashboard_url": dashboard_url(config, incident.id),
         "attachments": attachment_lines(attachments),
         "linked": linked_incident(session, config, incident),
-        "assignee": _assignee_name(everyone, incident),
-        "assignee_away_until": _away_until(everyone, incident, today),
+        "assignee": assignee.account.name if assignee else incident.assignee or "",
+        "assignee_away_until": _away_until(assignee, today),
     }
     first = first_notifications(session, incident.id) if follow_up else {}
     for recipient in recipients:
@@ -234,25 +235,25 @@ def for_assignee(
     follow-up must not wait unread for someone's return (docs/staff.md)."""
     assignee = (incident.assignee or "").lower()
     mine = [r for r in recipients if assignee and r.address.lower() == assignee]
-    if any(r.account is not None and is_away(r.account, today) for r in mine):
+    if _away_until(_assignee(mine, incident), today) is not None:
         present = [r for r in recipients if r.account is None or not is_away(r.account, today)]
         return present or recipients
     return mine or recipients
 
 
-def _away_until(recipients: list[StaffRecipient], incident: Incident, today: date) -> str | None:
-    """``12月8日（火）`` while the incident's assignee is away (through that day), else None."""
+def _assignee(recipients: list[StaffRecipient], incident: Incident) -> StaffRecipient | None:
+    """The recipient with an account who is the incident's assignee, if any."""
     assignee = (incident.assignee or "").lower()
-    for r in recipients:
-        if r.account is not None and r.address.lower() == assignee and is_away(r.account, today):
-            return ja_day(r.account.away_until) if r.account.away_until else None
-    return None
+    found = [r for r in recipients if r.account and assignee and r.address.lower() == assignee]
+    return found[0] if found else None
 
 
-def _assignee_name(recipients: list[StaffRecipient], incident: Incident) -> str:
-    assignee = (incident.assignee or "").lower()
-    found = [r.account.name for r in recipients if r.account and r.address.lower() == assignee]
-    return found[0] if found else incident.assignee or ""
+def _away_until(assignee: StaffRecipient | None, today: date) -> str | None:
+    """``12月8日（火）`` while the assignee is away (through that day), else None."""
+    account = assignee.account if assignee else None
+    if account is None or account.away_until is None or not is_away(account, today):
+        return None
+    return ja_day(account.away_until)
 
 
 def _timers(session: Session, incident: Incident, today: date) -> list[str]:

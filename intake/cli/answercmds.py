@@ -112,7 +112,7 @@ def _refuse_a_second_answer(session, incident, member, answer) -> None:  # noqa:
     from intake.models import IncidentMessage
     from scheduler.calendar import to_tokyo
 
-    if not (answer.text or answer.canned) or answer.note or answer.split:
+    if not answer.answers_customer:
         return
     since = session.scalar(
         select(func.max(IncidentMessage.created_at)).where(

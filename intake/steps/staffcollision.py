@@ -21,7 +21,7 @@ def check_collision(
 ) -> None:
     """Raise :class:`Processed` (nothing acted on) when someone else answered or took the incident
     since the notification this answer replies to; return when the answer may go."""
-    if answer.force or not (answer.text or answer.canned) or answer.note or answer.split:
+    if answer.force or not answer.answers_customer:
         return  # an answer of #canned alone is an answer too (filled in later, by act)
     ids = [i for i in [ctx.message.in_reply_to, *ctx.message.references] if i]
     since = notified_at(ctx.session, incident, member.email, ids)
