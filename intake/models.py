@@ -120,7 +120,6 @@ class RawMessage(Base):
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))  # first in uq_raw_messages_content
     size: Mapped[int] = mapped_column(BigInteger)
-    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: kept in the spool file
     spool: Mapped[str | None] = mapped_column(String(128))  # file name under $UKETSUKE_HOME/spool
     state: Mapped[str] = mapped_column(String(16), default=RawState.RECEIVED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -130,6 +129,36 @@ class RawMessage(Base):
     not_before: Mapped[datetime | None]
     # R26: the raw bytes of a closed incident's mail were removed after keep_raw_mail_days.
     purged_at: Mapped[datetime | None]
+    # The bytes themselves, in their own table (None: kept in the spool file, or purged);
+    # loaded with the row, as a column would be (the processor's batches load them only if a
+    # step needs them: intake.pipeline).
+    raw_bytes: Mapped[RawBytes | None] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def data(self) -> bytes | None:
+        """The raw bytes kept in the database (None: in the spool file, or purged)."""
+        return self.raw_bytes.data if self.raw_bytes is not None else None
+
+    @data.setter
+    def data(self, value: bytes | None) -> None:
+        self.raw_bytes = RawBytes(data=value) if value is not None else None
+
+
+class RawBytes(Base):
+    """A raw message's bytes, apart from its row: written once by the door that stored them
+    and never rewritten. The raw row's state changes (attempt, processed) then rewrite a small
+    row; on SQLite a row whose size changes is written out whole, its overflow pages included,
+    and these bytes were most of what the processor wrote (docs/benchmarks.md, "Raw bytes in
+    their own table")."""
+
+    __tablename__ = "raw_bytes"
+
+    raw_message_id: Mapped[int] = mapped_column(
+        ForeignKey("raw_messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Inquiry(Base):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from intake.accept import accept
 from intake.channels.fax import FaxReading
@@ -158,7 +158,7 @@ class Pipeline:
             if not batch.again:
                 query = query.where(due(batch.now))
             if batch.parsed:  # parsed elsewhere: the bytes are loaded only if a step needs them
-                query = query.options(defer(RawMessage.data))
+                query = query.options(lazyload(RawMessage.raw_bytes))
             raws = session.scalars(
                 query.order_by(RawMessage.id).with_for_update(skip_locked=True)
             ).all()

@@ -31,7 +31,7 @@ from intake.checkpointer import WalCheckpointer
 from intake.config import Config
 from intake.intakefirst import Turns
 from intake.mail.parse import ParsedMessage
-from intake.models import RawMessage, RawState
+from intake.models import RawBytes, RawMessage, RawState
 from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
 from intake.pipeline import BATCH, Pipeline, due
 from intake.processor_link import DoorActivity, ProcessorLink
@@ -104,7 +104,8 @@ class Processor:
         return self.turns.over()
 
     def _next_batch(self, after: int) -> list[Fetched]:
-        query = select(RawMessage.id, RawMessage.data, RawMessage.spool, RawMessage.attempts)
+        query = select(RawMessage.id, RawBytes.data, RawMessage.spool, RawMessage.attempts)
+        query = query.select_from(RawMessage).outerjoin(RawBytes)
         query = query.where(due(self.clock.now()), RawMessage.id > after)
         mine, count = self.part
         if count > 1:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.models import RawMessage, RawState
+from intake.models import RawBytes, RawMessage, RawState
 from intake.spool import SPOOL_THRESHOLD, SpooledData, spool_bytes
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^<>\s]{1,900}>)", re.IGNORECASE | re.MULTILINE)
@@ -151,7 +151,7 @@ def _insert_at_once(
     """The whole batch in one INSERT; None when a unique index refused a copy (nothing stored)."""
     try:
         with _transaction(sessions, connection) as writing:
-            return [Stored(row_id, False) for (row_id,) in writing.execute(_INSERT_RAW, rows)]
+            return [Stored(row_id, False) for row_id in _insert(writing, rows)]
     except IntegrityError:
         return None  # a copy is stored already, or twice in this batch: look first
 
@@ -171,10 +171,27 @@ def _insert_new(
         # lock is held for as short a time as the batch allows.
         known = _known(writing, items, prepared)
         results, fresh_rows = _sort_out_copies(known, items, rows)
-        ids = (
-            [row_id for (row_id,) in writing.execute(_INSERT_RAW, fresh_rows)] if fresh_rows else []
-        )
+        ids = _insert(writing, fresh_rows) if fresh_rows else []
     return _with_new_ids(results, ids)
+
+
+def _insert(writing: Connection, rows: list[dict]) -> list[int]:
+    """The raw rows, then their bytes in ``raw_bytes`` (none for a message in the spool):
+    two multi-row INSERTs. Returns the new ids in the order of ``rows``."""
+    ids = [
+        row_id
+        for (row_id,) in writing.execute(
+            _INSERT_RAW, [{k: v for k, v in row.items() if k != "data"} for row in rows]
+        )
+    ]
+    data = [
+        {"raw_message_id": row_id, "data": row["data"]}
+        for row_id, row in zip(ids, rows, strict=True)
+        if row["data"] is not None
+    ]
+    if data:
+        writing.execute(_INSERT_BYTES, data)
+    return ids
 
 
 def _sort_out_copies(
@@ -230,7 +247,7 @@ def _row(
         "message_id": message_id,
         "content_hash": digest,
         "size": size,
-        "data": row_data,
+        "data": row_data,  # into raw_bytes (_insert)
         "spool": spool_name,
         "state": RawState.RECEIVED.value,
         "attempts": 0,
@@ -258,6 +275,7 @@ def store_one(sessions: sessionmaker[Session], item: Incoming, spool: Path | Non
 
 _RAW = RawMessage.__table__
 _INSERT_RAW = insert(_RAW).returning(_RAW.c.id, sort_by_parameter_order=True)
+_INSERT_BYTES = insert(RawBytes.__table__)
 _BY_SOURCE = select(_RAW.c.id).where(_RAW.c.source_key == bindparam("source_key"))
 _BY_SOURCES = select(_RAW.c.id, _RAW.c.source_key).where(
     _RAW.c.source_key.in_(bindparam("keys", expanding=True))

@@ -2,7 +2,7 @@
 
 Customers' information serves their support only (R26), so a desk may choose to drop the raw
 bytes of mail once the incidents they belong to have been closed long enough. What goes is the
-raw message only (the row's ``data`` and its spool file); the row stays with its hash, size,
+raw message only (its ``raw_bytes`` row and its spool file); the row stays with its hash, size,
 Message-ID and ``purged_at``, as do the incidents and their thread bodies, so reports, threading
 (R19) and duplicate detection (R29) work as before.
 
@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.audit import audit
 from intake.config import Config
 from intake.db import read_sessions
-from intake.models import AnswerFile, Incident, IncidentMessage, Inquiry, RawMessage, RawState
+from intake.models import (
+    AnswerFile,
+    Incident,
+    IncidentMessage,
+    Inquiry,
+    RawBytes,
+    RawMessage,
+    RawState,
+)
 from intake.spool import spool_dir
 from intake.states import IncidentState
 
@@ -71,10 +79,12 @@ def purge_raw_mail(sessions: sessionmaker[Session], config: Config, now: datetim
                 session.scalars(
                     update(RawMessage)
                     .where(RawMessage.id.in_(list(found)), RawMessage.purged_at.is_(None))
-                    .values(data=None, spool=None, purged_at=now)
+                    .values(spool=None, purged_at=now)
                     .returning(RawMessage.id)
                 )
             )
+            if ids:
+                session.execute(delete(RawBytes).where(RawBytes.raw_message_id.in_(ids)))
             names = {found[i] for i in ids if found[i]}
             if names:
                 names -= set(

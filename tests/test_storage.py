@@ -9,7 +9,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, insert, select
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from intake import db
 from intake.models import Base, Customer, OutboxMail, RawMessage, in_models
@@ -199,22 +200,71 @@ def test_r29_a_fresh_batch_is_one_insert_and_a_copy_is_still_found(sessions) -> 
 
 def test_raw_bytes_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
     """Migration 0003: PostgreSQL keeps raw mail out of line without pglz (the SMTP door's
-    commit no longer compresses); downgrading restores the default. SQLite: nothing to do."""
+    commit no longer compresses); migration 0020 keeps it so in ``raw_bytes``; downgrading
+    below 0003 restores the default. SQLite: nothing to do."""
     engine = db.make_engine(database_url)
     db.upgrade(engine)
-    storage = (
-        "SELECT attstorage FROM pg_attribute"
-        " WHERE attrelid = 'raw_messages'::regclass AND attname = 'data'"
-    )
-    if engine.dialect.name == "postgresql":
+
+    def storage(table: str) -> str:
         with engine.connect() as connection:
-            assert connection.exec_driver_sql(storage).scalar() == "e"  # EXTERNAL
+            return str(
+                connection.exec_driver_sql(
+                    "SELECT attstorage FROM pg_attribute"
+                    f" WHERE attrelid = '{table}'::regclass AND attname = 'data'"
+                ).scalar()
+            )
+
+    postgresql = engine.dialect.name == "postgresql"
+    if postgresql:
+        assert storage("raw_bytes") == "e"  # EXTERNAL
+    command.downgrade(db.alembic_config(engine), "0019")
+    if postgresql:
+        assert storage("raw_messages") == "e"  # the column is back, as 0003 left it
     command.downgrade(db.alembic_config(engine), "0002")
     assert db.current_revision(engine) == "0002"
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            assert connection.exec_driver_sql(storage).scalar() == "x"  # EXTENDED, the default
+    if postgresql:
+        assert storage("raw_messages") == "x"  # EXTENDED, the default
     assert db.upgrade(engine) not in (None, "0002")
+    engine.dispose()
+
+
+def test_raw_bytes_move_to_their_own_table_and_back(database_url: str) -> None:
+    """Migration 0020 moves each stored message's bytes into ``raw_bytes`` (a spooled one has
+    none) and drops the column in place, on a database in use; its downgrade puts them back."""
+    engine = db.make_engine(database_url)
+    command.upgrade(db.alembic_config(engine), "0019")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO raw_messages (id, channel, received_at, envelope_to, content_hash,"
+                " size, data, spool, state, attempts) VALUES"
+                " (1, 'smtp', '2026-12-05 01:00:00+00', '[]', 'h', 5, :data, NULL, 'received', 0),"
+                " (2, 'smtp', '2026-12-05 01:00:00+00', '[]', 'i', 9, NULL, 'f.eml', 'received', 0)"
+            ).bindparams(bindparam("data", type_=LargeBinary)),
+            {"data": b"hello"},
+        )
+        # A row referring to it: the move must not copy, drop and rename raw_messages (on
+        # SQLite the drop would delete the rows first, which this reference forbids).
+        connection.execute(
+            text(
+                "INSERT INTO inquiries (raw_message_id, profile, channel, state, fields, missing,"
+                " created_at) VALUES (1, 'helpdesk', 'smtp', 'held', '{}', '[]',"
+                " '2026-12-05 01:00:00+00')"
+            )
+        )
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        moved = connection.exec_driver_sql("SELECT raw_message_id, data FROM raw_bytes").all()
+        columns = {c["name"] for c in sa_inspect(connection).get_columns("raw_messages")}
+    assert [(row[0], bytes(row[1])) for row in moved] == [(1, b"hello")]
+    assert "data" not in columns
+    command.downgrade(db.alembic_config(engine), "0019")
+    with engine.connect() as connection:
+        back = connection.exec_driver_sql("SELECT id, data FROM raw_messages ORDER BY id").all()
+    assert [(row[0], bytes(row[1]) if row[1] is not None else None) for row in back] == [
+        (1, b"hello"),
+        (2, None),
+    ]
     engine.dispose()
 
 
@@ -262,7 +312,6 @@ def test_r29_one_mail_stored_by_two_doors_at_once_is_one_row(sessions) -> None:
             "message_id": header_message_id(data),
             "content_hash": content_hash(data),
             "size": len(data),
-            "data": data,
             "state": "received",
             "attempts": 0,
             "received_at": datetime.now(UTC),
@@ -286,7 +335,6 @@ def test_r18_a_follow_up_finds_its_incidents_auto_close_timer_by_index(engine) -
     """A follow-up cancels its incident's pending auto-close timer (R18): the look-up goes
     through the incident's own timers, not through every pending timer of the desk (which grew
     with every open incident: 15 % of the processor's time on a backlog of 4,000)."""
-    from sqlalchemy import text
 
     from intake.incidents import _CANCEL_AUTO_CLOSE
 
