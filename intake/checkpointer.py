@@ -4,17 +4,23 @@ The daemon's commits never checkpoint (``db.make_engine(autocheckpoint=False)``:
 a writer's turn before a 250). The processor process runs this thread instead: every
 ``interval`` seconds a PASSIVE checkpoint, which neither waits for nor blocks writers and
 readers. In a thread, SQLite's page copying and file sync (the GIL is released around them)
-overlap the processor's work instead of pausing it between turns. Other databases: no thread.
+overlap the processor's work instead of pausing it between turns. While the doors are busy it
+waits (intake first: ``intake.intakefirst.checkpoint_may_run``), a few seconds at most: its
+copying and syncing took the cores and the disk from the doors' commits. Other databases: no
+thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import Engine
 
 from intake import db
+from intake.intakefirst import checkpoint_may_run
+from intake.processor_link import DoorActivity
 
 log = logging.getLogger("uketsuke.processor")
 
@@ -22,9 +28,15 @@ CHECKPOINT_SECONDS = 0.5
 
 
 class WalCheckpointer:
-    def __init__(self, engine: Engine, interval: float = CHECKPOINT_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        interval: float = CHECKPOINT_SECONDS,
+        doors: DoorActivity | None = None,
+    ) -> None:
         self.engine = engine
         self.interval = interval
+        self.doors = doors
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.done = 0  # checkpoints run (the tests read it)
@@ -36,8 +48,11 @@ class WalCheckpointer:
         return self
 
     def _run(self) -> None:
+        since = time.monotonic()  # the last checkpoint
         while not self._stop.wait(self.interval):
-            self.once()
+            if checkpoint_may_run(self.doors, time.monotonic() - since - self.interval):
+                self.once()
+                since = time.monotonic()
         self.once()  # the last one at stop: the file is whole for a backup or a copy
 
     def once(self) -> None:

@@ -256,7 +256,7 @@ class Processor:
         self.pool = self._new_pool()
         # SQLite: the WAL reaches the database file from a thread beside processing, also when
         # idle or failing (the doors' and the scheduler's writes grow it too).
-        checkpointer = WalCheckpointer(self.engine).start()
+        checkpointer = WalCheckpointer(self.engine, doors=self.doors).start()
         try:
             while not self.stopping.is_set():
                 self.beat()

@@ -246,3 +246,41 @@ def test_r19_the_idle_processor_wakes_when_a_waiting_reply_is_due(pipeline) -> N
     assert processor.idle_wait() == MIN_WAIT_SECONDS
     clock.at = now - timedelta(seconds=10)
     assert processor.idle_wait() == POLL_SECONDS
+
+
+class _Busy:
+    """Doors that stored mail a moment ago, whenever asked (a burst that never ends)."""
+
+    def quiet_for(self) -> float:
+        return 0.0
+
+
+def test_wal_checkpoint_waits_while_the_doors_are_busy_but_not_for_long() -> None:
+    """Intake first: the checkpoint's copying and syncing wait for a burst to end, at most
+    MAX_CHECKPOINT_DEFER_SECONDS; with quiet doors (or none) it runs when due."""
+    from intake.intakefirst import MAX_CHECKPOINT_DEFER_SECONDS, checkpoint_may_run
+
+    quiet = DoorActivity(get_context("spawn"))  # never stored: quiet
+    assert checkpoint_may_run(None, 0.0)
+    assert checkpoint_may_run(quiet, 0.0)
+    assert not checkpoint_may_run(_Busy(), 0.0)
+    assert not checkpoint_may_run(_Busy(), MAX_CHECKPOINT_DEFER_SECONDS - 0.01)
+    assert checkpoint_may_run(_Busy(), MAX_CHECKPOINT_DEFER_SECONDS)
+
+
+def test_wal_checkpointer_defers_for_busy_doors_then_runs(tmp_path, monkeypatch) -> None:
+    """The thread itself: with doors busy for ever it runs no checkpoint until the longest
+    wait has passed, then runs one anyway (the WAL never grows without end)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'u.db'}", autocheckpoint=False)
+    db.upgrade(engine)
+    monkeypatch.setattr("intake.intakefirst.MAX_CHECKPOINT_DEFER_SECONDS", 3600.0)
+    checkpointer = WalCheckpointer(engine, interval=0.01, doors=_Busy()).start()  # type: ignore[arg-type]
+    time.sleep(0.3)  # about 30 times due
+    assert checkpointer.done == 0
+    monkeypatch.setattr("intake.intakefirst.MAX_CHECKPOINT_DEFER_SECONDS", 0.05)
+    deadline = time.monotonic() + 30
+    while checkpointer.done == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    checkpointer.stop()
+    assert checkpointer.done >= 2  # at least one while the doors were busy, and the one at stop
+    engine.dispose()
