@@ -47,7 +47,7 @@ log = logging.getLogger("uketsuke.pipeline")
 
 # Messages a batch: each batch counts their attempts (one commit), reads the staff and the
 # registry, and commits its outcome once, rewriting the same index and table pages; 100 against
-# 50 drained a stored backlog 4-10 % faster (docs/benchmarks.md, "Batches of 100"). A door never
+# 50 drained a stored backlog 4-7 % faster (docs/benchmarks.md, "Batches of 100"). A door never
 # waits for a whole batch (Processor.should_yield).
 BATCH = 100
 _FINISH_RAW = Prebuilt(
