@@ -7,6 +7,7 @@ SQLAlchemy, no aiosmtpd, no OCR): the idle daemon's memory is the sum of its pro
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -29,7 +30,17 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def leave_stopping_to_the_daemon() -> None:
+    """Ctrl-C in a terminal (``make run``) and ``timeout`` signal the whole process group; the
+    daemon's own processes would die mid-batch with a traceback each. They ignore SIGINT and
+    SIGTERM instead: the main process tells them to stop and waits for them (its drain limit),
+    and kills what is stuck; systemd's unit signals the main process only (KillMode=mixed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def parse_worker_init(parent: int) -> None:
+    leave_stopping_to_the_daemon()
     exit_with_parent(parent)
     os.nice(PARSE_NICE)
 

@@ -32,7 +32,13 @@ from intake.config import Config
 from intake.intakefirst import Turns
 from intake.mail.parse import ParsedMessage
 from intake.models import RawBytes, RawMessage, RawState
-from intake.parse_worker import Fetched, exit_with_parent, parse_many, parse_worker_init
+from intake.parse_worker import (
+    Fetched,
+    exit_with_parent,
+    leave_stopping_to_the_daemon,
+    parse_many,
+    parse_worker_init,
+)
 from intake.pipeline import BATCH, Pipeline, due
 from intake.processor_link import DoorActivity, ProcessorLink
 from scheduler.clock import Clock, SystemClock
@@ -314,6 +320,7 @@ def run_processor_process(
     the scheduler ticking due rows (outbox, held-inquiry expiry) beside it. Ends when told to,
     or when the daemon is gone; exits 3 when its parse worker keeps dying (the daemon's
     supervisor restarts it, and counts)."""
+    leave_stopping_to_the_daemon()
     exit_with_parent(parent)
     logs.configure(level)
     engine = db.make_engine(config.effective_database_url, autocheckpoint=False)

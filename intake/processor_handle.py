@@ -240,10 +240,7 @@ class ProcessorProcess:
             if slot.process is None:
                 continue
             slot.process.join(max(0.0, deadline - time.monotonic()))
-            if slot.process.is_alive():
-                slot.process.terminate()
-                slot.process.join(5)
-            if slot.process.is_alive():
+            if slot.process.is_alive():  # stuck past the drain limit (it ignores SIGTERM)
                 slot.kill()
 
 

@@ -38,6 +38,7 @@ class Daemon:
         self.web_port = web_port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_env: dict[str, str] = {}
+        self.new_session = False  # its own process group, as a terminal's foreground job is
         self.log = home / "daemon.log"
         self._notify_dir = Path(tempfile.mkdtemp(prefix="uk-notify-"))
         self.notify_path = self._notify_dir / "notify.sock"
@@ -92,6 +93,7 @@ class Daemon:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.home,
+                start_new_session=self.new_session,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

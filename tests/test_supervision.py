@@ -306,3 +306,22 @@ def test_systemd_watchdog_is_fed_only_while_the_processor_beats(daemon) -> None:
         os.kill(processor, signal.SIGCONT)
     assert "WATCHDOG=1" in daemon.messages(5)
     assert daemon.terminate() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_whole_process_group_stops_the_daemon_quietly(
+    daemon: Daemon, signum: signal.Signals
+) -> None:
+    """Ctrl-C of ``make run`` in a terminal (SIGINT) and ``timeout`` (SIGTERM) signal the whole
+    process group: the processor and its parse worker leave the stop to the main process, which
+    drains them; no traceback, no leaked semaphore on the way out, exit 0."""
+    daemon.new_session = True
+    daemon.start()
+    daemon.wait_for_heartbeat()
+    assert daemon.process is not None
+    os.killpg(daemon.process.pid, signum)
+    assert daemon.process.wait(60) == 0
+    log = daemon.log.read_text(errors="replace")
+    assert f"signal {signum.name}: draining" in log
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log
+    assert "leaked" not in log
