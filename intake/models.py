@@ -25,6 +25,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+# The customer registry's tables are imported from here too (they live in their own module).
+from intake.customermodels import Customer as Customer
+from intake.customermodels import CustomerContact as CustomerContact
+from intake.customermodels import CustomerDomain as CustomerDomain
+from intake.customermodels import SupportContract as SupportContract
+
 # The declarative base and the UTC column type are imported from here too (re-exported).
 from intake.modelbase import NAMING as NAMING
 from intake.modelbase import Base as Base
@@ -33,69 +39,6 @@ from intake.modelbase import utcnow as utcnow
 
 # RawState is imported from here too (its enum moved to intake.states with the others).
 from intake.states import IncidentState, OutboxState, RawState
-
-
-class Customer(Base):
-    __tablename__ = "customers"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(64), unique=True)
-    company: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    domains: Mapped[list[CustomerDomain]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan"
-    )
-    contacts: Mapped[list[CustomerContact]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan"
-    )
-    contracts: Mapped[list[SupportContract]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan"
-    )
-
-
-class CustomerDomain(Base):
-    __tablename__ = "customer_domains"
-    __table_args__ = (UniqueConstraint("customer_id", "domain"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    domain: Mapped[str] = mapped_column(String(255), index=True)
-
-    customer: Mapped[Customer] = relationship(back_populates="domains")
-
-
-class CustomerContact(Base):
-    """A registered contact address: the only place answers and license keys go (R10, R15)."""
-
-    __tablename__ = "customer_contacts"
-    __table_args__ = (UniqueConstraint("customer_id", "email"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320), index=True)
-    name: Mapped[str | None] = mapped_column(String(255))
-
-    customer: Mapped[Customer] = relationship(back_populates="contacts")
-
-
-class SupportContract(Base):
-    """One support period of a customer for a product/profile (R24, R25, R4 quota)."""
-
-    __tablename__ = "support_contracts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    profile: Mapped[str] = mapped_column(String(64))
-    product: Mapped[str] = mapped_column(String(255), default="")
-    kind: Mapped[str] = mapped_column(String(32))
-    order_accepted: Mapped[date | None] = mapped_column(Date)
-    coverage_from: Mapped[date] = mapped_column(Date)
-    period_start: Mapped[date] = mapped_column(Date)
-    period_end: Mapped[date] = mapped_column(Date)
-    incident_quota: Mapped[int | None] = mapped_column(Integer)
-
-    customer: Mapped[Customer] = relationship(back_populates="contracts")
 
 
 class RawMessage(Base):
