@@ -164,8 +164,8 @@ class Config(Model):
         return problems + self._reference_problems() + self._processor_problems()
 
     def _processor_problems(self) -> list[str]:
-        count = getattr(self.intake, "processors", 0)
-        if isinstance(count, int) and count > 1 and self.is_sqlite:
+        count = self.intake.processors
+        if count > 1 and self.is_sqlite:
             return [
                 f"intake.processors: {count} processors need PostgreSQL "
                 "(SQLite takes one writer at a time: set 0 or 1)"
@@ -222,8 +222,8 @@ class Config(Model):
     @property
     def sqlite_path(self) -> Path | None:
         """The database file when the database is SQLite on a file (not ``:memory:``)."""
-        scheme, sep, rest = self.effective_database_url.partition("://")
-        if not sep or scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
+        _, sep, rest = self.effective_database_url.partition("://")
+        if not self.is_sqlite or not sep or not rest.startswith("/"):
             return None
         path = rest[1:].partition("?")[0]
         return Path(path) if path and path != ":memory:" else None

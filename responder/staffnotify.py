@@ -235,7 +235,8 @@ def for_assignee(
     follow-up must not wait unread for someone's return (docs/staff.md)."""
     assignee = (incident.assignee or "").lower()
     mine = [r for r in recipients if assignee and r.address.lower() == assignee]
-    if _away_until(_assignee(mine, incident), today) is not None:
+    member = _assignee(mine, incident)
+    if member is not None and member.account is not None and is_away(member.account, today):
         present = [r for r in recipients if r.account is None or not is_away(r.account, today)]
         return present or recipients
     return mine or recipients
@@ -252,7 +253,7 @@ def _away_until(assignee: StaffRecipient | None, today: date) -> str | None:
     """``12月8日（火）`` while the assignee is away (through that day), else None."""
     account = assignee.account if assignee else None
     if account is None or account.away_until is None or not is_away(account, today):
-        return None
+        return None  # (is_away says so too; the check tells the type checker)
     return ja_day(account.away_until)
 
 

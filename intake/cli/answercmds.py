@@ -11,8 +11,15 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from intake.cli.common import CliError, config_from, engine_from
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from intake.models import Incident, StaffUser
+    from intake.staffcommands import StaffAnswer
 
 MAX_ANSWER_BYTES = 1024 * 1024
 
@@ -100,26 +107,21 @@ def run_reply(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_a_second_answer(session, incident, member, answer) -> None:  # noqa: ANN001
+def _refuse_a_second_answer(
+    session: Session, incident: Incident, member: StaffUser, answer: StaffAnswer
+) -> None:
     """No double answers from the command line either (docs/staff.md, "担当と二重対応防止"):
     an answer is refused when someone else answered the incident after the customer's latest
     message; ``--force`` (or ``#force``) sends it anyway. Notes and splits are not answers. (An
     assignment alone does not refuse it here: a command line has no moment it was opened, and
     a round-robin assignment comes with the message itself.)"""
-    from sqlalchemy import func, select
-
     from intake.collision import collision_since
-    from intake.models import IncidentMessage
     from scheduler.calendar import to_tokyo
 
     if not answer.answers_customer:
         return
-    since = session.scalar(
-        select(func.max(IncidentMessage.created_at)).where(
-            IncidentMessage.incident_id == incident.id, IncidentMessage.direction == "in"
-        )
-    )
-    found = collision_since(session, incident, member.email, since or incident.created_at)
+    since = incident.last_customer_message_at or incident.created_at  # R18's clock
+    found = collision_since(session, incident, member.email, since)
     if found is None or found.assigned:
         return
     at = to_tokyo(found.at).strftime("%Y-%m-%d %H:%M")
