@@ -258,7 +258,7 @@ def read_published(home: Path) -> dict[str, Any]:
         "alive": bool(running and record.get("alive")),
         "heartbeat_age_s": None if beat is None else round(max(0.0, time.time() - beat), 1),
         "restarts": int(record.get("restarts", 0)),
-        "processes": int(record.get("processes", 1)),
+        "processes": int(record.get("processes", 1)) if running else 0,
     }
 
 

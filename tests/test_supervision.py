@@ -325,3 +325,24 @@ def test_a_signal_to_the_whole_process_group_stops_the_daemon_quietly(
     assert f"signal {signum.name}: draining" in log
     assert "Traceback" not in log and "KeyboardInterrupt" not in log
     assert "leaked" not in log
+
+
+def test_status_of_a_dead_daemons_processor_file_says_no_processes(tmp_path: Path) -> None:
+    """``status --json``'s processor after the daemon died without cleaning up (kill -9): its
+    last ``processor.json`` names two live processors, but none runs: not alive, 0 processes."""
+    from intake.processor_handle import STATE_FILE, read_published
+
+    record = {
+        "daemon_pid": 999_999_999,  # above any pid_max: no such process
+        "processor_pid": 1,
+        "processor_pids": [1, 2],
+        "written_at": time.time(),
+        "alive": True,
+        "heartbeat_at": time.time(),
+        "restarts": 0,
+        "processes": 2,
+        "problem": None,
+    }
+    (tmp_path / STATE_FILE).write_text(json.dumps(record), encoding="utf-8")
+    state = read_published(tmp_path)
+    assert state["alive"] is False and state["processes"] == 0
