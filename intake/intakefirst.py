@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 QUIET_SECONDS = 0.05
+BUSY_POLL_SECONDS = 0.01  # how soon a waiting turn sees the doors go quiet
 PACE_SECONDS = 1.0
 BUSY_TURN_SECONDS = 0.01
 MIN_TURN_SECONDS = 0.002
@@ -79,7 +80,7 @@ class Turns:
                 wait = PACE_SECONDS - (time.monotonic() - self.started)
                 if wait <= 0:
                     break
-                self.stopping.wait(min(wait, QUIET_SECONDS))
+                self.stopping.wait(min(wait, BUSY_POLL_SECONDS))
         self.started = time.monotonic()
 
     def over(self) -> bool:

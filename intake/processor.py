@@ -53,6 +53,10 @@ _SOONEST_WAITING = select(func.min(RawMessage.not_before)).where(
 )
 # The parse worker is replaced when it dies; more than this many times within the window and
 # the processor exits, for the daemon's supervisor to count and restart it.
+# A drain's first batch; each next one at most twice the one before, up to ``batch``: after a
+# pause (a burst at the doors, a start) the parse worker's first batch is ready soon, and the
+# pipeline of parsing beside writing runs sooner (docs/benchmarks.md, "Issue 14, sixth pass").
+FIRST_BATCH = 20
 MAX_WORKER_RESTARTS = 5
 WORKER_WINDOW_SECONDS = 600.0
 
@@ -109,7 +113,7 @@ class Processor:
         self.beat()
         return self.turns.over()
 
-    def _next_batch(self, after: int) -> list[Fetched]:
+    def _next_batch(self, after: int, limit: int) -> list[Fetched]:
         query = select(RawMessage.id, RawBytes.data, RawMessage.spool, RawMessage.attempts)
         query = query.select_from(RawMessage).outerjoin(RawBytes)
         query = query.where(due(self.clock.now()), RawMessage.id > after)
@@ -117,7 +121,8 @@ class Processor:
         if count > 1:
             query = query.where(share_of_sender(count) == mine)
         with self.reads() as session:
-            rows = session.execute(query.order_by(RawMessage.id).limit(self.batch)).all()
+            size = min(self.batch, max(FIRST_BATCH, limit))
+            rows = session.execute(query.order_by(RawMessage.id).limit(size)).all()
         self._prior.update((row.id, row.attempts) for row in rows)
         return [(row.id, row.data, row.spool) for row in rows]
 
@@ -126,11 +131,11 @@ class Processor:
         done = 0
         cursor = 0
         self._prior = {}
-        current = self._next_batch(cursor)
+        current = self._next_batch(cursor, FIRST_BATCH)
         pending = self._parse_ahead(pool, current)
         while current and not self.stopping.is_set():
             cursor = current[-1][0]
-            following = self._next_batch(cursor)
+            following = self._next_batch(cursor, 2 * len(current))
             pool = self.pool if pool is not None and self.pool is not None else pool
             if any(self._prior.get(item[0]) for item in current):
                 # An earlier try of this batch did not end (the process died, or the batch

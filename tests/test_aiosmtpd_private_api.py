@@ -3,7 +3,9 @@
 ``IntakeSMTP.smtp_DATA`` in ``intake/channels/smtp.py`` replaces aiosmtpd's DATA command: it
 reads the stream through ``SMTP._reader`` (with ``intake/channels/smtpdata.py``), hands the
 message to the handler with ``SMTP._call_handler_hook("DATA")`` (whose reply is the 250 after
-commit, or the 451) and ends the transaction with ``SMTP._set_post_data_state()``. These are
+commit, or the 451) and ends the transaction with ``SMTP._set_post_data_state()``.
+``IntakeSMTP._getaddr`` replaces the address parse of MAIL and RCPT (its answers are compared
+with aiosmtpd's own in tests/test_smtp_address.py). These are
 private names; pyproject.toml pins aiosmtpd to the range these tests ran on (1.4.6). When a
 release changes one of them, these tests fail first and name it, before a reply goes wrong.
 """
@@ -33,6 +35,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "check_auth_needed": ("(self, caller_method)", True),  # smtp_DATA: ("DATA")
     "push": ("(self, status)", True),  # overridden: IntakeSMTP.push(status)
     "smtp_DATA": ("(self, arg)", True),  # overridden: aiosmtpd calls it with the argument
+    "_getaddr": ("(self, arg)", False),  # overridden: smtp_MAIL and smtp_RCPT call it
 }
 
 

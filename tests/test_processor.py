@@ -18,13 +18,14 @@ from sqlalchemy import func, select
 from intake import db
 from intake.checkpointer import WalCheckpointer
 from intake.config import load_config
+from intake.intakefirst import BUSY_POLL_SECONDS, PARSE_NICE
 from intake.intakefirst import PACE_SECONDS as BURST_PACE_SECONDS
-from intake.intakefirst import PARSE_NICE
 from intake.intakefirst import QUIET_SECONDS as BURST_QUIET_SECONDS
 from intake.models import RawMessage, RawState
 from intake.parse_worker import parse_worker_init
 from intake.pipeline import Pipeline
 from intake.processor import (
+    FIRST_BATCH,
     MIN_WAIT_SECONDS,
     POLL_SECONDS,
     Processor,
@@ -127,7 +128,7 @@ def test_processor_gives_way_during_a_burst_and_never_starves(
     waited = 0.0
     for kind, value in events[first + 1 :]:
         if kind == "wait":
-            assert value <= BURST_QUIET_SECONDS  # the doors are looked at again meanwhile
+            assert value <= BUSY_POLL_SECONDS  # the doors are looked at again meanwhile
             waited += value
         else:  # one turn a pace, not one after another
             assert waited >= BURST_PACE_SECONDS - 1e-9, f"{waited} s waited between two turns"
@@ -284,3 +285,21 @@ def test_wal_checkpointer_defers_for_busy_doors_then_runs(tmp_path, monkeypatch)
     checkpointer.stop()
     assert checkpointer.done >= 2  # at least one while the doors were busy, and the one at stop
     engine.dispose()
+
+
+def test_a_drain_starts_with_a_small_batch_and_doubles_up_to_the_full_one(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a pause the first batch is parsed and written soon; then batches grow to full size."""
+    store(pipeline, 200)
+    processor = Processor(pipeline, SystemClock(), workers=0, batch=50)
+    sizes: list[int] = []
+    original = pipeline.process_some
+
+    def turn(ids, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        sizes.append(len(ids))
+        return original(ids, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process_some", turn)
+    assert processor.drain(None) == 200 and left(pipeline) == 0
+    assert sizes == [FIRST_BATCH, 2 * FIRST_BATCH, 50, 50, 200 - 3 * FIRST_BATCH - 2 * 50]

@@ -25,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from intake.channels.smtpaddr import parse_address, within_local_part_limit
 from intake.channels.smtpdata import Collected, DataCollector, read_data
 from intake.config import Config, ConfigError, SmtpConfig
 from intake.groupcommit import GroupCommit
@@ -201,8 +202,9 @@ class IntakeHandler:
 
 
 class IntakeSMTP(SMTP):
-    """aiosmtpd's SMTP protocol, changed in two places only.
+    """aiosmtpd's SMTP protocol, changed in three places only.
 
+    - ``_getaddr``: the same parse, done once per address text (:mod:`.smtpaddr`).
     - ``push``: aiosmtpd hard-codes its oversize reply for MAIL FROM SIZE= with no enhanced
       status code; it goes out as :data:`REPLY_TOO_BIG` (R30).
     - ``smtp_DATA``: the message is read in chunks by :mod:`intake.channels.smtpdata` (bounded
@@ -213,6 +215,13 @@ class IntakeSMTP(SMTP):
     """
 
     receiving = False
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's, without its class made at every call (``intake.channels.smtpaddr``)."""
+        address, rest = parse_address(arg)
+        if address and not within_local_part_limit(address, self.local_part_limit):
+            return None, None
+        return address, rest
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str) and status in _UPSTREAM_TOO_BIG:
