@@ -42,7 +42,7 @@ from intake.parse_worker import (
 from intake.pipeline import BATCH, Pipeline, due
 from intake.processor_link import DoorActivity, ProcessorLink
 from scheduler.clock import Clock, SystemClock
-from scheduler.service import build_scheduler
+from scheduler.service import build_scheduler, send_now
 
 log = logging.getLogger("uketsuke.processor")
 
@@ -78,6 +78,10 @@ def _no_beat() -> None:
     return None
 
 
+def _nothing_after(_done: int) -> None:
+    return None
+
+
 @dataclass
 class Processor:
     pipeline: Pipeline
@@ -95,6 +99,9 @@ class Processor:
     # n - 1 others (intake.processors, PostgreSQL only; share_of_sender). Claims
     # (intake.attempts) keep it exact; the share keeps one sender's mail in order.
     part: tuple[int, int] = (0, 1)
+    # Called with the count after a drain that processed messages (the daemon: the outbox sends
+    # at once what they queued, acknowledgments first, instead of at its next tick).
+    drained: Callable[[int], None] = _nothing_after
 
     def __post_init__(self) -> None:
         self.reads = db.read_sessions(self.pipeline.sessions)  # finding work takes no lock
@@ -273,7 +280,8 @@ class Processor:
                 self.beat()
                 self.wake.clear()
                 try:
-                    self.drain(self.pool)
+                    if done := self.drain(self.pool):
+                        self.drained(done)
                 except WorkerGaveUp:
                     raise
                 except Exception:  # noqa: BLE001 - e.g. the database is down: retry, never die
@@ -348,6 +356,7 @@ def run_processor_process(
     scheduler = build_scheduler(config, pipeline.sessions, SystemClock()) if not part[0] else None
     if scheduler is not None:
         scheduler.start()
+        processor.drained = lambda _done: send_now(scheduler)
     try:
         processor.run()
     except WorkerGaveUp as exc:

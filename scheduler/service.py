@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.exc import (
@@ -225,6 +227,16 @@ def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> 
         "search-index": JobTick("search-index", SearchIndexJob(sessions).run, clock),
         "sla": JobTick("sla", partial(sla_due, sessions, config), clock),
     }
+
+
+def send_now(scheduler: BackgroundScheduler) -> None:
+    """The outbox's next tick now (the processor, after a drain: the acknowledgments and staff
+    notifications it queued leave within moments, not up to OUTBOX_SECONDS later). A tick
+    under way is not doubled (``max_instances``); a stopping scheduler is left alone."""
+    try:
+        scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
+    except (JobLookupError, SchedulerNotRunningError):
+        return
 
 
 def build_scheduler(

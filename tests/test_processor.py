@@ -303,3 +303,23 @@ def test_a_drain_starts_with_a_small_batch_and_doubles_up_to_the_full_one(
     monkeypatch.setattr(pipeline, "process_some", turn)
     assert processor.drain(None) == 200 and left(pipeline) == 0
     assert sizes == [FIRST_BATCH, 2 * FIRST_BATCH, 50, 50, 200 - 3 * FIRST_BATCH - 2 * 50]
+
+
+def test_after_a_drain_that_processed_mail_the_daemon_is_told_how_much(pipeline: Pipeline) -> None:
+    """The hook the daemon uses to send the acknowledgments at once (scheduler.service.send_now):
+    called with the count after a drain that processed messages, not after an empty one."""
+    store(pipeline, 3)
+    calls: list[int] = []
+    processor = Processor(pipeline, SystemClock(), workers=0)
+
+    def drained(done: int) -> None:
+        calls.append(done)
+        processor.stop()
+
+    processor.drained = drained
+    runner = threading.Thread(target=processor.run)
+    runner.start()
+    runner.join(30)
+    processor.stop()
+    runner.join(30)
+    assert calls == [3] and left(pipeline) == 0

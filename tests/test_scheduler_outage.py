@@ -33,6 +33,7 @@ from scheduler.service import (
     JobTick,
     build_scheduler,
     job_ticks,
+    send_now,
 )
 from tests.daemon import free_port
 
@@ -300,3 +301,23 @@ def test_scheduler_runs_the_quiet_ticks(config: Config, engine: Engine) -> None:
         assert job.next_run_time <= datetime.now(UTC)
         assert job.trigger.interval == timedelta(seconds=INTERVALS[job.id])
     assert INTERVALS["outbox"] == OUTBOX_SECONDS and INTERVALS["held-expiry"] == HELD_EXPIRY_SECONDS
+
+
+def test_after_a_drain_the_outbox_ticks_at_once_not_at_its_next_interval(
+    config: Config, engine: Engine
+) -> None:
+    """The processor's drain queued acknowledgments: send_now makes the outbox's next tick now
+    (the other jobs keep their times); a stopped scheduler is left alone."""
+    scheduler = build_scheduler(config, db.session_factory(engine), Clock(START))
+    scheduler.start(paused=True)  # nothing runs: only the times are read
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        for job in scheduler.get_jobs():
+            job.modify(next_run_time=later)
+        send_now(scheduler)
+        times = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        assert times.pop("outbox") <= datetime.now(UTC)
+        assert all(when == later for when in times.values())
+    finally:
+        scheduler.shutdown(wait=False)
+    send_now(scheduler)  # stopped: nothing raised
