@@ -29,7 +29,7 @@ peers:
 ## make test: install what the tests need, then the whole suite
 test: $(VENV)/.installed-test peers
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -187,10 +186,10 @@ def test_r30_the_server_refuses_a_body_over_the_limit_before_reading_it(config, 
                 + f"Content-Length: {2 * MAX_UPLOAD_BYTES}\r\n\r\n".encode()
                 + b"--x\r\n" * 1000
             )
-            started = time.monotonic()
+            # The body is never sent: a server that waited for it would leave this read to the
+            # socket's timeout, not answer 413.
             answer = _answer(connection)
         assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-        assert time.monotonic() - started < 5
         head, _, body = answer.partition(b"\r\n\r\n")
         assert b"Content-Type: text/plain; charset=utf-8" in head
         assert "添付ファイルが大きすぎます。" in body.decode()
