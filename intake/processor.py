@@ -51,12 +51,12 @@ MIN_WAIT_SECONDS = 0.01  # a waiting reply due already: no busy loop
 _SOONEST_WAITING = select(func.min(RawMessage.not_before)).where(
     RawMessage.state == RawState.RECEIVED
 )
-# The parse worker is replaced when it dies; more than this many times within the window and
-# the processor exits, for the daemon's supervisor to count and restart it.
 # A drain's first batch; each next one at most twice the one before, up to ``batch``: after a
 # pause (a burst at the doors, a start) the parse worker's first batch is ready soon, and the
 # pipeline of parsing beside writing runs sooner (docs/benchmarks.md, "Issue 14, sixth pass").
 FIRST_BATCH = 20
+# The parse worker is replaced when it dies; more than this many times within the window and
+# the processor exits, for the daemon's supervisor to count and restart it.
 MAX_WORKER_RESTARTS = 5
 WORKER_WINDOW_SECONDS = 600.0
 

@@ -113,9 +113,16 @@ class JobTick:
         self.down_since: datetime | None = None
         self.reported_at: datetime | None = None
         self.failed_ticks = 0
+        self.running = False  # a tick under way (send_now leaves it to finish)
 
     def __call__(self) -> None:
-        now = self.clock.now()
+        self.running = True
+        try:
+            self._tick(self.clock.now())
+        finally:
+            self.running = False
+
+    def _tick(self, now: datetime) -> None:
         try:
             self.work(now)
         except Exception as exc:
@@ -231,8 +238,12 @@ def job_ticks(config: Config, sessions: sessionmaker[Session], clock: Clock) -> 
 
 def send_now(scheduler: BackgroundScheduler) -> None:
     """The outbox's next tick now (the processor, after a drain: the acknowledgments and staff
-    notifications it queued leave within moments, not up to OUTBOX_SECONDS later). A tick
-    under way is not doubled (``max_instances``); a stopping scheduler is left alone."""
+    notifications it queued leave within moments, not up to OUTBOX_SECONDS later). A tick under
+    way is left to finish, and the next one comes at its time: APScheduler would skip a second
+    instance with a WARNING line (``max_instances``). A stopped scheduler is left alone."""
+    job = scheduler.get_job("outbox")
+    if job is None or getattr(job.func, "running", False):
+        return
     try:
         scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
     except (JobLookupError, SchedulerNotRunningError):

@@ -307,7 +307,7 @@ def test_after_a_drain_the_outbox_ticks_at_once_not_at_its_next_interval(
     config: Config, engine: Engine
 ) -> None:
     """The processor's drain queued acknowledgments: send_now makes the outbox's next tick now
-    (the other jobs keep their times); a stopped scheduler is left alone."""
+    (the other jobs keep their times); a tick under way and a stopped scheduler are left alone."""
     scheduler = build_scheduler(config, db.session_factory(engine), Clock(START))
     scheduler.start(paused=True)  # nothing runs: only the times are read
     try:
@@ -318,6 +318,27 @@ def test_after_a_drain_the_outbox_ticks_at_once_not_at_its_next_interval(
         times = {job.id: job.next_run_time for job in scheduler.get_jobs()}
         assert times.pop("outbox") <= datetime.now(UTC)
         assert all(when == later for when in times.values())
+        # A tick under way is left alone: a second instance would be skipped with a WARNING.
+        outbox = scheduler.get_job("outbox")
+        outbox.modify(next_run_time=later)
+        outbox.func.running = True
+        send_now(scheduler)
+        assert scheduler.get_job("outbox").next_run_time == later
     finally:
         scheduler.shutdown(wait=False)
     send_now(scheduler)  # stopped: nothing raised
+
+
+def test_a_tick_says_it_is_under_way_until_it_ends_even_by_an_error() -> None:
+    seen: list[bool] = []
+    tick = JobTick("outbox", lambda now: seen.append(tick.running), Clock(START))
+    tick()
+    assert seen == [True] and not tick.running
+
+    def broken(now: datetime) -> None:
+        raise KeyError("bug")
+
+    failing = JobTick("outbox", broken, Clock(START))
+    with pytest.raises(KeyError):
+        failing()
+    assert not failing.running

@@ -1,7 +1,7 @@
 """The address of an SMTP command (MAIL FROM, RCPT TO), parsed as aiosmtpd parses it, once.
 
 aiosmtpd's ``SMTP._getaddr`` defines a ``typing.Protocol`` class at every call, for its type
-hints only: creating that class took about a tenth of the event loop's CPU in the SMTP phase of
+hints only: creating that class took about 6 % of the event loop's samples in the SMTP phase of
 ``bench/intake.py`` (py-spy; docs/benchmarks.md, "Issue 14, sixth pass"). :func:`parse_address`
 does the same parse with the same stdlib header parser and remembers the answer for the texts
 seen last: most commands name one of a few recipients, and a customer writes again.
