@@ -69,19 +69,21 @@ class Target:
 
 # The last target computed: accept asks for a new incident's first due time twice (for the
 # incident's row, then for its timer), and business time is the costly part (intake hot path).
-_last: tuple[tuple[int, str, datetime, str], Target | None] | None = None
+# The config itself is kept, and compared by identity: keyed by ``id(config)``, a config freed
+# and a new one made at the same address (a reload, a test after another) got the old answer.
+_last: tuple[Config, tuple[str, datetime, str], Target | None] | None = None
 
 
 def target_after(config: Config, profile: str, received: datetime, target: str) -> Target | None:
     """The due time of ``target`` for a message received at ``received``; None when the
     profile's target is 0 (off)."""
     global _last
-    key = (id(config), profile, received, target)
+    key = (profile, received, target)
     last = _last
-    if last is not None and last[0] == key:
-        return last[1]
+    if last is not None and last[0] is config and last[1] == key:
+        return last[2]
     found = _target_after(config, profile, received, target)
-    _last = (key, found)
+    _last = (config, key, found)
     return found
 
 

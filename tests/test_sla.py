@@ -10,7 +10,9 @@ real outbox into a real aiosmtpd relay sink.
 from __future__ import annotations
 
 import email
+import gc
 import json
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import policy
@@ -26,6 +28,7 @@ from intake.models import AuditEntry, Incident, OutboxMail, StaffUser, TimedActi
 from intake.pipeline import Pipeline
 from intake.staffcommands import StaffAnswer
 from intake.store import store_raw
+from intake.targets import FIRST, target_after
 from scheduler.calendar import TOKYO
 from scheduler.clock import FixedClock as Clock
 from scheduler.service import job_ticks
@@ -241,6 +244,22 @@ def test_zero_hours_turns_the_target_off(tmp_path: Path, sessions) -> None:
         incident = session.get(Incident, 1)
         assert (incident.first_response_due, incident.response_due) == (None, None)
     assert timers(sessions) == []
+
+
+def test_r9_a_due_time_is_never_an_earlier_configs_answer(tmp_path: Path, config: Config) -> None:
+    """``target_after`` remembers its last answer. Keyed by the config's ``id()``, a config
+    freed and a new one made at its address got the freed one's answer: after the test above
+    (target off), the next test's incident once got no timer. The remembered config is kept
+    alive now, so no other can take its address, and it is compared by identity."""
+    path = tmp_path / "off.toml"
+    path.write_text("[profiles.helpdesk]\nfirst_response_hours = 0\n", encoding="utf-8")
+    off = load_config(path, env={})
+    assert target_after(off, "helpdesk", OPEN, FIRST) is None
+    remembered = weakref.ref(off)
+    del off
+    gc.collect()
+    assert remembered() is not None  # still held: its address cannot be reused meanwhile
+    assert target_after(config, "helpdesk", OPEN, FIRST) is not None
 
 
 def test_stale_timer_sends_nothing(config: Config, sessions) -> None:
