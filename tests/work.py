@@ -7,6 +7,7 @@ hang detector whose limit is far above any honest run.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -47,10 +48,18 @@ def python_calls(function: Callable[[], object], *, c_calls: bool = False) -> in
         nonlocal calls
         calls += event in events
 
+    # No garbage collection while counting: a collection runs the finalizers of whatever earlier
+    # tests left behind (hundreds of calls that depend on which tests ran before in this worker,
+    # not on ``function``). Collected first, switched off meanwhile, then as it was.
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
     previous = sys.getprofile()
     sys.setprofile(count)
     try:
         function()
     finally:
         sys.setprofile(previous)
+        if enabled:
+            gc.enable()
     return calls
