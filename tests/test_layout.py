@@ -351,7 +351,7 @@ class _Litter:
 def test_counted_work_leaves_out_what_earlier_tests_left_for_the_collector() -> None:
     """A collection during the count once added its finalizers' calls to the text functions'
     work, so the linear-growth check above failed by a few dozen calls depending on which tests
-    the worker ran before (tests/work.py collects first and counts with the collector off)."""
+    the worker ran before (tests/work.py counts with the collector off)."""
     text = ADVERSARIAL["many-lists"](WORK_SIZE)
     clean = python_calls(lambda: _run_everything(text), c_calls=True)
     for _ in range(20_000):

@@ -49,9 +49,9 @@ def python_calls(function: Callable[[], object], *, c_calls: bool = False) -> in
         calls += event in events
 
     # No garbage collection while counting: a collection runs the finalizers of whatever earlier
-    # tests left behind (hundreds of calls that depend on which tests ran before in this worker,
-    # not on ``function``). Collected first, switched off meanwhile, then as it was.
-    gc.collect()
+    # tests left behind (calls that depend on which tests ran before in this worker, not on
+    # ``function``). Switched off meanwhile, then as it was; not collected first: hypothesis
+    # counts hundreds of examples, and a full collection each cost the suite minutes.
     enabled = gc.isenabled()
     gc.disable()
     previous = sys.getprofile()
